@@ -1,0 +1,35 @@
+// Package audit holds the security-event noun written to the append-only audit log.
+// It imports only the standard library.
+package audit
+
+import "time"
+
+// Action names a security event. The set is closed: adapters store the string.
+type Action string
+
+// Actions recorded in the audit log.
+const (
+	ActionRegister      Action = "register"
+	ActionLoginSuccess  Action = "login_success"
+	ActionLoginFailure  Action = "login_failure"
+	ActionLogout        Action = "logout"
+	ActionLogoutAll     Action = "logout_all"
+	ActionRevoke        Action = "revoke"
+	ActionRefreshReuse  Action = "refresh_reuse"
+	ActionUserDisabled  Action = "user_disabled"
+	ActionUserRevoked   Action = "user_revoked"
+	ActionKeyRotated    Action = "key_rotated"
+	ActionKeyRetired    Action = "key_retired"
+	ActionSessionRevoke Action = "session_revoke"
+)
+
+// Event is one audit record: who (Actor) did what (Action) to whom (UserID), when, from where.
+type Event struct {
+	ID       int64 // assigned by the log; increasing
+	At       time.Time
+	Action   Action
+	UserID   string // the user affected; empty when unknown (a login for an unknown e-mail)
+	ActorID  string // the user who acted; equals UserID for self-service, an admin's id otherwise
+	RemoteIP string
+	Detail   string // short free text: a session id, a key id, a reason
+}

@@ -1,0 +1,111 @@
+// Package identity holds the user nouns: users, OAuth provider links, and the rules for
+// e-mail addresses and passwords. It imports only the standard library.
+package identity
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// RoleAdmin is the role that may call the admin API.
+const RoleAdmin = "admin"
+
+// Errors of the identity rules.
+var (
+	ErrInvalidEmail    = errors.New("identity: invalid e-mail address")
+	ErrInvalidPassword = errors.New("identity: password must be 8 to 128 characters")
+	ErrInvalidName     = errors.New("identity: invalid name")
+)
+
+// User is an account.
+type User struct {
+	ID           string
+	Email        string // normalised: see NormalizeEmail
+	Name         string
+	PasswordHash string // PHC string of the PasswordHasher; empty for OAuth-only users
+	Roles        []string
+	Disabled     bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// HasRole reports whether u has role.
+func (u User) HasRole(role string) bool { return slices.Contains(u.Roles, role) }
+
+// LogValue keeps the password hash out of logs.
+func (u User) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", u.ID), slog.String("email", u.Email))
+}
+
+// Link maps an external identity (an OAuth provider's subject) to a user.
+type Link struct {
+	Provider  string
+	Subject   string
+	UserID    string
+	CreatedAt time.Time
+}
+
+// NewID returns a random 128-bit identifier in lower-case hex.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
+
+// NormalizeEmail returns the canonical form of an e-mail address, the form that is stored and
+// compared byte for byte: trimmed, Unicode-normalised by nfc (NFC), lower-cased, at most 254
+// bytes, with exactly one '@', a non-empty local part and domain, and no space or control
+// character. nfc is injected because the core uses only the standard library.
+func NormalizeEmail(raw string, nfc func(string) string) (string, error) {
+	if len(raw) > 1024 || !utf8.ValidString(raw) {
+		return "", ErrInvalidEmail
+	}
+	s := strings.ToLower(nfc(strings.TrimSpace(raw)))
+	if len(s) == 0 || len(s) > 254 {
+		return "", fmt.Errorf("%w: length", ErrInvalidEmail)
+	}
+	for _, r := range s {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || r == unicode.ReplacementChar {
+			return "", fmt.Errorf("%w: forbidden character", ErrInvalidEmail)
+		}
+	}
+	local, domain, ok := strings.Cut(s, "@")
+	if !ok || local == "" || domain == "" || strings.Contains(domain, "@") ||
+		strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
+		return "", fmt.Errorf("%w: shape", ErrInvalidEmail)
+	}
+	return s, nil
+}
+
+// CheckPassword applies the password policy (ASVS V2.1): 8 to 128 characters, valid UTF-8,
+// no NUL. It runs before any hashing, so a long password costs nothing.
+func CheckPassword(pw string) error {
+	if !utf8.ValidString(pw) || strings.ContainsRune(pw, 0) {
+		return ErrInvalidPassword
+	}
+	if n := utf8.RuneCountInString(pw); n < 8 || n > 128 {
+		return ErrInvalidPassword
+	}
+	return nil
+}
+
+// CheckName applies the display-name policy: at most 100 characters, no control characters.
+func CheckName(name string) error {
+	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > 100 {
+		return ErrInvalidName
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return ErrInvalidName
+		}
+	}
+	return nil
+}
