@@ -1,0 +1,103 @@
+package revocation
+
+import (
+	"errors"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func TestSetRevoked(t *testing.T) {
+	s := NewSet()
+	for _, e := range []Entry{
+		{Kind: KindToken, Key: "jti-1", ExpiresAt: t0.Add(time.Hour)},
+		{Kind: KindSession, Key: "sid-1", ExpiresAt: t0.Add(time.Hour)},
+		{Kind: KindSubject, Key: "user-1", NotBefore: t0, ExpiresAt: t0.Add(time.Hour)},
+		{Kind: KindToken, Key: "jti-old", ExpiresAt: t0.Add(-time.Second)},
+	} {
+		if !s.Apply(e) {
+			t.Fatalf("Apply(%+v) refused", e)
+		}
+	}
+	tests := []struct {
+		name          string
+		jti, sid, sub string
+		iat, now      time.Time
+		want          bool
+	}{
+		{"clean token", "jti-2", "sid-2", "user-2", t0, t0, false},
+		{"revoked jti", "jti-1", "sid-2", "user-2", t0, t0, true},
+		{"revoked session", "jti-2", "sid-1", "user-2", t0, t0, true},
+		{"subject revoked before not-before", "jti-2", "sid-2", "user-1", t0.Add(-time.Millisecond), t0, true},
+		{"subject token issued at not-before survives", "jti-2", "sid-2", "user-1", t0, t0, false},
+		{"subject token issued after not-before survives", "jti-2", "sid-2", "user-1", t0.Add(time.Second), t0, false},
+		{"expired entry no longer counts", "jti-old", "", "user-2", t0, t0, false},
+		{"entry past its expiry", "jti-1", "", "user-2", t0, t0.Add(time.Hour), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := s.Revoked(tt.jti, tt.sid, tt.sub, tt.iat, tt.now); got != tt.want {
+				t.Errorf("Revoked = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSetApplyIsIdempotentAndOrderFree(t *testing.T) {
+	a := Entry{Kind: KindSubject, Key: "u", NotBefore: t0, ExpiresAt: t0.Add(time.Hour)}
+	b := Entry{Kind: KindSubject, Key: "u", NotBefore: t0.Add(time.Minute), ExpiresAt: t0.Add(30 * time.Minute)}
+	want := []Entry{{Kind: KindSubject, Key: "u", NotBefore: t0.Add(time.Minute), ExpiresAt: t0.Add(time.Hour)}}
+	for name, order := range map[string][]Entry{"a b": {a, b}, "b a": {b, a}, "a b a b": {a, b, a, b}} {
+		s := NewSet()
+		for _, e := range order {
+			s.Apply(e)
+		}
+		if diff := cmp.Diff(want, s.Entries(t0)); diff != "" {
+			t.Errorf("%s: entries (-want +got):\n%s", name, diff)
+		}
+	}
+}
+
+func TestSetReplacePrune(t *testing.T) {
+	s := NewSet()
+	s.Apply(Entry{Kind: KindToken, Key: "gone", ExpiresAt: t0.Add(time.Hour)})
+	s.Replace([]Entry{
+		{Kind: KindToken, Key: "a", ExpiresAt: t0.Add(time.Minute)},
+		{Kind: KindSession, Key: "b", ExpiresAt: t0.Add(time.Hour)},
+		{Kind: KindToken, Key: "expired", ExpiresAt: t0},
+		{Kind: "bogus", Key: "c", ExpiresAt: t0.Add(time.Hour)},
+	}, t0)
+	if s.Len() != 2 || s.Revoked("gone", "", "", t0, t0) {
+		t.Fatalf("after Replace: len %d, entries %+v", s.Len(), s.Entries(t0))
+	}
+	if n := s.Prune(t0.Add(time.Minute)); n != 1 || s.Len() != 1 {
+		t.Fatalf("Prune dropped %d, left %d; want 1, 1", n, s.Len())
+	}
+	got := s.Entries(t0.Add(time.Minute))
+	sort.Slice(got, func(i, j int) bool { return got[i].Key < got[j].Key })
+	if diff := cmp.Diff([]Entry{{Kind: KindSession, Key: "b", ExpiresAt: t0.Add(time.Hour)}}, got); diff != "" {
+		t.Error(diff)
+	}
+}
+
+func TestEntryValidate(t *testing.T) {
+	long := make([]byte, 257)
+	for i := range long {
+		long[i] = 'a'
+	}
+	for name, e := range map[string]Entry{
+		"unknown kind":        {Kind: "x", Key: "k", ExpiresAt: t0},
+		"empty key":           {Kind: KindToken, ExpiresAt: t0},
+		"long key":            {Kind: KindToken, Key: string(long), ExpiresAt: t0},
+		"no expiry":           {Kind: KindToken, Key: "k"},
+		"subject without nbf": {Kind: KindSubject, Key: "k", ExpiresAt: t0},
+	} {
+		if err := e.Validate(); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: Validate = %v, want ErrInvalid", name, err)
+		}
+	}
+}
