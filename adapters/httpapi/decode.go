@@ -1,0 +1,185 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+)
+
+// MaxBodyBytes is the largest request body the API reads; a larger one is refused with 413
+// before any of it is decoded.
+const MaxBodyBytes = 8 << 10
+
+// maxJSONDepth bounds the nesting of a request body; keygate's bodies are flat objects.
+const maxJSONDepth = 8
+
+// decodeJSON reads r's body into v strictly: the Content-Type must be application/json (415),
+// the body at most MaxBodyBytes (413), one JSON object with no duplicate member names, no
+// member v does not know, no nesting deeper than maxJSONDepth and nothing after it (400).
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return errUnsupportedMedia
+	}
+	if cs, ok := params["charset"]; ok && !equalFoldASCII(cs, "utf-8") {
+		return errUnsupportedMedia
+	}
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	return decodeStrict(body, v)
+}
+
+// readBody reads at most MaxBodyBytes of r's body.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > MaxBodyBytes {
+		return nil, errBodyTooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, errBodyTooLarge
+		}
+		return nil, fmt.Errorf("%w: read body", errBadRequest)
+	}
+	return body, nil
+}
+
+// decodeStrict decodes body, one JSON object, into v; see decodeJSON.
+func decodeStrict(body []byte, v any) error {
+	if err := checkObject(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: data after the object", errBadRequest)
+	}
+	return nil
+}
+
+// checkObject walks body's tokens and rejects anything but one object, duplicate member
+// names in any object (the standard decoder would silently keep the last), and nesting
+// deeper than maxJSONDepth.
+func checkObject(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	type frame struct {
+		object bool
+		keys   map[string]struct{}
+		key    bool // in an object, the next string token is a member name
+	}
+	var stack []*frame
+	first := true
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			if first {
+				return fmt.Errorf("%w: empty body", errBadRequest)
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %v", errBadRequest, err)
+		}
+		if first {
+			if d, ok := tok.(json.Delim); !ok || d != '{' {
+				return fmt.Errorf("%w: body is not a JSON object", errBadRequest)
+			}
+		}
+		first = false
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.key {
+			if d, ok := tok.(json.Delim); ok && d == '}' {
+				stack = stack[:len(stack)-1]
+				if len(stack) == 0 {
+					return nil // trailing data is the decoder's to reject
+				}
+				continue
+			}
+			name, ok := tok.(string)
+			if !ok {
+				return fmt.Errorf("%w: member name", errBadRequest)
+			}
+			if _, dup := top.keys[name]; dup {
+				return fmt.Errorf("%w: duplicate member %q", errBadRequest, name)
+			}
+			top.keys[name] = struct{}{}
+			top.key = false
+			continue
+		}
+		if top != nil && top.object {
+			top.key = true // a value follows a name; the next token is a name again
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{object: true, keys: map[string]struct{}{}, key: true})
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				return nil
+			}
+			continue
+		}
+		if len(stack) > maxJSONDepth {
+			return fmt.Errorf("%w: nested too deeply", errBadRequest)
+		}
+	}
+}
+
+// parseForm reads an application/x-www-form-urlencoded body of at most MaxBodyBytes, refusing
+// other media types (415) and any parameter sent more than once (400, RFC 6749 section 3.2).
+// The query string is never read.
+func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, errUnsupportedMedia
+	}
+	body, err := readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	vals, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, fmt.Errorf("%w: form", errBadRequest)
+	}
+	for k, v := range vals {
+		if len(v) > 1 {
+			return nil, fmt.Errorf("%w: parameter %q repeated", errBadRequest, k)
+		}
+	}
+	return vals, nil
+}
+
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,468 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/keygate/keygate/core/audit"
+	"github.com/keygate/keygate/core/auth"
+	"github.com/keygate/keygate/core/identity"
+	"github.com/keygate/keygate/core/session"
+	"github.com/keygate/keygate/core/token"
+)
+
+// AuthService is what the auth service's router drives: the use cases of core/auth.
+// *auth.Service implements it.
+type AuthService interface {
+	Register(ctx context.Context, email, password, name string, c auth.Client) (identity.User, error)
+	Login(ctx context.Context, email, password string, c auth.Client) (auth.TokenPair, error)
+	Refresh(ctx context.Context, rt session.RefreshToken, c auth.Client) (auth.TokenPair, error)
+	Logout(ctx context.Context, p token.Claims, c auth.Client) error
+	LogoutAll(ctx context.Context, p token.Claims, c auth.Client) error
+	Revoke(ctx context.Context, raw, hint string, c auth.Client) error
+	Me(ctx context.Context, p token.Claims) (identity.User, error)
+	Sessions(ctx context.Context, p token.Claims) ([]session.Session, error)
+	RevokeSession(ctx context.Context, p token.Claims, sid string, c auth.Client) error
+	ListUsers(ctx context.Context, p token.Claims, after string, limit int) ([]identity.User, error)
+	DisableUser(ctx context.Context, p token.Claims, userID string, c auth.Client) error
+	RevokeUser(ctx context.Context, p token.Claims, userID string, c auth.Client) error
+	AuditOf(ctx context.Context, p token.Claims, userID string, limit int) ([]audit.Event, error)
+	JWKS(ctx context.Context) (doc []byte, etag string, err error)
+}
+
+var _ AuthService = (*auth.Service)(nil)
+
+// Config configures the auth service's router.
+type Config struct {
+	Issuer         string                            // the public base URL of the auth service (discovery)
+	JWKSMaxAge     time.Duration                     // Cache-Control max-age of the JWKS and discovery documents; default 5m
+	TrustedProxies []netip.Prefix                    // peers whose X-Forwarded-For is believed (see ClientAddr)
+	Logger         *slog.Logger                      // 5xx answers are logged here; nil: not logged
+	Metrics        http.Handler                      // served at /metrics; nil: 404
+	Checks         []Check                           // run by /ready
+	Middleware     []func(http.Handler) http.Handler // run after the request id, e.g. HTTP metrics
+}
+
+// Default list sizes of the admin API.
+const (
+	defaultPage = 50
+	maxPage     = 200
+)
+
+type router struct {
+	svc AuthService
+	cfg Config
+	log *slog.Logger
+}
+
+// NewAuthRouter returns the auth service's HTTP API (DESIGN.md), served at its root: the
+// account and token endpoints, the Bearer-protected self-service and admin endpoints (v
+// authenticates the bearer), the JWKS and discovery documents, /health, /ready and /metrics.
+func NewAuthRouter(svc AuthService, v Verifier, cfg Config) http.Handler {
+	if cfg.JWKSMaxAge <= 0 {
+		cfg.JWKSMaxAge = 5 * time.Minute
+	}
+	rt := &router{svc: svc, cfg: cfg, log: logger(cfg.Logger)}
+	r := NewRouter(cfg.Logger, cfg.Metrics, cfg.Checks, cfg.Middleware...)
+
+	r.Get("/.well-known/jwks.json", rt.jwks)
+	r.Get("/.well-known/openid-configuration", rt.discovery())
+
+	r.Post("/register", rt.register)
+	r.Post("/login", rt.login)
+	r.Post("/refresh", rt.refresh)
+	r.Post("/revoke", rt.revoke)
+
+	r.Group(func(r chi.Router) {
+		r.Use(RequireToken(v, WithLogger(cfg.Logger)))
+		r.Post("/logout", rt.logout)
+		r.Post("/logout/all", rt.logoutAll)
+		r.Get("/me", rt.me)
+		r.Get("/sessions", rt.sessions)
+		r.Delete("/sessions/{sid}", rt.revokeSession)
+		r.Route("/admin", func(r chi.Router) {
+			r.Use(RequireRole(identity.RoleAdmin))
+			r.Get("/users", rt.listUsers)
+			r.Post("/users/{id}/disable", rt.disableUser)
+			r.Post("/users/{id}/revoke", rt.revokeUser)
+			r.Get("/users/{id}/audit", rt.auditOf)
+		})
+	})
+	return r
+}
+
+// NewRouter returns a chi router with what every keygate service shares: request ids, panic
+// recovery, security headers, then mw (HTTP metrics, say), problem+json answers for unknown
+// routes and methods, /health, /ready running checks, and /metrics serving metrics (if not
+// nil). Services add their own routes to it.
+func NewRouter(log *slog.Logger, metrics http.Handler, checks []Check, mw ...func(http.Handler) http.Handler) chi.Router {
+	r := chi.NewRouter()
+	r.Use(WithRequestID, recoverer(log), securityHeaders)
+	r.Use(mw...)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) { writeError(w, r, log, errRouteNotFound) })
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) { writeError(w, r, log, errMethodNotAllowed) })
+	r.Get("/health", Health)
+	r.Get("/ready", Ready(checks))
+	if metrics != nil {
+		r.Method(http.MethodGet, "/metrics", metrics)
+	}
+	return r
+}
+
+func (rt *router) client(r *http.Request) auth.Client {
+	ua := r.UserAgent()
+	if len(ua) > 256 {
+		ua = ua[:256]
+	}
+	return auth.Client{IP: ClientAddr(r, rt.cfg.TrustedProxies), UserAgent: ua}
+}
+
+func (rt *router) fail(w http.ResponseWriter, r *http.Request, err error) {
+	writeError(w, r, rt.log, err)
+}
+
+// claims returns the caller's claims; RequireToken guarantees them on the routes that ask.
+func claims(r *http.Request) token.Claims {
+	c, _ := Claims(r.Context())
+	return c
+}
+
+// Request bodies.
+type (
+	registerRequest struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+		Name     string `json:"name"`
+	}
+	loginRequest struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+	}
+	refreshRequest struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+)
+
+// Response bodies.
+type (
+	userJSON struct {
+		ID        string    `json:"id"`
+		Email     string    `json:"email"`
+		Name      string    `json:"name,omitempty"`
+		Roles     []string  `json:"roles"`
+		Disabled  bool      `json:"disabled"`
+		CreatedAt time.Time `json:"created_at"`
+	}
+	tokenJSON struct {
+		AccessToken  string `json:"access_token"`
+		TokenType    string `json:"token_type"`
+		ExpiresIn    int64  `json:"expires_in"`
+		RefreshToken string `json:"refresh_token"`
+		Scope        string `json:"scope,omitempty"`
+	}
+	sessionJSON struct {
+		ID         string    `json:"id"`
+		ClientID   string    `json:"client_id,omitempty"`
+		CreatedAt  time.Time `json:"created_at"`
+		LastUsedAt time.Time `json:"last_used_at"`
+		ExpiresAt  time.Time `json:"expires_at"`
+		UserAgent  string    `json:"user_agent,omitempty"`
+		RemoteIP   string    `json:"remote_ip,omitempty"`
+		Current    bool      `json:"current"`
+	}
+	eventJSON struct {
+		ID       int64     `json:"id"`
+		At       time.Time `json:"at"`
+		Action   string    `json:"action"`
+		UserID   string    `json:"user_id,omitempty"`
+		ActorID  string    `json:"actor_id,omitempty"`
+		RemoteIP string    `json:"remote_ip,omitempty"`
+		Detail   string    `json:"detail,omitempty"`
+	}
+)
+
+func toUserJSON(u identity.User) userJSON {
+	roles := u.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Roles: roles, Disabled: u.Disabled, CreatedAt: u.CreatedAt.UTC()}
+}
+
+func (rt *router) register(w http.ResponseWriter, r *http.Request) {
+	var req registerRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	u, err := rt.svc.Register(r.Context(), req.Email, req.Password, req.Name, rt.client(r))
+	if err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusCreated, toUserJSON(u))
+}
+
+func (rt *router) login(w http.ResponseWriter, r *http.Request) {
+	var req loginRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	p, err := rt.svc.Login(r.Context(), req.Email, req.Password, rt.client(r))
+	if err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	writeTokens(w, p)
+}
+
+func (rt *router) refresh(w http.ResponseWriter, r *http.Request) {
+	var req refreshRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	if req.RefreshToken == "" {
+		rt.fail(w, r, fmt.Errorf("%w: refresh_token missing", errBadRequest))
+		return
+	}
+	p, err := rt.svc.Refresh(r.Context(), session.RefreshToken(req.RefreshToken), rt.client(r))
+	if err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	writeTokens(w, p)
+}
+
+// writeTokens answers a token pair, never cacheable (RFC 6749 section 5.1).
+func writeTokens(w http.ResponseWriter, p auth.TokenPair) {
+	w.Header().Set("Pragma", "no-cache")
+	WriteJSON(w, http.StatusOK, tokenJSON{AccessToken: p.AccessToken, TokenType: "Bearer",
+		ExpiresIn: int64(p.ExpiresIn / time.Second), RefreshToken: string(p.RefreshToken), Scope: p.Scope})
+}
+
+// revoke is RFC 7009: a form with token and an optional token_type_hint; 200 whether or not
+// the token was known, 503 when the revocation could not be stored.
+func (rt *router) revoke(w http.ResponseWriter, r *http.Request) {
+	form, err := parseForm(w, r)
+	if err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	raw := form.Get("token")
+	if raw == "" {
+		rt.fail(w, r, fmt.Errorf("%w: token missing", errBadRequest))
+		return
+	}
+	if err := rt.svc.Revoke(r.Context(), raw, form.Get("token_type_hint"), rt.client(r)); err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (rt *router) logout(w http.ResponseWriter, r *http.Request) {
+	if err := rt.svc.Logout(r.Context(), claims(r), rt.client(r)); err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (rt *router) logoutAll(w http.ResponseWriter, r *http.Request) {
+	if err := rt.svc.LogoutAll(r.Context(), claims(r), rt.client(r)); err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (rt *router) me(w http.ResponseWriter, r *http.Request) {
+	u, err := rt.svc.Me(r.Context(), claims(r))
+	if err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, toUserJSON(u))
+}
+
+func (rt *router) sessions(w http.ResponseWriter, r *http.Request) {
+	c := claims(r)
+	ss, err := rt.svc.Sessions(r.Context(), c)
+	if err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	out := make([]sessionJSON, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, sessionJSON{ID: s.ID, ClientID: s.ClientID, CreatedAt: s.CreatedAt.UTC(),
+			LastUsedAt: s.LastUsedAt.UTC(), ExpiresAt: s.ExpiresAt.UTC(), UserAgent: s.UserAgent,
+			RemoteIP: s.RemoteIP, Current: s.ID == c.SessionID})
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"sessions": out})
+}
+
+func (rt *router) revokeSession(w http.ResponseWriter, r *http.Request) {
+	sid, ok := pathID(r, "sid")
+	if !ok {
+		rt.fail(w, r, errRouteNotFound)
+		return
+	}
+	if err := rt.svc.RevokeSession(r.Context(), claims(r), sid, rt.client(r)); err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (rt *router) listUsers(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	after := q.Get("after")
+	limit, err := pageLimit(q.Get("limit"))
+	if err != nil || len(after) > 128 {
+		rt.fail(w, r, fmt.Errorf("%w: after or limit", errBadRequest))
+		return
+	}
+	us, err := rt.svc.ListUsers(r.Context(), claims(r), after, limit)
+	if err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	out := make([]userJSON, 0, len(us))
+	for _, u := range us {
+		out = append(out, toUserJSON(u))
+	}
+	body := map[string]any{"users": out}
+	if len(us) == limit {
+		body["next"] = us[len(us)-1].ID
+	}
+	WriteJSON(w, http.StatusOK, body)
+}
+
+func (rt *router) disableUser(w http.ResponseWriter, r *http.Request) {
+	rt.adminAction(w, r, rt.svc.DisableUser)
+}
+
+func (rt *router) revokeUser(w http.ResponseWriter, r *http.Request) {
+	rt.adminAction(w, r, rt.svc.RevokeUser)
+}
+
+func (rt *router) adminAction(w http.ResponseWriter, r *http.Request,
+	do func(context.Context, token.Claims, string, auth.Client) error) {
+	id, ok := pathID(r, "id")
+	if !ok {
+		rt.fail(w, r, errRouteNotFound)
+		return
+	}
+	if err := do(r.Context(), claims(r), id, rt.client(r)); err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (rt *router) auditOf(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(r, "id")
+	if !ok {
+		rt.fail(w, r, errRouteNotFound)
+		return
+	}
+	limit, err := pageLimit(r.URL.Query().Get("limit"))
+	if err != nil {
+		rt.fail(w, r, fmt.Errorf("%w: limit", errBadRequest))
+		return
+	}
+	evs, err := rt.svc.AuditOf(r.Context(), claims(r), id, limit)
+	if err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	out := make([]eventJSON, 0, len(evs))
+	for _, e := range evs {
+		out = append(out, eventJSON{ID: e.ID, At: e.At.UTC(), Action: string(e.Action), UserID: e.UserID,
+			ActorID: e.ActorID, RemoteIP: e.RemoteIP, Detail: e.Detail})
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"events": out})
+}
+
+func pathID(r *http.Request, name string) (string, bool) {
+	id := chi.URLParam(r, name)
+	return id, id != "" && len(id) <= 128
+}
+
+func pageLimit(s string) (int, error) {
+	if s == "" {
+		return defaultPage, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > maxPage {
+		return 0, fmt.Errorf("limit must be 1 to %d", maxPage)
+	}
+	return n, nil
+}
+
+// jwks serves the public keys with Cache-Control max-age and stale-if-error (RFC 5861), an
+// ETag, and 304 for a matching If-None-Match.
+func (rt *router) jwks(w http.ResponseWriter, r *http.Request) {
+	doc, etag, err := rt.svc.JWKS(r.Context())
+	if err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	if etag == "" {
+		etag = contentETag(doc)
+	}
+	etag = quoteETag(etag)
+	h := w.Header()
+	h.Set("Cache-Control", rt.publicCache())
+	h.Set("ETag", etag)
+	if etagMatches(r.Header.Get("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Type", "application/jwk-set+json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(doc)
+}
+
+func (rt *router) publicCache() string {
+	return fmt.Sprintf("public, max-age=%d, stale-if-error=86400", int(rt.cfg.JWKSMaxAge/time.Second))
+}
+
+// discovery serves the issuer's metadata (RFC 8414 / OpenID Connect Discovery subset).
+func (rt *router) discovery() http.HandlerFunc {
+	base := strings.TrimSuffix(rt.cfg.Issuer, "/")
+	doc, _ := json.Marshal(map[string]any{
+		"issuer":              rt.cfg.Issuer,
+		"jwks_uri":            base + "/.well-known/jwks.json",
+		"revocation_endpoint": base + "/revoke",
+		"revocation_endpoint_auth_methods_supported": []string{"none"},
+		"token_endpoint":                            base + "/refresh",
+		"grant_types_supported":                     []string{"password", "refresh_token"},
+		"id_token_signing_alg_values_supported":     []string{"EdDSA"},
+		"access_token_signing_alg_values_supported": []string{"EdDSA"},
+		"token_endpoint_auth_methods_supported":     []string{"none"},
+	})
+	etag := contentETag(doc)
+	return func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Cache-Control", rt.publicCache())
+		h.Set("ETag", etag)
+		if etagMatches(r.Header.Get("If-None-Match"), etag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		h.Set("Content-Type", "application/json")
+		_, _ = w.Write(doc)
+	}
+}
