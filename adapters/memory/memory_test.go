@@ -1,0 +1,37 @@
+package memory_test
+
+import (
+	"testing"
+
+	"github.com/keygate/keygate/adapters/memory"
+	"github.com/keygate/keygate/ports"
+	"github.com/keygate/keygate/ports/portstest"
+)
+
+func TestRevocationStore(t *testing.T) {
+	portstest.RunRevocationStore(t, func(*testing.T) ports.RevocationStore { return memory.NewRevocationStore(nil) })
+}
+
+func TestEventBus(t *testing.T) {
+	portstest.RunEventBus(t, func(*testing.T) ports.EventBus { return memory.NewEventBus(memory.EventBusConfig{}) })
+}
+
+func TestSessionStore(t *testing.T) {
+	portstest.RunSessionStore(t, func(*testing.T) ports.SessionStore { return memory.NewSessionStore(nil) })
+}
+
+func TestUserRepo(t *testing.T) {
+	portstest.RunUserRepo(t, func(*testing.T) ports.UserRepo { return memory.NewUserRepo() })
+}
+
+func TestAuditLog(t *testing.T) {
+	portstest.RunAuditLog(t, func(*testing.T) ports.AuditLog { return memory.NewAuditLog() })
+}
+
+func TestRateLimiter(t *testing.T) {
+	portstest.RunRateLimiter(t, func(*testing.T) ports.RateLimiter { return memory.NewRateLimiter(nil) })
+}
+
+func TestKeyStore(t *testing.T) {
+	portstest.RunKeyStore(t, func(*testing.T) ports.KeyStore { return memory.NewKeyStore() })
+}
