@@ -6,10 +6,12 @@ package guard
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 
-	"github.com/keygate/keygate/core/revocation"
 	"github.com/keygate/keygate/core/token"
 	"github.com/keygate/keygate/ports"
 )
@@ -19,10 +21,19 @@ type Config struct {
 	Issuer          string        // exact iss
 	Audiences       []string      // a token must name at least one of these in aud
 	Leeway          time.Duration // one leeway for exp, nbf, iat; default 30s, at most 120s
-	MaxAge          time.Duration // now - iat must not exceed MaxAge + Leeway; default 15m
+	MaxAge          time.Duration // now - iat (and exp - iat) must not exceed MaxAge + Leeway; default 15m
 	MaxTokenBytes   int           // default 4096, at most 8192
 	FailClosedAfter time.Duration // 0: fail open; else ErrRevocationUnavailable once the feed is staler
 }
+
+// Defaults and bounds of Config.
+const (
+	DefaultLeeway        = 30 * time.Second
+	MaxLeeway            = 120 * time.Second
+	DefaultMaxAge        = 15 * time.Minute
+	DefaultMaxTokenBytes = 4096
+	MaxTokenBytes        = 8192
+)
 
 // Guard authenticates access tokens. Safe for concurrent use.
 type Guard struct {
@@ -33,44 +44,170 @@ type Guard struct {
 	cfg     Config
 }
 
-// New returns a Guard. feed supplies the revocation set and its staleness.
+// New returns a Guard. feed supplies the revocation set and its staleness. Zero Config fields
+// take their defaults; an empty Issuer or Audiences, or a value out of bounds, is an error.
 func New(keys ports.KeySet, feed *Feed, clock ports.Clock, m ports.Metrics, cfg Config) (*Guard, error) {
-	return nil, errors.New("guard: unimplemented")
+	if keys == nil || feed == nil || clock == nil || m == nil {
+		return nil, errors.New("guard: nil dependency")
+	}
+	if cfg.Issuer == "" {
+		return nil, errors.New("guard: issuer is required")
+	}
+	cfg.Audiences = slices.DeleteFunc(slices.Clone(cfg.Audiences), func(s string) bool { return s == "" })
+	if len(cfg.Audiences) == 0 {
+		return nil, errors.New("guard: at least one audience is required")
+	}
+	if cfg.Leeway == 0 {
+		cfg.Leeway = DefaultLeeway
+	}
+	if cfg.MaxAge == 0 {
+		cfg.MaxAge = DefaultMaxAge
+	}
+	if cfg.MaxTokenBytes == 0 {
+		cfg.MaxTokenBytes = DefaultMaxTokenBytes
+	}
+	switch {
+	case cfg.Leeway < 0 || cfg.Leeway > MaxLeeway:
+		return nil, fmt.Errorf("guard: leeway %v outside [0, %v]", cfg.Leeway, MaxLeeway)
+	case cfg.MaxAge < 0:
+		return nil, fmt.Errorf("guard: negative max age %v", cfg.MaxAge)
+	case cfg.MaxTokenBytes < 0 || cfg.MaxTokenBytes > MaxTokenBytes:
+		return nil, fmt.Errorf("guard: max token bytes %d outside [0, %d]", cfg.MaxTokenBytes, MaxTokenBytes)
+	case cfg.FailClosedAfter < 0:
+		return nil, fmt.Errorf("guard: negative fail-closed-after %v", cfg.FailClosedAfter)
+	}
+	return &Guard{keys: keys, feed: feed, clock: clock, metrics: m, cfg: cfg}, nil
 }
 
 // Authenticate verifies raw and returns its claims, or an error wrapping one of token's
-// sentinels (token.Unavailable tells 503 from 401).
+// sentinels (token.Unavailable tells 503 from 401). It does no I/O unless the token names a
+// key this verifier has not seen and is plausibly ours (then the KeySet may refresh once,
+// briefly and rate-limited). Every result is reported to Metrics.Verified.
 func (g *Guard) Authenticate(ctx context.Context, raw string) (token.Claims, error) {
-	return token.Claims{}, errors.New("guard: unimplemented")
+	start := g.clock.Now()
+	c, err := g.authenticate(ctx, raw, start)
+	g.metrics.Verified(token.Reason(err), g.clock.Now().Sub(start))
+	if err != nil {
+		return token.Claims{}, err
+	}
+	return c, nil
 }
 
-// Feed keeps a revocation.Set equal to a RevocationStore's through an EventBus.
-type Feed struct {
-	set *revocation.Set
+func (g *Guard) authenticate(ctx context.Context, raw string, now time.Time) (token.Claims, error) {
+	var c token.Claims
+	// 1. Size and shape, before any decoding.
+	if len(raw) > g.cfg.MaxTokenBytes {
+		return c, token.ErrTooLarge
+	}
+	hs, ps, ss, err := segments(raw)
+	if err != nil {
+		return c, err
+	}
+	if len(ss) != sigChars {
+		return c, fmt.Errorf("%w: signature is not 64 bytes", token.ErrMalformed)
+	}
+	if len(hs) > maxHeaderChars {
+		return c, fmt.Errorf("%w: header too large", token.ErrMalformed)
+	}
+	var sig [ed25519.SignatureSize]byte
+	if _, err := decode(sig[:], ss); err != nil {
+		return c, err
+	}
+	// 2. Header.
+	var hbuf [maxHeaderBytes + 3]byte
+	n, err := decode(hbuf[:], hs)
+	if err != nil {
+		return c, err
+	}
+	if n > maxHeaderBytes {
+		return c, fmt.Errorf("%w: header too large", token.ErrMalformed)
+	}
+	h, err := parseHeader(string(hbuf[:n]))
+	if err != nil {
+		return c, err
+	}
+	// 3. Claims, decoded strictly but not yet trusted.
+	pbuf := make([]byte, b64.DecodedLen(len(ps)))
+	n, err = decode(pbuf, ps)
+	if err != nil {
+		return c, err
+	}
+	seen, err := parseClaims(string(pbuf[:n]), &c)
+	if err != nil {
+		return token.Claims{}, err
+	}
+	// 4. Key: a refresh for an unknown kid only when the token is plausibly ours and alive.
+	mayRefresh := seen&hasIss != 0 && c.Issuer == g.cfg.Issuer &&
+		seen&hasExp != 0 && now.Before(c.ExpiresAt.Add(g.cfg.Leeway))
+	pub, err := g.keys.PublicKey(ctx, h.kid, mayRefresh)
+	if err != nil {
+		if errors.Is(err, token.ErrUnknownKid) || errors.Is(err, token.ErrKeysUnavailable) {
+			return token.Claims{}, err
+		}
+		return token.Claims{}, fmt.Errorf("%w: %w", token.ErrKeysUnavailable, err)
+	}
+	if len(pub) != ed25519.PublicKeySize {
+		return token.Claims{}, fmt.Errorf("%w: key %q is not an Ed25519 public key", token.ErrKeysUnavailable, h.kid)
+	}
+	// 5. Signature over the signing input exactly as received.
+	if !ed25519.Verify(pub, []byte(raw[:len(hs)+1+len(ps)]), sig[:]) {
+		return token.Claims{}, token.ErrBadSignature
+	}
+	// 6. Claims.
+	if err := g.checkClaims(&c, seen, now); err != nil {
+		return token.Claims{}, err
+	}
+	// 7. Revocation, then how much that answer can be trusted.
+	if g.feed.set.Revoked(c.ID, c.SessionID, c.Subject, c.IssuedAt, now) {
+		return token.Claims{}, token.ErrRevoked
+	}
+	if g.cfg.FailClosedAfter > 0 {
+		if stale, synced := g.feed.staleness(now); !synced || stale > g.cfg.FailClosedAfter {
+			return token.Claims{}, token.ErrRevocationUnavailable
+		}
+	}
+	return c, nil
 }
 
-// FeedConfig tunes a Feed.
-type FeedConfig struct {
-	Reconcile time.Duration // full resync at least this often; default 5m
-	Poll      time.Duration // compare the store's Seq with ours this often; default 5s
+func (g *Guard) checkClaims(c *token.Claims, seen int, now time.Time) error {
+	if missing := required &^ seen; missing != 0 {
+		return fmt.Errorf("%w: %s", token.ErrClaimsMissing, claimNames(missing))
+	}
+	if c.Issuer != g.cfg.Issuer {
+		return token.ErrIssuerMismatch
+	}
+	if !slices.ContainsFunc(g.cfg.Audiences, c.HasAudience) {
+		return token.ErrAudienceMismatch
+	}
+	lw := g.cfg.Leeway
+	if !now.Before(c.ExpiresAt.Add(lw)) {
+		return token.ErrExpired
+	}
+	if seen&hasNbf != 0 && now.Before(c.NotBefore.Add(-lw)) {
+		return token.ErrNotYetValid
+	}
+	if c.IssuedAt.After(now.Add(lw)) {
+		return token.ErrIssuedInFuture
+	}
+	limit := g.cfg.MaxAge + lw
+	if now.Sub(c.IssuedAt) > limit {
+		return token.ErrTooOld
+	}
+	if c.ExpiresAt.Sub(c.IssuedAt) > limit {
+		return fmt.Errorf("%w: lifetime %v exceeds the maximum age", token.ErrTooOld, c.ExpiresAt.Sub(c.IssuedAt))
+	}
+	return nil
 }
 
-// NewFeed returns a Feed over an empty set. keys may be nil (no key-change handling).
-func NewFeed(store ports.RevocationStore, bus ports.EventBus, keys ports.KeySet, clock ports.Clock, m ports.Metrics, cfg FeedConfig) *Feed {
-	return &Feed{set: revocation.NewSet()}
+func claimNames(bits int) string {
+	var out []string
+	for _, b := range []struct {
+		bit  int
+		name string
+	}{{hasIss, "iss"}, {hasSub, "sub"}, {hasAud, "aud"}, {hasExp, "exp"}, {hasIat, "iat"}, {hasJti, "jti"}, {hasClientID, "client_id"}} {
+		if bits&b.bit != 0 {
+			out = append(out, b.name)
+		}
+	}
+	return fmt.Sprint(out)
 }
-
-// Run subscribes and keeps the set current until ctx ends.
-func (f *Feed) Run(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
-
-// FeedStatus is what /ready and metrics report.
-type FeedStatus struct {
-	Connected bool
-	Synced    bool          // at least one snapshot loaded
-	Staleness time.Duration // time since the set was last known current
-	Seq       uint64
-	Entries   int
-}
-
-// Status reports the feed's state.
-func (f *Feed) Status() FeedStatus { return FeedStatus{} }

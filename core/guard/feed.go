@@ -1,0 +1,393 @@
+package guard
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keygate/keygate/core/revocation"
+	"github.com/keygate/keygate/ports"
+)
+
+// Feed keeps a revocation.Set equal to a RevocationStore's through an EventBus: it subscribes,
+// loads a snapshot each time the subscription is (re)established, applies pushed revocations
+// idempotently, notices a missed event by its sequence number (a gap, a heartbeat or a poll of
+// the store ahead of it) and resynchronises, reconciles periodically, and drops expired
+// entries. With the store or the bus down it keeps its last-known set (fail open) and says how
+// stale it is. Safe for concurrent use; Run must be called once.
+type Feed struct {
+	set     *revocation.Set
+	store   ports.RevocationStore
+	bus     ports.EventBus
+	keys    ports.KeySet
+	clock   ports.Clock
+	metrics ports.Metrics
+	cfg     FeedConfig
+
+	running    atomic.Bool
+	connected  atomic.Bool
+	current    atomic.Int64  // unix nanoseconds when the set was last known current; 0: never
+	seq        atomic.Uint64 // last sequence number applied in order
+	syncedCh   chan struct{}
+	syncedOnce sync.Once
+
+	keysBusy  atomic.Bool
+	keysDirty atomic.Bool
+	keysWG    sync.WaitGroup
+}
+
+// FeedConfig tunes a Feed. Zero fields take their defaults.
+type FeedConfig struct {
+	Reconcile time.Duration // full resync at least this often; default 5m
+	Poll      time.Duration // compare the store's Seq with ours this often; default 5s
+	Prune     time.Duration // drop expired entries this often; default 1m
+	GapGrace  time.Duration // how long a sequence gap may stay open before a resync (events of several publishers can arrive out of order); default 500ms
+	Timeout   time.Duration // bound on each store call; default 5s
+	RetryMin  time.Duration // first retry delay after a failed resync or subscription; default 100ms
+	RetryMax  time.Duration // retry delay cap (exponential backoff, full jitter); default 30s
+}
+
+func (c *FeedConfig) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.Reconcile, 5*time.Minute)
+	def(&c.Poll, 5*time.Second)
+	def(&c.Prune, time.Minute)
+	def(&c.GapGrace, 500*time.Millisecond)
+	def(&c.Timeout, 5*time.Second)
+	def(&c.RetryMin, 100*time.Millisecond)
+	def(&c.RetryMax, 30*time.Second)
+	c.RetryMax = max(c.RetryMax, c.RetryMin)
+}
+
+// NewFeed returns a Feed over an empty set. keys may be nil (no key-change handling).
+func NewFeed(store ports.RevocationStore, bus ports.EventBus, keys ports.KeySet, clock ports.Clock, m ports.Metrics, cfg FeedConfig) *Feed {
+	cfg.defaults()
+	return &Feed{set: revocation.NewSet(), store: store, bus: bus, keys: keys, clock: clock,
+		metrics: m, cfg: cfg, syncedCh: make(chan struct{})}
+}
+
+// FeedStatus is what /ready and metrics report.
+type FeedStatus struct {
+	Connected bool
+	Synced    bool          // at least one snapshot loaded
+	Staleness time.Duration // time since the set was last known current (0 before the first sync)
+	Seq       uint64
+	Entries   int
+}
+
+// Status reports the feed's state.
+func (f *Feed) Status() FeedStatus {
+	stale, synced := f.staleness(f.clock.Now())
+	return FeedStatus{Connected: f.connected.Load(), Synced: synced, Staleness: stale,
+		Seq: f.seq.Load(), Entries: f.set.Len()}
+}
+
+// Ready reports whether the set has been loaded from the store at least once.
+func (f *Feed) Ready() bool {
+	select {
+	case <-f.syncedCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// WaitSynced blocks until the first snapshot is loaded or ctx ends.
+func (f *Feed) WaitSynced(ctx context.Context) error {
+	select {
+	case <-f.syncedCh:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// staleness returns how long ago the set was last known current, and whether it ever was.
+func (f *Feed) staleness(now time.Time) (time.Duration, bool) {
+	c := f.current.Load()
+	if c == 0 {
+		return 0, false
+	}
+	return max(now.Sub(time.Unix(0, c)), 0), true
+}
+
+func (f *Feed) markCurrent(now time.Time) { f.current.Store(now.UnixNano()) }
+
+// feedRun is the state of Run's goroutine.
+type feedRun struct {
+	last    uint64              // highest sequence number applied with none missing before it
+	target  uint64              // highest sequence number known to exist
+	pending map[uint64]struct{} // applied out of order, above last
+	synced  bool
+
+	gap       *time.Timer // running while last < target
+	retry     *time.Timer // running while a resync has failed
+	retryWhy  string
+	attempts  int
+	subEvents chan revocation.Event
+}
+
+// Run subscribes and keeps the set current until ctx ends; it returns ctx's error. Failures
+// of the store or the bus never end it: it retries with backoff and keeps the last-known set.
+func (f *Feed) Run(ctx context.Context) error {
+	if !f.running.CompareAndSwap(false, true) {
+		return errors.New("guard: feed is already running")
+	}
+	r := &feedRun{pending: map[uint64]struct{}{}, subEvents: make(chan revocation.Event, 1024)}
+	var wg sync.WaitGroup
+	defer func() {
+		wg.Wait()
+		f.keysWG.Wait()
+		f.running.Store(false)
+	}()
+	wg.Go(func() { f.subscribe(ctx, r.subEvents) })
+
+	poll := time.NewTicker(f.cfg.Poll)
+	defer poll.Stop()
+	reconcile := time.NewTicker(f.cfg.Reconcile)
+	defer reconcile.Stop()
+	prune := time.NewTicker(f.cfg.Prune)
+	defer prune.Stop()
+	r.gap = stoppedTimer()
+	defer r.gap.Stop()
+	r.retry = stoppedTimer()
+	defer r.retry.Stop()
+
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e := <-r.subEvents:
+			f.handle(ctx, r, e)
+		case <-poll.C:
+			f.poll(ctx, r)
+		case <-reconcile.C:
+			f.resync(ctx, r, "periodic")
+		case <-prune.C:
+			f.set.Prune(f.clock.Now())
+			f.metrics.RevocationSet(f.set.Len())
+		case <-r.gap.C:
+			if r.last < r.target {
+				f.resync(ctx, r, "gap")
+			}
+		case <-r.retry.C:
+			f.resync(ctx, r, r.retryWhy)
+		}
+		stale, _ := f.staleness(f.clock.Now())
+		f.metrics.Feed(f.connected.Load(), stale)
+	}
+}
+
+func stoppedTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}
+
+// subscribe keeps a subscription open, forwarding events in order to Run's goroutine.
+func (f *Feed) subscribe(ctx context.Context, out chan<- revocation.Event) {
+	send := func(e revocation.Event) {
+		select {
+		case out <- e:
+		case <-ctx.Done():
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		err := f.bus.Subscribe(ctx, send)
+		if ctx.Err() != nil {
+			return
+		}
+		_ = err // the bus is down or refused: say so, wait, try again
+		send(revocation.Event{Kind: revocation.EventDisconnected})
+		if !sleep(ctx, backoff(f.cfg.RetryMin, f.cfg.RetryMax, attempt)) {
+			return
+		}
+	}
+}
+
+func (f *Feed) handle(ctx context.Context, r *feedRun, e revocation.Event) {
+	now := f.clock.Now()
+	switch e.Kind {
+	case revocation.EventConnected:
+		f.connected.Store(true)
+		f.resync(ctx, r, "connected")
+		return
+	case revocation.EventDisconnected:
+		f.connected.Store(false)
+		return
+	case revocation.EventRevoked:
+		f.set.Apply(e.Entry)
+		f.metrics.RevocationSet(f.set.Len())
+		f.lag(e, now)
+		if e.Seq != 0 {
+			f.advance(r, e.Seq, now)
+		}
+	case revocation.EventHeartbeat:
+		f.lag(e, now)
+		switch {
+		case e.Seq > r.last:
+			f.behind(r, e.Seq)
+		case e.Seq == r.last && r.synced && r.last >= r.target:
+			f.markCurrent(now)
+		}
+	case revocation.EventKeysChanged:
+		f.lag(e, now)
+		f.refreshKeys(ctx)
+	}
+}
+
+func (f *Feed) lag(e revocation.Event, now time.Time) {
+	if e.PublishedAt.IsZero() {
+		return
+	}
+	f.metrics.EventApplied(string(e.Kind), max(now.Sub(e.PublishedAt), 0))
+}
+
+// advance records that the event with sequence number seq was applied.
+func (f *Feed) advance(r *feedRun, seq uint64, now time.Time) {
+	switch {
+	case seq <= r.last:
+		return // already in the set (a snapshot included it, or a duplicate)
+	case seq == r.last+1:
+		r.last = seq
+		for {
+			if _, ok := r.pending[r.last+1]; !ok {
+				break
+			}
+			delete(r.pending, r.last+1)
+			r.last++
+		}
+		f.seq.Store(r.last)
+		if r.last >= r.target {
+			r.target = r.last
+			r.gap.Stop()
+			if r.synced {
+				f.markCurrent(now)
+			}
+		}
+	default:
+		if len(r.pending) < 4096 {
+			r.pending[seq] = struct{}{}
+		}
+		f.behind(r, seq)
+	}
+}
+
+// behind records that the store has reached seq, which is past what was applied: if the
+// missing events do not arrive within the grace period, resynchronise.
+func (f *Feed) behind(r *feedRun, seq uint64) {
+	if seq <= r.target && r.last < r.target {
+		return // gap already open, its timer running
+	}
+	r.target = max(r.target, seq)
+	r.gap.Reset(f.cfg.GapGrace)
+}
+
+func (f *Feed) poll(ctx context.Context, r *feedRun) {
+	if !r.synced {
+		f.resync(ctx, r, "gap")
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
+	t0 := f.clock.Now()
+	seq, err := f.store.Seq(cctx)
+	cancel()
+	now := f.clock.Now()
+	f.metrics.RevocationStoreOp("seq", now.Sub(t0), err)
+	switch {
+	case err != nil:
+		// The store is down: keep the last-known set; staleness grows.
+	case seq < r.last:
+		f.resync(ctx, r, "gap") // the store went back: it lost data or was replaced
+	case seq > r.last:
+		f.behind(r, seq)
+	case r.last >= r.target:
+		f.markCurrent(now)
+	}
+}
+
+// resync replaces the set with a snapshot of the store. On failure it keeps the set and
+// schedules a retry with backoff.
+func (f *Feed) resync(ctx context.Context, r *feedRun, reason string) {
+	if ctx.Err() != nil {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
+	t0 := f.clock.Now()
+	snap, err := f.store.Snapshot(cctx)
+	cancel()
+	now := f.clock.Now()
+	f.metrics.RevocationStoreOp("snapshot", now.Sub(t0), err)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		r.retryWhy = reason
+		r.retry.Reset(backoff(f.cfg.RetryMin, f.cfg.RetryMax, r.attempts))
+		r.attempts++
+		return
+	}
+	f.set.Replace(snap.Entries, now)
+	r.last, r.target = snap.Seq, snap.Seq
+	clear(r.pending)
+	r.gap.Stop()
+	r.retry.Stop()
+	r.attempts = 0
+	r.synced = true
+	f.seq.Store(snap.Seq)
+	f.markCurrent(now)
+	f.syncedOnce.Do(func() { close(f.syncedCh) })
+	f.metrics.Resynced(reason)
+	f.metrics.RevocationSet(f.set.Len())
+}
+
+// refreshKeys asks the KeySet to reload, off Run's goroutine. A change that arrives while a
+// reload runs triggers one more reload after it, so no change is lost.
+func (f *Feed) refreshKeys(ctx context.Context) {
+	if f.keys == nil {
+		return
+	}
+	f.keysDirty.Store(true)
+	if !f.keysBusy.CompareAndSwap(false, true) {
+		return
+	}
+	f.keysWG.Go(func() {
+		for {
+			f.keysDirty.Store(false)
+			_ = f.keys.Refresh(ctx) // informational; the KeySet retries on its own schedule
+			f.keysBusy.Store(false)
+			if ctx.Err() != nil || !f.keysDirty.Load() || !f.keysBusy.CompareAndSwap(false, true) {
+				return
+			}
+		}
+	})
+}
+
+// backoff returns a delay for the attempt-th retry: exponential from lo, capped at hi, with
+// jitter over its upper half (so a fleet spreads out but never retries in a tight loop).
+func backoff(lo, hi time.Duration, attempt int) time.Duration {
+	d := lo
+	for i := 0; i < attempt && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
