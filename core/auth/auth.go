@@ -2,15 +2,26 @@
 // a same-successor grace window and reuse detection), logout, logout-all, RFC 7009 revoke,
 // sessions, admin actions, and the signing-key ring. It imports only ports/, the core nouns and
 // the standard library.
+//
+// Lifecycle: New checks the configuration and touches no store. Init loads the signing-key
+// ring (creating the first key when the KeyStore is empty) and should be called once at start
+// so that a bad KEK or an unreachable KeyStore stops the process early; if it is not called,
+// the first use case that needs the ring loads it. Run does the background work (ring reload
+// and rotation every KeyCheckEvery, heartbeats every HeartbeatEvery) until its context ends.
+//
+// Errors: the use cases return the sentinels below, the identity rule errors for bad input,
+// ports.ErrNotFound / ports.ErrConflict where documented, and an error wrapping
+// ports.ErrUnavailable whenever a store, the rate limiter or the password hasher cannot answer
+// (HTTP 503 with Retry-After, never "invalid").
 package auth
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"time"
 
-	"github.com/keygate/keygate/core/audit"
-	"github.com/keygate/keygate/core/identity"
 	"github.com/keygate/keygate/core/key"
 	"github.com/keygate/keygate/core/session"
 	"github.com/keygate/keygate/core/token"
@@ -23,6 +34,8 @@ var (
 	ErrInvalidGrant       = errors.New("auth: invalid refresh token")
 	ErrForbidden          = errors.New("auth: forbidden")
 	ErrEmailTaken         = errors.New("auth: e-mail already registered")
+	// ErrInvalidConfig is wrapped by every error of New.
+	ErrInvalidConfig = errors.New("auth: invalid configuration")
 )
 
 // RateLimitedError says an attempt was refused by a rate limit; retry after RetryAfter.
@@ -35,7 +48,9 @@ type Verifier interface {
 	Authenticate(ctx context.Context, raw string) (token.Claims, error)
 }
 
-// Deps are the ports the service drives.
+// Deps are the ports the service drives. Every field is required except Metrics (nil: not
+// recorded) and Verifier (nil: set later with SetVerifier; until then Revoke of an access
+// token answers ErrUnavailable).
 type Deps struct {
 	Users       ports.UserRepo
 	Sessions    ports.SessionStore
@@ -58,21 +73,22 @@ type Limit struct {
 	Window time.Duration
 }
 
-// Config holds the service's settings.
+// Config holds the service's settings. Zero values take the defaults named on each field.
 type Config struct {
-	Issuer         string
-	Audiences      []string
-	ClientID       string // client_id claim of first-party tokens; default "keygate"
-	AccessTTL      time.Duration
-	Leeway         time.Duration // added to revocation expiries; default 30s
-	Session        session.Policy
-	Keys           key.Policy
-	RefreshSecret  []byte
-	KEK            []byte // 32 bytes; seals private keys in the KeyStore
-	LimitAccount   Limit  // per e-mail, for login and register
-	LimitAddress   Limit  // per client address
-	HeartbeatEvery time.Duration
-	KeyCheckEvery  time.Duration // how often the ring is reloaded and rotation checked
+	Issuer         string         // required: the iss of every token
+	Audiences      []string       // required: the aud of every access token
+	ClientID       string         // client_id claim of first-party tokens; default "keygate"
+	Scope          string         // scope claim of first-party tokens; default "openid"
+	AccessTTL      time.Duration  // default 15m
+	Leeway         time.Duration  // added to revocation expiries; default 30s
+	Session        session.Policy // default {IdleTTL 336h, MaxTTL 720h, Grace 10s}; Grace < 0 disables the grace window
+	Keys           key.Policy     // default {RotateEvery 720h, PublishLead 10m, KeepAfter AccessTTL+Leeway+KeyCheckEvery}
+	RefreshSecret  []byte         // required, at least 32 bytes
+	KEK            []byte         // required, 32 bytes; seals private keys in the KeyStore
+	LimitAccount   Limit          // per e-mail, for login and register; default 10 per 1m
+	LimitAddress   Limit          // per client address, for login, register and revoke; default 50 per 1m
+	HeartbeatEvery time.Duration  // default 2s
+	KeyCheckEvery  time.Duration  // how often the ring is reloaded and rotation checked; default 1m
 }
 
 // Client describes where a request came from.
@@ -91,98 +107,171 @@ type TokenPair struct {
 
 // Service is the auth service's use cases. Safe for concurrent use.
 type Service struct {
-	d   Deps
-	cfg Config
+	d     Deps
+	cfg   Config
+	codec *session.Codec
+
+	verifier atomic.Pointer[verifierBox]
+
+	// Signing-key ring: an immutable snapshot swapped atomically; loadMu (a one-slot
+	// semaphore, so waiting honours a context) serialises reloads and key creation.
+	ring          atomic.Pointer[ringState]
+	loadMu        chan struct{}
+	opened        map[string]key.Key // kid -> key with Private, guarded by loadMu
+	reloads       atomic.Uint64      // reloads started, for coalescing
+	lastReloadErr error              // guarded by loadMu
+	lastKidReload atomic.Int64       // unix nanos of the last unknown-kid reload
+	jwks          atomic.Pointer[jwksDoc]
+
+	publishFailures atomic.Uint64
+	auditFailures   atomic.Uint64
 }
 
-// New checks cfg and returns a Service.
-func New(d Deps, cfg Config) (*Service, error) { return nil, errors.New("auth: unimplemented") }
+type verifierBox struct{ v Verifier }
 
-// Run does the background work until ctx ends: key-ring reload and rotation, heartbeats.
-func (s *Service) Run(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+// Defaults.
+const (
+	DefaultClientID       = "keygate"
+	DefaultScope          = "openid"
+	DefaultAccessTTL      = 15 * time.Minute
+	DefaultLeeway         = 30 * time.Second
+	DefaultHeartbeatEvery = 2 * time.Second
+	DefaultKeyCheckEvery  = time.Minute
+)
 
-// Register creates a user.
-func (s *Service) Register(ctx context.Context, email, password, name string, c Client) (identity.User, error) {
-	return identity.User{}, errors.New("unimplemented")
+// New checks cfg, fills in defaults and returns a Service. It does no I/O: see Init.
+func New(d Deps, cfg Config) (*Service, error) {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
+	}
+	for name, missing := range map[string]bool{
+		"Users": d.Users == nil, "Sessions": d.Sessions == nil, "Revocations": d.Revocations == nil,
+		"Bus": d.Bus == nil, "Keys": d.Keys == nil, "Issuer": d.Issuer == nil, "Hasher": d.Hasher == nil,
+		"Norm": d.Norm == nil, "Limiter": d.Limiter == nil, "Audit": d.Audit == nil, "Clock": d.Clock == nil,
+	} {
+		if missing {
+			bad("dependency %s missing", name)
+		}
+	}
+	if d.Metrics == nil {
+		d.Metrics = nopMetrics{}
+	}
+	if cfg.Issuer == "" {
+		bad("issuer missing")
+	}
+	if len(cfg.Audiences) == 0 {
+		bad("audiences missing")
+	}
+	for _, a := range cfg.Audiences {
+		if a == "" {
+			bad("empty audience")
+		}
+	}
+	cfg.Audiences = append([]string(nil), cfg.Audiences...)
+	if len(cfg.KEK) != 32 {
+		bad("KEK must be 32 bytes, got %d", len(cfg.KEK))
+	}
+	cfg.KEK = append([]byte(nil), cfg.KEK...)
+	codec, err := session.NewCodec(cfg.RefreshSecret)
+	if err != nil {
+		bad("refresh secret: %v", err)
+	}
+	cfg.RefreshSecret = nil // the codec holds its own copy
+
+	def := func(p *time.Duration, v time.Duration, name string) {
+		if *p == 0 {
+			*p = v
+		} else if *p < 0 {
+			bad("%s must be positive", name)
+		}
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = DefaultClientID
+	}
+	if cfg.Scope == "" {
+		cfg.Scope = DefaultScope
+	}
+	def(&cfg.AccessTTL, DefaultAccessTTL, "access TTL")
+	def(&cfg.Leeway, DefaultLeeway, "leeway")
+	def(&cfg.HeartbeatEvery, DefaultHeartbeatEvery, "heartbeat interval")
+	def(&cfg.KeyCheckEvery, DefaultKeyCheckEvery, "key check interval")
+	def(&cfg.Session.IdleTTL, 336*time.Hour, "refresh idle TTL")
+	def(&cfg.Session.MaxTTL, 720*time.Hour, "refresh max TTL")
+	if cfg.Session.Grace == 0 {
+		cfg.Session.Grace = 10 * time.Second
+	}
+	def(&cfg.Keys.RotateEvery, 720*time.Hour, "key rotation interval")
+	def(&cfg.Keys.PublishLead, 10*time.Minute, "key publish lead")
+	def(&cfg.Keys.KeepAfter, cfg.AccessTTL+cfg.Leeway+cfg.KeyCheckEvery, "key keep-after")
+	if cfg.Keys.KeepAfter < cfg.AccessTTL+cfg.Leeway {
+		bad("key keep-after %v is shorter than access TTL + leeway", cfg.Keys.KeepAfter)
+	}
+	if cfg.Keys.RotateEvery <= cfg.Keys.PublishLead {
+		bad("key rotation interval must exceed the publish lead")
+	}
+	if cfg.Session.MaxTTL < cfg.Session.IdleTTL {
+		cfg.Session.IdleTTL = cfg.Session.MaxTTL
+	}
+	if cfg.LimitAccount == (Limit{}) {
+		cfg.LimitAccount = Limit{N: 10, Window: time.Minute}
+	}
+	if cfg.LimitAddress == (Limit{}) {
+		cfg.LimitAddress = Limit{N: 50, Window: time.Minute}
+	}
+	for _, l := range []Limit{cfg.LimitAccount, cfg.LimitAddress} {
+		if l.N <= 0 || l.Window <= 0 {
+			bad("rate limit %d per %v", l.N, l.Window)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	s := &Service{d: d, cfg: cfg, codec: codec, opened: make(map[string]key.Key), loadMu: make(chan struct{}, 1)}
+	if d.Verifier != nil {
+		s.SetVerifier(d.Verifier)
+	}
+	return s, nil
 }
 
-// Login checks credentials and opens a session.
-func (s *Service) Login(ctx context.Context, email, password string, c Client) (TokenPair, error) {
-	return TokenPair{}, errors.New("unimplemented")
+// SetVerifier sets the access-token verifier used by Revoke. authd's guard needs the
+// Service's KeySet, so the app builds the Service first and sets the guard afterwards.
+func (s *Service) SetVerifier(v Verifier) { s.verifier.Store(&verifierBox{v: v}) }
+
+// Config returns the effective configuration (defaults filled in, secrets removed).
+func (s *Service) Config() Config {
+	c := s.cfg
+	c.KEK = nil
+	c.Audiences = append([]string(nil), c.Audiences...)
+	return c
 }
 
-// Refresh rotates a refresh token.
-func (s *Service) Refresh(ctx context.Context, rt session.RefreshToken, c Client) (TokenPair, error) {
-	return TokenPair{}, errors.New("unimplemented")
+// PublishFailures returns how many events could not be published on the bus. Such events
+// are not lost for good: verifiers reconcile with the RevocationStore by polling.
+func (s *Service) PublishFailures() uint64 { return s.publishFailures.Load() }
+
+// AuditFailures returns how many audit events could not be appended. Auditing is best
+// effort: a failing audit log does not undo or refuse the action it records.
+func (s *Service) AuditFailures() uint64 { return s.auditFailures.Load() }
+
+// unavailable wraps err, the failure of a store, the limiter or the hasher, so that it
+// matches ports.ErrUnavailable.
+func unavailable(op string, err error) error {
+	if errors.Is(err, ports.ErrUnavailable) {
+		return fmt.Errorf("auth: %s: %w", op, err)
+	}
+	return fmt.Errorf("auth: %s: %w: %w", op, ports.ErrUnavailable, err)
 }
 
-// Logout revokes the caller's session.
-func (s *Service) Logout(ctx context.Context, p token.Claims, c Client) error {
-	return errors.New("unimplemented")
-}
+type nopMetrics struct{}
 
-// LogoutAll revokes every session of the caller.
-func (s *Service) LogoutAll(ctx context.Context, p token.Claims, c Client) error {
-	return errors.New("unimplemented")
-}
-
-// Revoke is RFC 7009: raw is a refresh or access token; hint is "refresh_token",
-// "access_token" or "". Unknown, invalid or expired tokens succeed silently.
-func (s *Service) Revoke(ctx context.Context, raw, hint string, c Client) error {
-	return errors.New("unimplemented")
-}
-
-// Me returns the caller.
-func (s *Service) Me(ctx context.Context, p token.Claims) (identity.User, error) {
-	return identity.User{}, errors.New("unimplemented")
-}
-
-// Sessions lists the caller's sessions.
-func (s *Service) Sessions(ctx context.Context, p token.Claims) ([]session.Session, error) {
-	return nil, errors.New("unimplemented")
-}
-
-// RevokeSession revokes one of the caller's sessions (ErrNotFound for another user's).
-func (s *Service) RevokeSession(ctx context.Context, p token.Claims, sid string, c Client) error {
-	return errors.New("unimplemented")
-}
-
-// ListUsers (admin) pages through users.
-func (s *Service) ListUsers(ctx context.Context, p token.Claims, after string, limit int) ([]identity.User, error) {
-	return nil, errors.New("unimplemented")
-}
-
-// DisableUser (admin) disables a user and revokes all their sessions and tokens.
-func (s *Service) DisableUser(ctx context.Context, p token.Claims, userID string, c Client) error {
-	return errors.New("unimplemented")
-}
-
-// RevokeUser (admin) revokes all of a user's sessions and tokens.
-func (s *Service) RevokeUser(ctx context.Context, p token.Claims, userID string, c Client) error {
-	return errors.New("unimplemented")
-}
-
-// AuditOf (admin) returns a user's audit events, newest first.
-func (s *Service) AuditOf(ctx context.Context, p token.Claims, userID string, limit int) ([]audit.Event, error) {
-	return nil, errors.New("unimplemented")
-}
-
-// BootstrapAdmin creates (or promotes) the first admin.
-func (s *Service) BootstrapAdmin(ctx context.Context, email, password string) error {
-	return errors.New("unimplemented")
-}
-
-// JWKS returns the current JWKS document and its ETag.
-func (s *Service) JWKS(ctx context.Context) (doc []byte, etag string, err error) {
-	return nil, "", errors.New("unimplemented")
-}
-
-// RotateKeys creates the next key now (published PublishLead before it signs).
-func (s *Service) RotateKeys(ctx context.Context) (key.Key, error) {
-	return key.Key{}, errors.New("unimplemented")
-}
-
-// RetireKey stops key kid signing now.
-func (s *Service) RetireKey(ctx context.Context, kid string) error {
-	return errors.New("unimplemented")
-}
+func (nopMetrics) TokenIssued()                                   {}
+func (nopMetrics) Login(string)                                   {}
+func (nopMetrics) Verified(string, time.Duration)                 {}
+func (nopMetrics) RevocationStoreOp(string, time.Duration, error) {}
+func (nopMetrics) EventApplied(string, time.Duration)             {}
+func (nopMetrics) RevocationSet(int)                              {}
+func (nopMetrics) Feed(bool, time.Duration)                       {}
+func (nopMetrics) Resynced(string)                                {}
+func (nopMetrics) JWKSFetch(string, string, time.Duration)        {}
+func (nopMetrics) SigningKey(time.Duration, time.Duration)        {}

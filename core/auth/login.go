@@ -1,0 +1,268 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/keygate/keygate/core/audit"
+	"github.com/keygate/keygate/core/identity"
+	"github.com/keygate/keygate/core/session"
+	"github.com/keygate/keygate/core/token"
+	"github.com/keygate/keygate/ports"
+)
+
+// Rate-limit key prefixes. The rest of a key is a normalised e-mail or a client address.
+const (
+	keyRegisterAccount = "register:acct:"
+	keyRegisterAddress = "register:ip:"
+	keyLoginAccount    = "login:acct:"
+	keyLoginAddress    = "login:ip:"
+	keyRevokeAddress   = "revoke:ip:"
+)
+
+// Login results reported to Metrics.Login.
+const (
+	resultOK                 = "ok"
+	resultInvalidCredentials = "invalid_credentials"
+	resultRateLimited        = "rate_limited"
+	resultUnavailable        = "unavailable"
+	resultInvalidRequest     = "invalid_request"
+)
+
+// allow counts one attempt against l for k. A refusal is a *RateLimitedError; a limiter
+// failure wraps ports.ErrUnavailable. An empty subject (no client address) is not limited.
+func (s *Service) allow(ctx context.Context, prefix, subject string, l Limit) error {
+	if subject == "" {
+		return nil
+	}
+	ok, retry, err := s.d.Limiter.Allow(ctx, prefix+subject, l.N, l.Window)
+	if err != nil {
+		return unavailable("rate limit", err)
+	}
+	if !ok {
+		return &RateLimitedError{RetryAfter: max(retry, time.Second)}
+	}
+	return nil
+}
+
+// Register creates a user. Bad input returns identity.ErrInvalidEmail, ErrInvalidPassword or
+// ErrInvalidName (wrapped); a taken e-mail returns ErrEmailTaken. Attempts are rate-limited
+// per client address and per e-mail (keys "register:ip:<ip>", "register:acct:<email>").
+func (s *Service) Register(ctx context.Context, email, password, name string, c Client) (identity.User, error) {
+	if err := s.allow(ctx, keyRegisterAddress, c.IP, s.cfg.LimitAddress); err != nil {
+		return identity.User{}, err
+	}
+	norm, err := identity.NormalizeEmail(email, s.d.Norm.NFC)
+	if err != nil {
+		return identity.User{}, fmt.Errorf("auth: register: %w", err)
+	}
+	if err := identity.CheckPassword(password); err != nil {
+		return identity.User{}, fmt.Errorf("auth: register: %w", err)
+	}
+	if err := identity.CheckName(name); err != nil {
+		return identity.User{}, fmt.Errorf("auth: register: %w", err)
+	}
+	if err := s.allow(ctx, keyRegisterAccount, norm, s.cfg.LimitAccount); err != nil {
+		return identity.User{}, err
+	}
+	hash, err := s.d.Hasher.Hash(ctx, s.d.Norm.NFKC(password))
+	if err != nil {
+		return identity.User{}, unavailable("register: hash", err)
+	}
+	now := s.d.Clock.Now()
+	u := identity.User{ID: identity.NewID(), Email: norm, Name: name, PasswordHash: hash,
+		CreatedAt: now, UpdatedAt: now}
+	if err := s.d.Users.Create(ctx, u); err != nil {
+		if errors.Is(err, ports.ErrConflict) {
+			return identity.User{}, ErrEmailTaken
+		}
+		return identity.User{}, unavailable("register: create user", err)
+	}
+	s.audit(ctx, audit.Event{At: now, Action: audit.ActionRegister, UserID: u.ID, ActorID: u.ID, RemoteIP: c.IP})
+	return u, nil
+}
+
+// Login checks credentials and opens a session. An unknown e-mail, a wrong password and a
+// disabled account cost the same password-hash work and return the same
+// ErrInvalidCredentials. Attempts are rate-limited per client address and per e-mail (keys
+// "login:ip:<ip>", "login:acct:<email>"): a refusal is a *RateLimitedError.
+func (s *Service) Login(ctx context.Context, email, password string, c Client) (TokenPair, error) {
+	tp, result, err := s.login(ctx, email, password, c)
+	s.d.Metrics.Login(result)
+	return tp, err
+}
+
+func (s *Service) login(ctx context.Context, email, password string, c Client) (TokenPair, string, error) {
+	fail := func(err error) (TokenPair, string, error) {
+		var rl *RateLimitedError
+		switch {
+		case errors.As(err, &rl):
+			return TokenPair{}, resultRateLimited, err
+		case errors.Is(err, ports.ErrUnavailable):
+			return TokenPair{}, resultUnavailable, err
+		}
+		return TokenPair{}, "error", err
+	}
+	if err := s.allow(ctx, keyLoginAddress, c.IP, s.cfg.LimitAddress); err != nil {
+		return fail(err)
+	}
+	norm, err := identity.NormalizeEmail(email, s.d.Norm.NFC)
+	if err != nil {
+		// No account can have this address: nothing to enumerate.
+		return TokenPair{}, resultInvalidRequest, ErrInvalidCredentials
+	}
+	if err := s.allow(ctx, keyLoginAccount, norm, s.cfg.LimitAccount); err != nil {
+		return fail(err)
+	}
+	if identity.CheckPassword(password) != nil {
+		// No account can have this password (the policy applies at registration): refuse
+		// before hashing, so a huge password costs nothing.
+		return TokenPair{}, resultInvalidRequest, ErrInvalidCredentials
+	}
+	now := s.d.Clock.Now()
+	u, err := s.d.Users.ByEmail(ctx, norm)
+	known := err == nil
+	if err != nil && !errors.Is(err, ports.ErrNotFound) {
+		return fail(unavailable("login: find user", err))
+	}
+	// The unknown e-mail verifies against "" which costs the same as a real hash.
+	ok, err := s.d.Hasher.Verify(ctx, u.PasswordHash, s.d.Norm.NFKC(password))
+	if err != nil {
+		return fail(unavailable("login: verify password", err))
+	}
+	if !known || !ok || u.Disabled {
+		detail := "wrong password"
+		switch {
+		case !known:
+			detail = "unknown e-mail"
+		case u.Disabled:
+			detail = "disabled"
+		}
+		s.audit(ctx, audit.Event{At: now, Action: audit.ActionLoginFailure, UserID: u.ID, ActorID: u.ID,
+			RemoteIP: c.IP, Detail: detail})
+		return TokenPair{}, resultInvalidCredentials, ErrInvalidCredentials
+	}
+	sess := session.New(identity.NewID(), u.ID, s.cfg.ClientID, now, s.cfg.Session)
+	sess.UserAgent = clip(c.UserAgent, 256)
+	sess.RemoteIP = clip(c.IP, 64)
+	if err := s.d.Sessions.Create(ctx, sess); err != nil {
+		return fail(unavailable("login: create session", err))
+	}
+	tp, err := s.issue(ctx, u, sess, now)
+	if err != nil {
+		return fail(err)
+	}
+	s.audit(ctx, audit.Event{At: now, Action: audit.ActionLoginSuccess, UserID: u.ID, ActorID: u.ID,
+		RemoteIP: c.IP, Detail: "session " + sess.ID})
+	return tp, resultOK, nil
+}
+
+// Refresh rotates a refresh token. A retry of the immediately previous token within the
+// grace window returns the same refresh token as the first use (and a fresh access token).
+// Any other reuse revokes the whole session. Unknown, malformed, expired or reused tokens,
+// access tokens, and tokens of disabled users return ErrInvalidGrant; a store failure wraps
+// ports.ErrUnavailable (the client keeps its token and retries).
+func (s *Service) Refresh(ctx context.Context, rt session.RefreshToken, c Client) (TokenPair, error) {
+	sid, gen, err := s.codec.Parse(rt)
+	if err != nil {
+		return TokenPair{}, ErrInvalidGrant
+	}
+	now := s.d.Clock.Now()
+	sess, err := s.d.Sessions.Update(ctx, sid, func(ss *session.Session) error {
+		out, err := ss.Rotate(gen, now, s.cfg.Session)
+		if err == nil && out == session.Rotated {
+			ss.UserAgent = clip(c.UserAgent, 256)
+			ss.RemoteIP = clip(c.IP, 64)
+		}
+		return err
+	})
+	switch {
+	case err == nil:
+	case errors.Is(err, session.ErrReused):
+		userID := ""
+		if old, gerr := s.d.Sessions.Get(ctx, sid); gerr == nil {
+			userID = old.UserID // for the audit record only
+		}
+		if err := s.revokeSession(ctx, sid, now); err != nil {
+			return TokenPair{}, err
+		}
+		s.audit(ctx, audit.Event{At: now, Action: audit.ActionRefreshReuse, UserID: userID, ActorID: userID,
+			RemoteIP: c.IP, Detail: fmt.Sprintf("session %s generation %d", sid, gen)})
+		return TokenPair{}, ErrInvalidGrant
+	case errors.Is(err, ports.ErrNotFound), errors.Is(err, session.ErrExpired):
+		return TokenPair{}, ErrInvalidGrant
+	default:
+		return TokenPair{}, unavailable("refresh: rotate session", err)
+	}
+	u, err := s.d.Users.ByID(ctx, sess.UserID)
+	if err != nil && !errors.Is(err, ports.ErrNotFound) {
+		return TokenPair{}, unavailable("refresh: find user", err)
+	}
+	if err != nil || u.Disabled {
+		if err := s.revokeSession(ctx, sid, now); err != nil {
+			return TokenPair{}, err
+		}
+		return TokenPair{}, ErrInvalidGrant
+	}
+	return s.issue(ctx, u, sess, now)
+}
+
+// issue signs an access token for u in sess and derives the refresh token of sess's current
+// generation.
+//
+// Times: iat and nbf are now truncated to the whole second (the precision of a JWT
+// NumericDate), exp is iat + AccessTTL. See LogoutAll for why the truncation matters.
+func (s *Service) issue(ctx context.Context, u identity.User, sess session.Session, now time.Time) (TokenPair, error) {
+	st, err := s.current(ctx)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	k, err := st.ring.Signing(now)
+	if err != nil {
+		return TokenPair{}, unavailable("issue: signing key", err)
+	}
+	iat := now.Truncate(time.Second)
+	exp := iat.Add(s.cfg.AccessTTL)
+	claims := token.Claims{
+		Issuer:    s.cfg.Issuer,
+		Subject:   u.ID,
+		Audience:  append([]string(nil), s.cfg.Audiences...),
+		ExpiresAt: exp,
+		IssuedAt:  iat,
+		NotBefore: iat,
+		ID:        identity.NewID(),
+		SessionID: sess.ID,
+		ClientID:  s.cfg.ClientID,
+		Scope:     s.cfg.Scope,
+		Roles:     append([]string(nil), u.Roles...),
+	}
+	raw, err := s.d.Issuer.Sign(k, claims)
+	if err != nil {
+		return TokenPair{}, fmt.Errorf("auth: issue: sign: %w", err)
+	}
+	s.d.Metrics.TokenIssued()
+	return TokenPair{
+		AccessToken:  raw,
+		ExpiresIn:    exp.Sub(now),
+		RefreshToken: s.codec.Token(sess.ID, sess.Generation),
+		Scope:        s.cfg.Scope,
+	}, nil
+}
+
+// audit appends e, best effort (see AuditFailures).
+func (s *Service) audit(ctx context.Context, e audit.Event) {
+	if err := s.d.Audit.Append(context.WithoutCancel(ctx), e); err != nil {
+		s.auditFailures.Add(1)
+	}
+}
+
+// clip cuts s to at most n bytes without splitting a UTF-8 sequence.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}

@@ -1,0 +1,185 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/keygate/keygate/core/audit"
+	"github.com/keygate/keygate/core/revocation"
+	"github.com/keygate/keygate/core/session"
+	"github.com/keygate/keygate/core/token"
+	"github.com/keygate/keygate/ports"
+)
+
+// revokeTimeout bounds a revocation once started: it runs to completion even if the caller's
+// context ends (a half-done revocation would leave a session deleted but its access tokens
+// alive), but not forever.
+const revokeTimeout = 10 * time.Second
+
+// revoke makes e durable, then pushes it: RevocationStore.Revoke, then Bus.Publish of an
+// EventRevoked with the returned sequence number. A publish failure is counted (see
+// PublishFailures) but not returned: the entry is durable and verifiers reconcile by polling
+// the store's sequence number.
+func (s *Service) revoke(ctx context.Context, e revocation.Entry) error {
+	start := s.d.Clock.Now()
+	seq, err := s.d.Revocations.Revoke(ctx, e)
+	s.d.Metrics.RevocationStoreOp("revoke", s.d.Clock.Now().Sub(start), err)
+	if err != nil {
+		if errors.Is(err, revocation.ErrInvalid) {
+			return fmt.Errorf("auth: revoke: %w", err)
+		}
+		return unavailable("revoke", err)
+	}
+	ev := revocation.Event{Kind: revocation.EventRevoked, Entry: e, Seq: seq, PublishedAt: s.d.Clock.Now()}
+	if err := s.d.Bus.Publish(ctx, ev); err != nil {
+		s.publishFailures.Add(1)
+	}
+	return nil
+}
+
+// revokeSession deletes session sid (gone already is fine) and revokes every access token of
+// it with a KindSession entry that lives as long as the longest such token can.
+func (s *Service) revokeSession(ctx context.Context, sid string, now time.Time) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
+	defer cancel()
+	if err := s.d.Sessions.Delete(ctx, sid); err != nil && !errors.Is(err, ports.ErrNotFound) {
+		return unavailable("revoke session: delete", err)
+	}
+	return s.revoke(ctx, revocation.Entry{Kind: revocation.KindSession, Key: sid,
+		ExpiresAt: now.Add(s.cfg.AccessTTL + s.cfg.Leeway)})
+}
+
+// subjectNotBefore returns the not-before of a subject revocation made at now: the first
+// whole second after now.
+//
+// Access tokens carry iat in whole seconds (see issue), and a verifier refuses a token of the
+// subject whose iat is before the not-before. A token issued earlier in the same second as
+// the revocation has iat = now truncated < not-before: refused, whatever precision the token
+// or the store keeps. A token issued after the revocation is accepted only from the next
+// whole second on, so revokeSubject waits until then before it returns: a login that starts
+// after LogoutAll (or DisableUser, RevokeUser) returns gets a token that verifies.
+func subjectNotBefore(now time.Time) time.Time { return now.Truncate(time.Second).Add(time.Second) }
+
+// revokeSubject deletes every session of userID and revokes every access token of the user
+// issued so far, then waits for the not-before to pass (at most one second).
+func (s *Service) revokeSubject(ctx context.Context, userID string, now time.Time) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
+	defer cancel()
+	if _, err := s.d.Sessions.DeleteByUser(rctx, userID); err != nil {
+		return unavailable("revoke user: delete sessions", err)
+	}
+	nb := subjectNotBefore(now)
+	if err := s.revoke(rctx, revocation.Entry{Kind: revocation.KindSubject, Key: userID, NotBefore: nb,
+		ExpiresAt: nb.Add(s.cfg.AccessTTL + s.cfg.Leeway)}); err != nil {
+		return err
+	}
+	if d := nb.Sub(s.d.Clock.Now()); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done(): // revoked already; only the wait is cut short
+		}
+	}
+	return nil
+}
+
+// Logout revokes the caller's session: the refresh token stops working and every access
+// token of the session is revoked. A token without a session has only itself revoked.
+func (s *Service) Logout(ctx context.Context, p token.Claims, c Client) error {
+	now := s.d.Clock.Now()
+	var err error
+	if p.SessionID != "" {
+		err = s.revokeSession(ctx, p.SessionID, now)
+	} else {
+		err = s.revoke(ctx, revocation.Entry{Kind: revocation.KindToken, Key: p.ID,
+			ExpiresAt: p.ExpiresAt.Add(s.cfg.Leeway)})
+	}
+	if err != nil {
+		return err
+	}
+	s.audit(ctx, audit.Event{At: now, Action: audit.ActionLogout, UserID: p.Subject, ActorID: p.Subject,
+		RemoteIP: c.IP, Detail: "session " + p.SessionID})
+	return nil
+}
+
+// LogoutAll revokes every session of the caller and every access token issued to them so
+// far (a KindSubject entry; see subjectNotBefore). It returns at most one second late, once a
+// new login's tokens are sure to be accepted.
+func (s *Service) LogoutAll(ctx context.Context, p token.Claims, c Client) error {
+	now := s.d.Clock.Now()
+	if err := s.revokeSubject(ctx, p.Subject, now); err != nil {
+		return err
+	}
+	s.audit(ctx, audit.Event{At: now, Action: audit.ActionLogoutAll, UserID: p.Subject, ActorID: p.Subject,
+		RemoteIP: c.IP})
+	return nil
+}
+
+// Revoke is RFC 7009: raw is a refresh or access token; hint is "refresh_token",
+// "access_token" or "" and is not needed (the two formats cannot be confused). A refresh
+// token revokes its whole session; an access token is checked with the Verifier and revoked
+// by its jti until it expires. Unknown, invalid or expired tokens succeed silently. When the
+// revocation cannot be stored (or the access token cannot be checked now) the error wraps
+// ports.ErrUnavailable: the client must treat the token as still valid. Attempts are
+// rate-limited per client address (key "revoke:ip:<ip>").
+func (s *Service) Revoke(ctx context.Context, raw, hint string, c Client) error {
+	if err := s.allow(ctx, keyRevokeAddress, c.IP, s.cfg.LimitAddress); err != nil {
+		return err
+	}
+	now := s.d.Clock.Now()
+	if sid, _, err := s.codec.Parse(session.RefreshToken(raw)); err == nil {
+		sess, err := s.d.Sessions.Get(ctx, sid)
+		switch {
+		case errors.Is(err, ports.ErrNotFound):
+			return nil // revoked, expired or rotated away already
+		case err != nil:
+			return unavailable("revoke: find session", err)
+		}
+		if err := s.revokeSession(ctx, sid, now); err != nil {
+			return err
+		}
+		s.audit(ctx, audit.Event{At: now, Action: audit.ActionRevoke, UserID: sess.UserID, ActorID: sess.UserID,
+			RemoteIP: c.IP, Detail: "session " + sid})
+		return nil
+	}
+	box := s.verifier.Load()
+	if box == nil || box.v == nil {
+		return unavailable("revoke", errors.New("no access-token verifier"))
+	}
+	claims, err := box.v.Authenticate(ctx, raw)
+	if err != nil {
+		if token.Unavailable(err) {
+			return unavailable("revoke: verify", err)
+		}
+		return nil // invalid, expired, or revoked already
+	}
+	if err := s.revoke(ctx, revocation.Entry{Kind: revocation.KindToken, Key: claims.ID,
+		ExpiresAt: claims.ExpiresAt.Add(s.cfg.Leeway)}); err != nil {
+		return err
+	}
+	s.audit(ctx, audit.Event{At: now, Action: audit.ActionRevoke, UserID: claims.Subject, ActorID: claims.Subject,
+		RemoteIP: c.IP, Detail: "token " + claims.ID})
+	return nil
+}
+
+// RevokeSession revokes one of the caller's sessions. Another user's session, or one that
+// does not exist, returns an error wrapping ports.ErrNotFound.
+func (s *Service) RevokeSession(ctx context.Context, p token.Claims, sid string, c Client) error {
+	sess, err := s.d.Sessions.Get(ctx, sid)
+	switch {
+	case errors.Is(err, ports.ErrNotFound) || (err == nil && sess.UserID != p.Subject):
+		return fmt.Errorf("auth: revoke session: %w", ports.ErrNotFound)
+	case err != nil:
+		return unavailable("revoke session: find", err)
+	}
+	now := s.d.Clock.Now()
+	if err := s.revokeSession(ctx, sid, now); err != nil {
+		return err
+	}
+	s.audit(ctx, audit.Event{At: now, Action: audit.ActionSessionRevoke, UserID: p.Subject, ActorID: p.Subject,
+		RemoteIP: c.IP, Detail: "session " + sid})
+	return nil
+}
