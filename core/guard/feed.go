@@ -343,9 +343,9 @@ func (f *Feed) resync(ctx context.Context, r *feedRun, reason string) {
 	r.synced = true
 	f.seq.Store(snap.Seq)
 	f.markCurrent(now)
-	f.syncedOnce.Do(func() { close(f.syncedCh) })
 	f.metrics.Resynced(reason)
 	f.metrics.RevocationSet(f.set.Len())
+	f.syncedOnce.Do(func() { close(f.syncedCh) })
 }
 
 // refreshKeys asks the KeySet to reload, off Run's goroutine. A change that arrives while a
