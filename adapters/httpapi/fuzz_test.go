@@ -36,7 +36,7 @@ func FuzzLoginBody(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s.contentType, s.body)
 	}
-	h := NewAuthRouter(&fuzzService{}, testVerifier, Config{Issuer: "https://auth.example.com"})
+	h := NewAuthRouter(&fuzzService{}, testVerifier, Config{})
 	allowed := map[int]bool{400: true, 401: true, 413: true, 415: true, 429: true, 503: true, 200: true}
 	f.Fuzz(func(t *testing.T, contentType, body string) {
 		r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(body))

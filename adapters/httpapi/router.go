@@ -2,13 +2,11 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -43,7 +41,7 @@ var _ AuthService = (*auth.Service)(nil)
 
 // Config configures the auth service's router.
 type Config struct {
-	Issuer         string                            // the public base URL of the auth service (discovery)
+	Discovery      []byte                            // the discovery document (jose.Discovery); nil: not served
 	JWKSMaxAge     time.Duration                     // Cache-Control max-age of the JWKS and discovery documents; default 5m
 	TrustedProxies []netip.Prefix                    // peers whose X-Forwarded-For is believed (see ClientAddr)
 	Logger         *slog.Logger                      // 5xx answers are logged here; nil: not logged
@@ -75,7 +73,9 @@ func NewAuthRouter(svc AuthService, v Verifier, cfg Config) http.Handler {
 	r := NewRouter(cfg.Logger, cfg.Metrics, cfg.Checks, cfg.Middleware...)
 
 	r.Get("/.well-known/jwks.json", rt.jwks)
-	r.Get("/.well-known/openid-configuration", rt.discovery())
+	if cfg.Discovery != nil {
+		r.Get("/.well-known/openid-configuration", rt.discovery())
+	}
 
 	r.Post("/register", rt.register)
 	r.Post("/login", rt.login)
@@ -439,20 +439,10 @@ func (rt *router) publicCache() string {
 	return fmt.Sprintf("public, max-age=%d, stale-if-error=86400", int(rt.cfg.JWKSMaxAge/time.Second))
 }
 
-// discovery serves the issuer's metadata (RFC 8414 / OpenID Connect Discovery subset).
+// discovery serves the issuer's metadata document (cfg.Discovery) with the JWKS's cache
+// lifetime and an ETag.
 func (rt *router) discovery() http.HandlerFunc {
-	base := strings.TrimSuffix(rt.cfg.Issuer, "/")
-	doc, _ := json.Marshal(map[string]any{
-		"issuer":              rt.cfg.Issuer,
-		"jwks_uri":            base + "/.well-known/jwks.json",
-		"revocation_endpoint": base + "/revoke",
-		"revocation_endpoint_auth_methods_supported": []string{"none"},
-		"token_endpoint":                            base + "/refresh",
-		"grant_types_supported":                     []string{"password", "refresh_token"},
-		"id_token_signing_alg_values_supported":     []string{"EdDSA"},
-		"access_token_signing_alg_values_supported": []string{"EdDSA"},
-		"token_endpoint_auth_methods_supported":     []string{"none"},
-	})
+	doc := rt.cfg.Discovery
 	etag := contentETag(doc)
 	return func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()

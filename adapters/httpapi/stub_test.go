@@ -153,8 +153,8 @@ var testVerifier = tableVerifier{
 // newTestServer serves the auth router over the stubs.
 func newTestServer(t *testing.T, svc *scriptedService, cfg Config) *httptest.Server {
 	t.Helper()
-	if cfg.Issuer == "" {
-		cfg.Issuer = "https://auth.example.com"
+	if cfg.Discovery == nil {
+		cfg.Discovery = []byte(`{"issuer":"https://auth.example.com","jwks_uri":"https://auth.example.com/.well-known/jwks.json"}`)
 	}
 	srv := httptest.NewServer(NewAuthRouter(svc, testVerifier, cfg))
 	t.Cleanup(srv.Close)

@@ -1,0 +1,164 @@
+// Package env reads keygate's configuration from environment variables, collecting every
+// problem so a process reports them all at once, one line per variable, before it stops.
+// The names and defaults are those of docs/configuration.md; only apps/ reads the environment.
+package env
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Reader reads variables through getenv and remembers what was wrong with them.
+type Reader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+// New returns a Reader over getenv (os.Getenv in main, a map in tests).
+func New(getenv func(string) string) *Reader { return &Reader{getenv: getenv} }
+
+// Fail records a problem with variable name.
+func (r *Reader) Fail(name, format string, args ...any) {
+	r.errs = append(r.errs, fmt.Errorf("config: %s: %s", name, fmt.Sprintf(format, args...)))
+}
+
+// Err returns every recorded problem joined (one per line), or nil.
+func (r *Reader) Err() error { return errors.Join(r.errs...) }
+
+// Set reports whether name is set to a non-empty value.
+func (r *Reader) Set(name string) bool { return strings.TrimSpace(r.getenv(name)) != "" }
+
+// String returns name's value, or def when it is unset or empty.
+func (r *Reader) String(name, def string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+// Flag returns whether name is "1" (or "true"); unset, "0" or "false" is false; anything else
+// is a problem.
+func (r *Reader) Flag(name string) bool {
+	switch strings.ToLower(strings.TrimSpace(r.getenv(name))) {
+	case "", "0", "false":
+		return false
+	case "1", "true":
+		return true
+	default:
+		r.Fail(name, "want 1 or 0, got %q", r.getenv(name))
+		return false
+	}
+}
+
+// Int returns name as an integer in [lo, hi], or def when unset.
+func (r *Reader) Int(name string, def, lo, hi int) int {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		r.Fail(name, "want an integer from %d to %d, got %q", lo, hi, v)
+		return def
+	}
+	return n
+}
+
+// Port returns PORT (0 to 65535; 0 picks a free port), or def when unset.
+func (r *Reader) Port(def int) int { return r.Int("PORT", def, 0, 65535) }
+
+// Duration returns name as a Go duration in [lo, hi] (hi 0: no upper bound), or def when unset.
+func (r *Reader) Duration(name string, def, lo, hi time.Duration) time.Duration {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		r.Fail(name, "want a duration such as 15m or 336h, got %q", v)
+		return def
+	}
+	if d < lo || (hi > 0 && d > hi) {
+		if hi > 0 {
+			r.Fail(name, "want a duration from %v to %v, got %v", lo, hi, d)
+		} else {
+			r.Fail(name, "want a duration of at least %v, got %v", lo, d)
+		}
+		return def
+	}
+	return d
+}
+
+// List returns name split on commas, blanks dropped, or def when unset.
+func (r *Reader) List(name string, def []string) []string {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	var out []string
+	for p := range strings.SplitSeq(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		r.Fail(name, "empty list")
+		return def
+	}
+	return out
+}
+
+// Base64 returns name decoded from standard or URL base64 (padded or not), or nil when unset.
+// A value of the wrong length is a problem when size is positive.
+func (r *Reader) Base64(name string, size int) []byte {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(v); err == nil {
+			if size > 0 && len(b) != size {
+				r.Fail(name, "want base64 of %d bytes, got %d bytes", size, len(b))
+				return nil
+			}
+			return b
+		}
+	}
+	r.Fail(name, "not base64")
+	return nil
+}
+
+// Limit parses a rate limit "N/window" such as "10/1m", or returns def when unset.
+func (r *Reader) Limit(name string, defN int, defWindow time.Duration) (int, time.Duration) {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return defN, defWindow
+	}
+	ns, ws, ok := strings.Cut(v, "/")
+	n, err1 := strconv.Atoi(strings.TrimSpace(ns))
+	w, err2 := time.ParseDuration(strings.TrimSpace(ws))
+	if !ok || err1 != nil || err2 != nil || n <= 0 || w <= 0 {
+		r.Fail(name, "want N/window such as 10/1m, got %q", v)
+		return defN, defWindow
+	}
+	return n, w
+}
+
+// OneOf returns name's value if it is one of allowed, def when unset.
+func (r *Reader) OneOf(name, def string, allowed ...string) string {
+	v := strings.ToLower(strings.TrimSpace(r.getenv(name)))
+	if v == "" {
+		return def
+	}
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	r.Fail(name, "want one of %s, got %q", strings.Join(allowed, ", "), r.getenv(name))
+	return def
+}
