@@ -73,7 +73,7 @@ func newEnv(t *testing.T, tweak ...func(*Config)) *env {
 	e.keys = memory.NewKeyStore()
 	e.audit = memory.NewAuditLog()
 	e.limiter = memory.NewRateLimiter(e.clock)
-	e.hasher = &countingHasher{h: newTestHasher()}
+	e.hasher = &countingHasher{h: newTestHasher(t)}
 	e.deps = Deps{
 		Users: e.users, Sessions: e.sessions, Revocations: e.revs, Bus: e.bus, Keys: e.keys,
 		Issuer: newTestIssuer(), Hasher: e.hasher, Norm: newTestNorm(), Limiter: e.limiter,

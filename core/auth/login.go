@@ -130,14 +130,18 @@ func (s *Service) login(ctx context.Context, email, password string, c Client) (
 	}
 	// The unknown e-mail verifies against "" which costs the same as a real hash.
 	ok, err := s.d.Hasher.Verify(ctx, u.PasswordHash, s.d.Norm.NFKC(password))
-	if err != nil {
+	if errors.Is(err, ports.ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fail(unavailable("login: verify password", err))
 	}
-	if !known || !ok || u.Disabled {
+	// Any other error is a stored hash the hasher refuses (corrupted, or beyond its cost
+	// limits): that account cannot log in with a password.
+	if !known || !ok || err != nil || u.Disabled {
 		detail := "wrong password"
 		switch {
 		case !known:
 			detail = "unknown e-mail"
+		case err != nil:
+			detail = "unusable password hash"
 		case u.Disabled:
 			detail = "disabled"
 		}

@@ -193,6 +193,17 @@ func TestLogin(t *testing.T) {
 			wantResult: "invalid_credentials"},
 		{name: "disabled user", email: "alice@example.org", pw: testPassword, wantErr: ErrInvalidCredentials,
 			wantResult: "invalid_credentials", setup: disable("alice@example.org")},
+		{name: "corrupted stored hash", email: "alice@example.org", pw: testPassword, wantErr: ErrInvalidCredentials,
+			wantResult: "invalid_credentials", setup: func(t *testing.T, e *env) {
+				u, _ := e.users.ByEmail(t.Context(), "alice@example.org")
+				_, err := e.users.Update(t.Context(), u.ID, func(u *identity.User) error {
+					u.PasswordHash = "$argon2id$v=19$m=999999999,t=99,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5"
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}},
 		{name: "malformed e-mail", email: "alice", pw: testPassword, wantErr: ErrInvalidCredentials,
 			wantResult: "invalid_request"},
 		{name: "password over 128 characters", email: "alice@example.org", pw: strings.Repeat("x", 200),
