@@ -248,7 +248,7 @@ func (rt *router) refresh(w http.ResponseWriter, r *http.Request) {
 func writeTokens(w http.ResponseWriter, p auth.TokenPair) {
 	w.Header().Set("Pragma", "no-cache")
 	WriteJSON(w, http.StatusOK, tokenJSON{AccessToken: p.AccessToken, TokenType: "Bearer",
-		ExpiresIn: int64(p.ExpiresIn / time.Second), RefreshToken: string(p.RefreshToken), Scope: p.Scope})
+		ExpiresIn: int64(p.ExpiresIn.Round(time.Second) / time.Second), RefreshToken: string(p.RefreshToken), Scope: p.Scope})
 }
 
 // revoke is RFC 7009: a form with token and an optional token_type_hint; 200 whether or not

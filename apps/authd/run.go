@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+
+	"github.com/keygate/keygate/adapters/telemetry"
+	"github.com/keygate/keygate/apps/internal/authsvc"
+)
+
+// run reads the configuration, listens on PORT (0: a free port; the default issuer names the
+// port actually bound), wires the profile the configuration asks for, and serves until ctx
+// ends. Logs go to stdout as JSON.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) > 1 {
+		return fmt.Errorf("authd: unexpected arguments %q: authd is configured by environment variables (docs/configuration.md)", args[1:])
+	}
+	cfg, err := authsvc.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log := telemetry.NewLogger(stdout, cfg.LogLevel)
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
+	if err != nil {
+		return fmt.Errorf("authd: listen: %w", err)
+	}
+	defer ln.Close()
+	cfg.Listened(ln.Addr().(*net.TCPAddr).Port)
+	app, cleanup, err := build(cfg, log)
+	if err != nil {
+		return fmt.Errorf("authd: %w", err)
+	}
+	defer cleanup()
+	return app.Run(ctx, ln)
+}
+
+// build calls the injector of cfg's deployment profile.
+func build(cfg authsvc.Config, log *slog.Logger) (*authsvc.App, func(), error) {
+	switch cfg.Profile {
+	case authsvc.ProfileMemory:
+		return initMemory(cfg, log)
+	default:
+		return nil, nil, fmt.Errorf("no injector for profile %q", cfg.Profile)
+	}
+}

@@ -1,0 +1,134 @@
+package authsvc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/keygate/keygate/adapters/argon2"
+	"github.com/keygate/keygate/adapters/httpapi"
+	"github.com/keygate/keygate/adapters/jose"
+	"github.com/keygate/keygate/adapters/telemetry"
+	"github.com/keygate/keygate/core/auth"
+	"github.com/keygate/keygate/core/guard"
+	"github.com/keygate/keygate/ports"
+)
+
+// App is a wired auth service: the use cases, the guard that checks authd's own Bearer
+// routes (over the service's key ring and the revocation feed), and the HTTP API.
+type App struct {
+	Service *auth.Service
+	Guard   *guard.Guard
+	Feed    *guard.Feed
+	Handler http.Handler
+	log     *slog.Logger
+	cfg     Config
+}
+
+// NewApp returns an App of its parts.
+func NewApp(svc *auth.Service, g *guard.Guard, feed *guard.Feed, h http.Handler, log *slog.Logger, cfg Config) *App {
+	return &App{Service: svc, Guard: g, Feed: feed, Handler: h, log: log, cfg: cfg}
+}
+
+// Run loads the signing-key ring, bootstraps the admin if configured, then serves on ln and
+// runs the background work (key rotation, heartbeats, the revocation feed) until ctx ends,
+// and shuts down gracefully.
+func (a *App) Run(ctx context.Context, ln net.Listener) error {
+	for _, w := range a.cfg.Warnings {
+		a.log.Warn("authd: " + w)
+	}
+	if err := a.Service.Init(ctx); err != nil {
+		return fmt.Errorf("authd: %w", err)
+	}
+	if a.cfg.AdminEmail != "" {
+		if err := a.Service.BootstrapAdmin(ctx, a.cfg.AdminEmail, a.cfg.AdminPassword); err != nil {
+			return fmt.Errorf("authd: KEYGATE_ADMIN_EMAIL: %w", err)
+		}
+	}
+	bg, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = a.Service.Run(bg) })
+	wg.Go(func() { _ = a.Feed.Run(bg) })
+	a.log.Info("authd: serving", slog.String("addr", ln.Addr().String()),
+		slog.String("issuer", a.cfg.Auth.Issuer), slog.String("profile", string(a.cfg.Profile)))
+	err := httpapi.Serve(ctx, ln, a.Handler, a.log)
+	stop()
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("authd: serve: %w", err)
+	}
+	return nil
+}
+
+// NewService builds the use cases from their ports.
+func NewService(d auth.Deps, cfg Config) (*auth.Service, error) { return auth.New(d, cfg.Auth) }
+
+// NewHasher builds the argon2id hasher with the configured concurrency bound.
+func NewHasher(cfg Config) (*argon2.Hasher, error) { return argon2.New(cfg.Hash) }
+
+// NewFeed keeps authd's own revocation set current, for its Bearer routes; key-change events
+// reload the service's ring.
+func NewFeed(store ports.RevocationStore, bus ports.EventBus, svc *auth.Service, clock ports.Clock, m ports.Metrics) *guard.Feed {
+	return guard.NewFeed(store, bus, svc.KeySet(), clock, m, guard.FeedConfig{})
+}
+
+// NewGuard builds the verifier of authd's own Bearer routes and RFC 7009 revocation of
+// access tokens: the service's key ring, the local revocation set, the configured issuer and
+// audiences.
+func NewGuard(svc *auth.Service, feed *guard.Feed, clock ports.Clock, m ports.Metrics, cfg Config) (*guard.Guard, error) {
+	g, err := guard.New(svc.KeySet(), feed, clock, m, guard.Config{Issuer: cfg.Auth.Issuer,
+		Audiences: cfg.Auth.Audiences, MaxAge: max(cfg.Auth.AccessTTL, guard.DefaultMaxAge)})
+	if err != nil {
+		return nil, err
+	}
+	svc.SetVerifier(g)
+	return g, nil
+}
+
+// NewRegistry returns the Prometheus registry the service's /metrics serves.
+func NewRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
+
+// NewHandler builds the HTTP API of DESIGN.md with /ready checking the key ring and the
+// revocation feed.
+func NewHandler(svc *auth.Service, g *guard.Guard, feed *guard.Feed, m *telemetry.Metrics, reg *prometheus.Registry,
+	log *slog.Logger, cfg Config) (http.Handler, error) {
+	disc, err := jose.Discovery(cfg.Auth.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	checks := []httpapi.Check{
+		{Name: "signing_keys", Fn: func(ctx context.Context) error {
+			_, _, err := svc.JWKS(ctx)
+			return err
+		}},
+		{Name: "revocation_feed", Fn: func(context.Context) error { return FeedReady(feed) }},
+	}
+	return httpapi.NewAuthRouter(svc, g, httpapi.Config{
+		Discovery:      disc,
+		JWKSMaxAge:     cfg.JWKSMaxAge,
+		TrustedProxies: cfg.TrustedProxies,
+		Logger:         log,
+		Metrics:        telemetry.Handler(reg),
+		Checks:         checks,
+		Middleware:     []func(http.Handler) http.Handler{m.Middleware},
+	}), nil
+}
+
+// FeedReady reports why a revocation feed cannot be relied on yet, or nil.
+func FeedReady(f *guard.Feed) error {
+	st := f.Status()
+	switch {
+	case !st.Synced:
+		return errors.New("revocation set not loaded yet")
+	case !st.Connected:
+		return fmt.Errorf("revocation feed disconnected; set stale for %v", st.Staleness.Round(time.Second))
+	}
+	return nil
+}

@@ -1,0 +1,158 @@
+// Package authsvc assembles authd, the auth service, from its adapters: the configuration
+// read from the environment (docs/configuration.md), the wire provider sets of each
+// deployment profile, and App, which serves the HTTP API and runs the background work. The
+// authd and devstack binaries hold the wire injectors.
+package authsvc
+
+import (
+	"crypto/rand"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keygate/keygate/adapters/argon2"
+	"github.com/keygate/keygate/adapters/httpapi"
+	"github.com/keygate/keygate/apps/internal/env"
+	"github.com/keygate/keygate/core/auth"
+	"github.com/keygate/keygate/core/key"
+	"github.com/keygate/keygate/core/session"
+)
+
+// Profile names a deployment profile: which adapters back the ports.
+type Profile string
+
+// Profiles. Only the memory profile exists today; the Redis and database profiles add an
+// injector each.
+const (
+	ProfileMemory Profile = "memory"
+)
+
+// DefaultPort is authd's port when PORT is unset.
+const DefaultPort = 8080
+
+// Config is authd's whole configuration, read once at start.
+type Config struct {
+	Port           int
+	Dev            bool
+	LogLevel       string
+	Profile        Profile
+	Auth           auth.Config    // Issuer is filled in by Listened when KEYGATE_ISSUER is unset
+	Hash           argon2.Config  // KEYGATE_HASH_CONCURRENCY
+	JWKSMaxAge     time.Duration  // KEYGATE_JWKS_MAX_AGE
+	TrustedProxies []netip.Prefix // KEYGATE_TRUSTED_PROXIES
+	AdminEmail     string
+	AdminPassword  string
+	Warnings       []string // said once at start (dev-mode compromises)
+}
+
+// Load reads authd's configuration through getenv. Every problem is reported in the one
+// error, one line per variable.
+func Load(getenv func(string) string) (Config, error) {
+	r := env.New(getenv)
+	c := Config{
+		Port:     r.Port(DefaultPort),
+		Dev:      r.Flag("KEYGATE_DEV"),
+		LogLevel: r.OneOf("KEYGATE_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+	}
+	c.Auth.Issuer = r.String("KEYGATE_ISSUER", "")
+	if c.Auth.Issuer != "" {
+		CheckIssuer(r, "KEYGATE_ISSUER", c.Auth.Issuer)
+	}
+	c.Auth.Audiences = r.List("KEYGATE_AUDIENCES", []string{"orders", "payments"})
+	c.Auth.AccessTTL = r.Duration("KEYGATE_ACCESS_TTL", 15*time.Minute, time.Minute, 24*time.Hour)
+	c.Auth.Session = session.Policy{
+		IdleTTL: r.Duration("KEYGATE_REFRESH_IDLE_TTL", 336*time.Hour, time.Minute, 0),
+		MaxTTL:  r.Duration("KEYGATE_REFRESH_MAX_TTL", 720*time.Hour, time.Minute, 0),
+		Grace:   r.Duration("KEYGATE_REFRESH_GRACE", 10*time.Second, 0, 5*time.Minute),
+	}
+	if c.Auth.Session.Grace == 0 {
+		c.Auth.Session.Grace = -1 // auth.Config: negative disables the window; zero means default
+	}
+	c.JWKSMaxAge = r.Duration("KEYGATE_JWKS_MAX_AGE", 5*time.Minute, 0, 24*time.Hour)
+	c.Auth.Keys = key.Policy{
+		RotateEvery: r.Duration("KEYGATE_KEY_ROTATE_EVERY", 720*time.Hour, time.Hour, 0),
+		PublishLead: 2 * c.JWKSMaxAge,
+	}
+	if c.Auth.Keys.PublishLead < time.Minute {
+		c.Auth.Keys.PublishLead = time.Minute
+	}
+	n, w := r.Limit("KEYGATE_LOGIN_LIMIT_ACCOUNT", 10, time.Minute)
+	c.Auth.LimitAccount = auth.Limit{N: n, Window: w}
+	n, w = r.Limit("KEYGATE_LOGIN_LIMIT_IP", 50, time.Minute)
+	c.Auth.LimitAddress = auth.Limit{N: n, Window: w}
+	c.Hash.MaxConcurrent = r.Int("KEYGATE_HASH_CONCURRENCY", 0, 1, 1024)
+
+	if s := r.String("KEYGATE_TRUSTED_PROXIES", ""); s != "" {
+		p, err := httpapi.ParseTrustedProxies(s)
+		if err != nil {
+			r.Fail("KEYGATE_TRUSTED_PROXIES", "want comma-separated CIDRs such as 10.0.0.0/8: %v", err)
+		}
+		c.TrustedProxies = p
+	}
+	c.AdminEmail = r.String("KEYGATE_ADMIN_EMAIL", "")
+	c.AdminPassword = getenv("KEYGATE_ADMIN_PASSWORD") // not trimmed: a password is taken as given
+	if (c.AdminEmail == "") != (c.AdminPassword == "") {
+		r.Fail("KEYGATE_ADMIN_PASSWORD", "set both KEYGATE_ADMIN_EMAIL and KEYGATE_ADMIN_PASSWORD, or neither")
+	}
+
+	c.Auth.RefreshSecret = []byte(getenv("KEYGATE_REFRESH_SECRET"))
+	if n := len(c.Auth.RefreshSecret); n > 0 && n < 32 {
+		r.Fail("KEYGATE_REFRESH_SECRET", "must be at least 32 bytes, got %d", n)
+	}
+	c.Auth.KEK = r.Base64("KEYGATE_KEK", 32)
+
+	c.Profile = profile(r, &c)
+	return c, r.Err()
+}
+
+// profile picks the deployment profile from what is configured, and reports settings this
+// build cannot serve yet.
+func profile(r *env.Reader, c *Config) Profile {
+	for _, name := range []string{"REDIS_ADDR"} {
+		if r.Set(name) {
+			r.Fail(name, "the Redis profile is not available in this build yet; unset it to run in memory with KEYGATE_DEV=1")
+		}
+	}
+	for _, name := range []string{"DB_HOST", "DATABASE_URL"} {
+		if r.Set(name) {
+			r.Fail(name, "the database profiles are not available in this build yet; unset it to run in memory with KEYGATE_DEV=1")
+		}
+	}
+	if !c.Dev {
+		r.Fail("KEYGATE_DEV", "no database is configured (DB_HOST or DATABASE_URL): in-memory users need KEYGATE_DEV=1")
+		return ProfileMemory
+	}
+	c.Warnings = append(c.Warnings, "dev mode: users, sessions, keys and revocations live in memory and vanish at exit")
+	if len(c.Auth.RefreshSecret) == 0 {
+		c.Auth.RefreshSecret = random(32)
+		c.Warnings = append(c.Warnings, "dev mode: KEYGATE_REFRESH_SECRET is unset; using a random secret (refresh tokens die with the process)")
+	}
+	if c.Auth.KEK == nil {
+		c.Auth.KEK = random(32)
+		c.Warnings = append(c.Warnings, "dev mode: KEYGATE_KEK is unset; using a random key-encryption key")
+	}
+	return ProfileMemory
+}
+
+// Listened completes the configuration once the listener's port is known: the issuer
+// defaults to http://localhost:<port>.
+func (c *Config) Listened(port int) {
+	if c.Auth.Issuer == "" {
+		c.Auth.Issuer = "http://localhost:" + strconv.Itoa(port)
+	}
+}
+
+// CheckIssuer reports an issuer that is not an absolute http(s) URL without a trailing slash.
+func CheckIssuer(r *env.Reader, name, issuer string) {
+	if !(strings.HasPrefix(issuer, "http://") || strings.HasPrefix(issuer, "https://")) ||
+		strings.HasSuffix(issuer, "/") || strings.ContainsAny(issuer, "?# ") {
+		r.Fail(name, "want an absolute http(s) URL without a trailing slash, query or fragment, got %q", issuer)
+	}
+}
+
+func random(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
