@@ -104,7 +104,7 @@ func (s *Service) login(ctx context.Context, email, password string, c Client) (
 		case errors.Is(err, ports.ErrUnavailable):
 			return TokenPair{}, resultUnavailable, err
 		}
-		return TokenPair{}, "error", err
+		return TokenPair{}, resultUnavailable, err
 	}
 	if err := s.allow(ctx, keyLoginAddress, c.IP, s.cfg.LimitAddress); err != nil {
 		return fail(err)
@@ -245,7 +245,9 @@ func (s *Service) issue(ctx context.Context, u identity.User, sess session.Sessi
 	}
 	raw, err := s.d.Issuer.Sign(k, claims)
 	if err != nil {
-		return TokenPair{}, fmt.Errorf("auth: issue: sign: %w", err)
+		// key.ErrSealed: this replica could not open the signing key (wrong KEK); another
+		// replica may serve the request.
+		return TokenPair{}, unavailable("issue: sign", err)
 	}
 	s.d.Metrics.TokenIssued()
 	return TokenPair{

@@ -140,7 +140,10 @@ func TestRevokeRFC7009(t *testing.T) {
 		{name: "garbage succeeds silently", raw: func(*testing.T, *env, TokenPair) string { return "garbage" },
 			wantRefresh: true, wantEntries: func(token.Claims) []revocation.Entry { return nil }},
 		{name: "expired access token succeeds silently", wantRefresh: true,
-			raw: func(_ *testing.T, e *env, tp TokenPair) string { e.clock.Advance(16 * time.Minute); return tp.AccessToken },
+			raw: func(_ *testing.T, e *env, tp TokenPair) string {
+				e.clock.Advance(16 * time.Minute)
+				return tp.AccessToken
+			},
 			wantEntries: func(token.Claims) []revocation.Entry { return nil }},
 		{name: "refresh token of a gone session succeeds silently",
 			raw: func(t *testing.T, e *env, tp TokenPair) string {
@@ -151,12 +154,12 @@ func TestRevokeRFC7009(t *testing.T) {
 			},
 			wantEntries: func(token.Claims) []revocation.Entry { return nil }},
 		{name: "revocation store down", wantErr: ports.ErrUnavailable, wantRefresh: true,
-			swap: func(d *Deps) { d.Revocations = portstest.UnavailableRevocationStore{} },
-			raw:  func(_ *testing.T, _ *env, tp TokenPair) string { return tp.AccessToken },
+			swap:        func(d *Deps) { d.Revocations = portstest.UnavailableRevocationStore{} },
+			raw:         func(_ *testing.T, _ *env, tp TokenPair) string { return tp.AccessToken },
 			wantEntries: func(token.Claims) []revocation.Entry { return nil }},
 		{name: "session store down", wantErr: ports.ErrUnavailable, wantRefresh: true,
-			swap: func(d *Deps) { d.Sessions = portstest.UnavailableSessionStore{} },
-			raw:  func(_ *testing.T, _ *env, tp TokenPair) string { return string(tp.RefreshToken) },
+			swap:        func(d *Deps) { d.Sessions = portstest.UnavailableSessionStore{} },
+			raw:         func(_ *testing.T, _ *env, tp TokenPair) string { return string(tp.RefreshToken) },
 			wantEntries: func(token.Claims) []revocation.Entry { return nil }},
 		{name: "verifier cannot decide", wantErr: ports.ErrUnavailable, wantRefresh: true, downVerify: true,
 			raw:         func(_ *testing.T, _ *env, tp TokenPair) string { return tp.AccessToken },
