@@ -104,31 +104,35 @@ func (g *Guard) authenticate(ctx context.Context, raw string, now time.Time) (to
 		return c, err
 	}
 	if len(ss) != sigChars {
-		return c, fmt.Errorf("%w: signature is not 64 bytes", token.ErrMalformed)
+		return c, errSigLength
 	}
 	if len(hs) > maxHeaderChars {
-		return c, fmt.Errorf("%w: header too large", token.ErrMalformed)
+		return c, errHeaderSize
 	}
+	// One copy of the token: the segments to decode and the signing input are slices of it.
+	rb := []byte(raw)
+	hb, pb, sb := rb[:len(hs)], rb[len(hs)+1:len(hs)+1+len(ps)], rb[len(rb)-len(ss):]
+	signingInput := rb[:len(hs)+1+len(ps)]
 	var sig [ed25519.SignatureSize]byte
-	if _, err := decode(sig[:], ss); err != nil {
+	if _, err := decode(sig[:], sb); err != nil {
 		return c, err
 	}
 	// 2. Header.
 	var hbuf [maxHeaderBytes + 3]byte
-	n, err := decode(hbuf[:], hs)
+	n, err := decode(hbuf[:], hb)
 	if err != nil {
 		return c, err
 	}
 	if n > maxHeaderBytes {
-		return c, fmt.Errorf("%w: header too large", token.ErrMalformed)
+		return c, errHeaderSize
 	}
 	h, err := parseHeader(string(hbuf[:n]))
 	if err != nil {
 		return c, err
 	}
 	// 3. Claims, decoded strictly but not yet trusted.
-	pbuf := make([]byte, b64.DecodedLen(len(ps)))
-	n, err = decode(pbuf, ps)
+	pbuf := make([]byte, b64.DecodedLen(len(pb)))
+	n, err = decode(pbuf, pb)
 	if err != nil {
 		return c, err
 	}
@@ -150,7 +154,7 @@ func (g *Guard) authenticate(ctx context.Context, raw string, now time.Time) (to
 		return token.Claims{}, fmt.Errorf("%w: key %q is not an Ed25519 public key", token.ErrKeysUnavailable, h.kid)
 	}
 	// 5. Signature over the signing input exactly as received.
-	if !ed25519.Verify(pub, []byte(raw[:len(hs)+1+len(ps)]), sig[:]) {
+	if !ed25519.Verify(pub, signingInput, sig[:]) {
 		return token.Claims{}, token.ErrBadSignature
 	}
 	// 6. Claims.

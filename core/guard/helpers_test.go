@@ -202,7 +202,7 @@ type fixture struct {
 	s       signer
 }
 
-func newFixture(t *testing.T, cfg Config) *fixture {
+func newFixture(t testing.TB, cfg Config) *fixture {
 	t.Helper()
 	s := newSigner(7)
 	f := &fixture{keys: &mapKeys{keys: map[string]ed25519.PublicKey{s.kid: s.pub()}},

@@ -1,0 +1,587 @@
+package jose
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keygate/keygate/core/token"
+	"github.com/keygate/keygate/ports"
+)
+
+// Config tunes a RemoteKeySet. Zero fields take their defaults.
+type Config struct {
+	// Issuer is the issuer whose keys these are. With URL empty the JWKS URL is discovered
+	// from Issuer + DiscoveryPath (its "issuer" must equal Issuer).
+	Issuer string
+	// URL is the JWKS URL (KEYGATE_JWKS_URL); it overrides discovery.
+	URL string
+
+	Cooldown      time.Duration // least time between unknown-kid fetches, from the last attempt; default 30s
+	PushInterval  time.Duration // least time between Refresh fetches; default 1s
+	MaxWait       time.Duration // longest PublicKey waits for a fetch in flight; default 2s
+	StaleIfError  time.Duration // keys stay usable this long past their freshness when fetches fail; default 24h
+	DefaultMaxAge time.Duration // refresh interval when the response has no cache headers; default 5m
+	MinInterval   time.Duration // floor of the refresh interval; default 30s
+	MaxInterval   time.Duration // ceiling of the refresh interval; default 1h
+	RetryMin      time.Duration // first retry after a failed fetch; default 1s
+	RetryMax      time.Duration // retry cap (exponential backoff with jitter); default 60s
+	NegativeTTL   time.Duration // how long a kid a fetch showed absent answers at once; default 5m
+	Timeout       time.Duration // whole request; default 3s
+	DialTimeout   time.Duration // connection set-up, for the client built when none is given; default 1s
+	MaxBodyBytes  int64         // largest JWKS or discovery body; default 64 KiB
+}
+
+func (c *Config) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.Cooldown, 30*time.Second)
+	def(&c.PushInterval, time.Second)
+	def(&c.MaxWait, 2*time.Second)
+	def(&c.StaleIfError, 24*time.Hour)
+	def(&c.DefaultMaxAge, 5*time.Minute)
+	def(&c.MinInterval, 30*time.Second)
+	def(&c.MaxInterval, time.Hour)
+	def(&c.RetryMin, time.Second)
+	def(&c.RetryMax, time.Minute)
+	def(&c.NegativeTTL, 5*time.Minute)
+	def(&c.Timeout, 3*time.Second)
+	def(&c.DialTimeout, time.Second)
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 64 << 10
+	}
+	c.MaxInterval = max(c.MaxInterval, c.MinInterval)
+	c.RetryMax = max(c.RetryMax, c.RetryMin)
+}
+
+// RemoteKeySet implements ports.KeySet over an issuer's JWKS. A known kid is answered from an
+// immutable snapshot behind an atomic pointer (one load and one map lookup, no lock, no I/O).
+// The snapshot is replaced as a whole by a fetch: on a schedule (Run), for an unknown kid
+// (single-flight, at most one per Cooldown, never blocking more than MaxWait), or on Refresh
+// (a key-change event). A failed fetch keeps the last good keys until they are StaleIfError
+// past their freshness; after that PublicKey answers token.ErrKeysUnavailable. Safe for
+// concurrent use.
+type RemoteKeySet struct {
+	client  *http.Client
+	clock   ports.Clock
+	metrics ports.Metrics
+	cfg     Config
+
+	snap atomic.Pointer[snapshot]
+
+	ctx    context.Context // ends at Close; fetches run under it
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu          sync.Mutex
+	url         string // resolved JWKS URL
+	inflight    *call
+	started     uint64 // fetches started
+	lastForced  time.Time
+	lastPush    time.Time
+	negative    map[string]time.Time // kid -> until
+	lastOutcome string
+	lastErr     error
+	skipped     int
+}
+
+var _ ports.KeySet = (*RemoteKeySet)(nil)
+
+// snapshot is one good JWKS response. Never modified once published.
+type snapshot struct {
+	keys       map[string]ed25519.PublicKey
+	fetchedAt  time.Time     // the last 200 or 304
+	interval   time.Duration // when to refresh, from the cache headers, clamped
+	staleAfter time.Time     // after this the keys are unusable
+	etag       string
+}
+
+// call is one fetch; done is closed when it ends.
+type call struct {
+	id   uint64
+	done chan struct{}
+	err  error
+}
+
+// NewRemoteKeySet returns a RemoteKeySet; it fetches nothing until Run or a lookup needs it.
+// client may be nil: a dedicated client is built (dial 1s, total 3s); a given client is
+// copied and made to never follow redirects. The returned func is Close, for wire's cleanup.
+func NewRemoteKeySet(client *http.Client, clock ports.Clock, m ports.Metrics, cfg Config) (*RemoteKeySet, func(), error) {
+	cfg.defaults()
+	if cfg.URL == "" {
+		if err := checkIssuer(cfg.Issuer); err != nil {
+			return nil, nil, fmt.Errorf("jose: remote key set needs a JWKS URL or an issuer: %w", err)
+		}
+	} else if u, err := url.Parse(cfg.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, nil, fmt.Errorf("jose: JWKS URL %q is not an absolute http(s) URL", cfg.URL)
+	}
+	if clock == nil || m == nil {
+		return nil, nil, errors.New("jose: remote key set needs a clock and metrics")
+	}
+	var c http.Client
+	if client != nil {
+		c = *client
+	} else {
+		c.Transport = &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: cfg.DialTimeout}).DialContext,
+			TLSHandshakeTimeout:   cfg.Timeout,
+			ResponseHeaderTimeout: cfg.Timeout,
+			MaxIdleConnsPerHost:   2,
+			ForceAttemptHTTP2:     true,
+		}
+	}
+	if c.Timeout == 0 || c.Timeout > cfg.Timeout {
+		c.Timeout = cfg.Timeout
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	ctx, cancel := context.WithCancel(context.Background())
+	ks := &RemoteKeySet{client: &c, clock: clock, metrics: m, cfg: cfg, ctx: ctx, cancel: cancel,
+		url: cfg.URL, negative: map[string]time.Time{}}
+	return ks, ks.Close, nil
+}
+
+// Close stops Run and any fetch in flight and waits for them.
+func (ks *RemoteKeySet) Close() {
+	ks.cancel()
+	ks.wg.Wait()
+}
+
+// PublicKey returns the key for kid. See ports.KeySet.
+func (ks *RemoteKeySet) PublicKey(ctx context.Context, kid string, mayRefresh bool) (ed25519.PublicKey, error) {
+	s := ks.snap.Load()
+	if s != nil {
+		if k, ok := s.keys[kid]; ok && ks.clock.Now().Before(s.staleAfter) {
+			return k, nil
+		}
+	}
+	return ks.slowPath(ctx, kid, mayRefresh)
+}
+
+func (ks *RemoteKeySet) usable(s *snapshot, now time.Time) bool {
+	return s != nil && now.Before(s.staleAfter)
+}
+
+// miss is the answer for a kid not in a usable snapshot.
+func (ks *RemoteKeySet) miss(now time.Time) error {
+	if !ks.usable(ks.snap.Load(), now) {
+		return token.ErrKeysUnavailable
+	}
+	return token.ErrUnknownKid
+}
+
+func (ks *RemoteKeySet) slowPath(ctx context.Context, kid string, mayRefresh bool) (ed25519.PublicKey, error) {
+	now := ks.clock.Now()
+	if !mayRefresh {
+		return nil, ks.miss(now)
+	}
+	ks.mu.Lock()
+	if until, ok := ks.negative[kid]; ok && now.Before(until) && ks.usable(ks.snap.Load(), now) {
+		ks.mu.Unlock()
+		return nil, token.ErrUnknownKid
+	}
+	c := ks.inflight
+	if c == nil {
+		if !ks.lastForced.IsZero() && now.Sub(ks.lastForced) < ks.cfg.Cooldown {
+			ks.mu.Unlock()
+			return nil, ks.miss(now) // cooling down: fail fast, never queue
+		}
+		ks.lastForced = now
+		c = ks.startLocked("unknown_kid", true)
+	}
+	ks.mu.Unlock()
+
+	t := time.NewTimer(ks.cfg.MaxWait)
+	defer t.Stop()
+	select {
+	case <-c.done:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	now = ks.clock.Now()
+	if s := ks.snap.Load(); ks.usable(s, now) {
+		if k, ok := s.keys[kid]; ok {
+			return k, nil
+		}
+	}
+	select {
+	case <-c.done:
+		if c.err == nil {
+			ks.mu.Lock()
+			if len(ks.negative) >= 1024 {
+				clear(ks.negative)
+			}
+			ks.negative[kid] = now.Add(ks.cfg.NegativeTTL)
+			ks.mu.Unlock()
+		}
+	default:
+	}
+	return nil, ks.miss(now)
+}
+
+// Refresh fetches the JWKS now, in a fetch that starts after the call (so a key published
+// just before the event is seen), at most one per PushInterval: a call inside the interval
+// waits for its end rather than being dropped. The error is informational.
+func (ks *RemoteKeySet) Refresh(ctx context.Context) error {
+	ks.mu.Lock()
+	want := ks.started + 1
+	ks.mu.Unlock()
+	waited := false
+	for {
+		ks.mu.Lock()
+		if c := ks.inflight; c != nil {
+			ks.mu.Unlock()
+			select {
+			case <-c.done:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if c.id >= want {
+				return c.err
+			}
+			continue
+		}
+		now := ks.clock.Now()
+		if wait := ks.lastPush.Add(ks.cfg.PushInterval).Sub(now); !ks.lastPush.IsZero() && wait > 0 && !waited {
+			ks.mu.Unlock()
+			waited = true
+			if !sleep(ctx, wait) {
+				return ctx.Err()
+			}
+			continue
+		}
+		ks.lastPush = now
+		c := ks.startLocked("push", true)
+		ks.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Run fetches the JWKS at once, then again at the interval its cache headers give (clamped,
+// with ±10% jitter), retrying failures with backoff, until ctx ends or Close is called. It
+// returns ctx's error, or nil after Close.
+func (ks *RemoteKeySet) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(ks.ctx, cancel)
+	defer stop()
+	trigger := "startup"
+	for attempt := 0; ; {
+		ks.mu.Lock()
+		c := ks.inflight
+		if c == nil {
+			c = ks.startLocked(trigger, false)
+		}
+		ks.mu.Unlock()
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return ks.runErr(ctx)
+		}
+		var d time.Duration
+		if s := ks.snap.Load(); c.err == nil && s != nil {
+			attempt = 0
+			d = jitter(s.interval)
+		} else {
+			d = backoff(ks.cfg.RetryMin, ks.cfg.RetryMax, attempt)
+			attempt++
+		}
+		trigger = "schedule"
+		if !sleep(ctx, d) {
+			return ks.runErr(ctx)
+		}
+	}
+}
+
+func (ks *RemoteKeySet) runErr(ctx context.Context) error {
+	if ks.ctx.Err() != nil {
+		return nil
+	}
+	return ctx.Err()
+}
+
+// Ready reports whether there are usable keys (for /ready).
+func (ks *RemoteKeySet) Ready() bool { return ks.usable(ks.snap.Load(), ks.clock.Now()) }
+
+// KeySetStatus describes a RemoteKeySet for health details and logs.
+type KeySetStatus struct {
+	Ready       bool
+	URL         string        // the JWKS URL ("" until discovered)
+	Keys        int           // usable keys
+	Skipped     int           // unusable keys skipped in the last good document
+	Age         time.Duration // since the last good response (0 if none)
+	LastOutcome string        // of the last fetch: 200, 304, http_error, ...
+	LastError   string        // of the last fetch, "" if it succeeded
+}
+
+// Status reports the key set's state.
+func (ks *RemoteKeySet) Status() KeySetStatus {
+	now := ks.clock.Now()
+	s := ks.snap.Load()
+	ks.mu.Lock()
+	st := KeySetStatus{Ready: ks.usable(s, now), URL: ks.url, Skipped: ks.skipped, LastOutcome: ks.lastOutcome}
+	if ks.lastErr != nil {
+		st.LastError = ks.lastErr.Error()
+	}
+	ks.mu.Unlock()
+	if s != nil {
+		st.Keys = len(s.keys)
+		st.Age = now.Sub(s.fetchedAt)
+	}
+	return st
+}
+
+// startLocked starts a fetch; ks.mu is held and no fetch is in flight.
+func (ks *RemoteKeySet) startLocked(trigger string, forced bool) *call {
+	ks.started++
+	c := &call{id: ks.started, done: make(chan struct{})}
+	ks.inflight = c
+	if ks.ctx.Err() != nil {
+		c.err = errors.New("jose: remote key set closed")
+		ks.inflight = nil
+		close(c.done)
+		return c
+	}
+	ks.wg.Go(func() {
+		t0 := ks.clock.Now()
+		outcome, err := ks.fetch(trigger, forced)
+		ks.metrics.JWKSFetch(trigger, outcome, ks.clock.Now().Sub(t0))
+		ks.mu.Lock()
+		ks.inflight = nil
+		ks.lastOutcome, ks.lastErr = outcome, err
+		c.err = err
+		ks.mu.Unlock()
+		close(c.done)
+	})
+	return c
+}
+
+// fetch runs one conditional GET of the JWKS and installs the result.
+func (ks *RemoteKeySet) fetch(trigger string, forced bool) (outcome string, err error) {
+	ctx, cancel := context.WithTimeout(ks.ctx, ks.cfg.Timeout)
+	defer cancel()
+	defer func() {
+		var fe *fetchError
+		switch {
+		case err == nil:
+		case errors.As(err, &fe):
+			outcome = fe.outcome
+		default:
+			outcome = outcomeHTTPError
+		}
+	}()
+	u, err := ks.jwksURL(ctx)
+	if err != nil {
+		return "", err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return "", failed(outcomeHTTPError, "%w", err)
+	}
+	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	if forced {
+		req.Header.Set("Cache-Control", "no-cache")
+	}
+	old := ks.snap.Load()
+	if old != nil && old.etag != "" {
+		req.Header.Set("If-None-Match", old.etag)
+	}
+	resp, err := ks.client.Do(req)
+	if err != nil {
+		return "", transportError(err)
+	}
+	defer resp.Body.Close()
+	now := ks.clock.Now()
+	switch {
+	case resp.StatusCode == http.StatusNotModified && old != nil:
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, ks.cfg.MaxBodyBytes))
+		next := *old
+		ks.fresh(&next, resp.Header, now)
+		if etag := resp.Header.Get("ETag"); etag != "" {
+			next.etag = etag
+		}
+		ks.snap.Store(&next)
+		return outcome304, nil
+	case resp.StatusCode != http.StatusOK:
+		return "", failed(outcomeHTTPError, "status %d", resp.StatusCode)
+	}
+	if err := checkJSON(resp.Header, "application/jwk-set+json"); err != nil {
+		return "", err
+	}
+	body, err := ks.read(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	keys, skipped, err := parseJWKS(body)
+	if err != nil {
+		return "", err
+	}
+	next := &snapshot{keys: keys, etag: resp.Header.Get("ETag")}
+	ks.fresh(next, resp.Header, now)
+	ks.snap.Store(next)
+	ks.mu.Lock()
+	ks.skipped = skipped
+	ks.mu.Unlock()
+	return outcome200, nil
+}
+
+// fresh sets a snapshot's times from a response's cache headers (RFC 9111 max-age, or
+// Expires - Date; no-store/no-cache mean the floor) and its stale-if-error (RFC 5861), capped
+// by the configuration.
+func (ks *RemoteKeySet) fresh(s *snapshot, h http.Header, now time.Time) {
+	maxAge, sie := ks.cfg.DefaultMaxAge, ks.cfg.StaleIfError
+	haveMaxAge := false
+	for _, d := range strings.Split(h.Get("Cache-Control"), ",") {
+		name, val, _ := strings.Cut(strings.TrimSpace(d), "=")
+		secs, err := strconv.ParseInt(strings.Trim(val, `"`), 10, 64)
+		switch strings.ToLower(name) {
+		case "no-store", "no-cache":
+			maxAge, haveMaxAge = 0, true
+		case "max-age":
+			if err == nil && !haveMaxAge {
+				maxAge, haveMaxAge = time.Duration(min(max(secs, 0), 1<<31))*time.Second, true
+			}
+		case "stale-if-error":
+			if err == nil {
+				sie = min(time.Duration(min(max(secs, 0), 1<<31))*time.Second, ks.cfg.StaleIfError)
+			}
+		}
+	}
+	if !haveMaxAge {
+		exp, err1 := http.ParseTime(h.Get("Expires"))
+		date, err2 := http.ParseTime(h.Get("Date"))
+		if err1 == nil && err2 == nil {
+			maxAge = max(exp.Sub(date), 0)
+		}
+	}
+	s.fetchedAt = now
+	s.interval = min(max(maxAge, ks.cfg.MinInterval), ks.cfg.MaxInterval)
+	s.staleAfter = now.Add(s.interval + sie)
+}
+
+// jwksURL returns the JWKS URL, discovering it from the issuer the first time.
+func (ks *RemoteKeySet) jwksURL(ctx context.Context) (string, error) {
+	ks.mu.Lock()
+	u := ks.url
+	ks.mu.Unlock()
+	if u != "" {
+		return u, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ks.cfg.Issuer+DiscoveryPath, nil)
+	if err != nil {
+		return "", failed(outcomeHTTPError, "%w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := ks.client.Do(req)
+	if err != nil {
+		return "", transportError(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", failed(outcomeHTTPError, "discovery: status %d", resp.StatusCode)
+	}
+	if err := checkJSON(resp.Header, ""); err != nil {
+		return "", err
+	}
+	body, err := ks.read(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	var doc struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return "", failed(outcomeParseError, "discovery: %w", err)
+	}
+	if doc.Issuer != ks.cfg.Issuer {
+		return "", failed(outcomeParseError, "discovery: issuer %q, want %q", doc.Issuer, ks.cfg.Issuer)
+	}
+	if p, err := url.Parse(doc.JWKSURI); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+		return "", failed(outcomeParseError, "discovery: jwks_uri %q is not an absolute http(s) URL", doc.JWKSURI)
+	}
+	ks.mu.Lock()
+	ks.url = doc.JWKSURI
+	ks.mu.Unlock()
+	return doc.JWKSURI, nil
+}
+
+// read reads a body of at most MaxBodyBytes.
+func (ks *RemoteKeySet) read(r io.Reader) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r, ks.cfg.MaxBodyBytes+1))
+	if err != nil {
+		return nil, transportError(err)
+	}
+	if int64(len(body)) > ks.cfg.MaxBodyBytes {
+		return nil, failed(outcomeTooLarge, "body over %d bytes", ks.cfg.MaxBodyBytes)
+	}
+	return body, nil
+}
+
+// checkJSON accepts application/json or also (when not empty) the given JSON subtype.
+func checkJSON(h http.Header, also string) error {
+	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
+	if err != nil || (mt != "application/json" && (also == "" || mt != also)) {
+		return failed(outcomeParseError, "content type %q", h.Get("Content-Type"))
+	}
+	return nil
+}
+
+func transportError(err error) error {
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return &fetchError{outcome: outcomeTimeout, err: err}
+	}
+	return &fetchError{outcome: outcomeHTTPError, err: err}
+}
+
+// jitter spreads d by ±10% so a fleet does not refresh in lock-step.
+func jitter(d time.Duration) time.Duration {
+	spread := d / 10
+	if spread <= 0 {
+		return d
+	}
+	return d - spread + rand.N(2*spread+1)
+}
+
+// backoff is exponential from lo, capped at hi, with jitter over the upper half.
+func backoff(lo, hi time.Duration, attempt int) time.Duration {
+	d := lo
+	for i := 0; i < attempt && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
