@@ -293,3 +293,53 @@ func TestRevokeWithBusDown(t *testing.T) {
 		t.Errorf("publish failures = %d", e.svc.PublishFailures())
 	}
 }
+
+// A store that cannot answer gives ErrUnavailable (HTTP 503), never a verdict.
+func TestUseCasesWithAStoreDown(t *testing.T) {
+	e := newAdminEnv(t)
+	alice := e.claims(t, e.alicePair.AccessToken)
+	noSessions := func(d *Deps) { d.Sessions = portstest.UnavailableSessionStore{} }
+	noUsers := func(d *Deps) { d.Users = portstest.UnavailableUserRepo{} }
+	noRevocations := func(d *Deps) { d.Revocations = portstest.UnavailableRevocationStore{} }
+	noAudit := func(d *Deps) { d.Audit = portstest.UnavailableAuditLog{} }
+	tests := []struct {
+		name string
+		swap func(*Deps)
+		call func(s *Service) error
+	}{
+		{"Logout, sessions down", noSessions, func(s *Service) error { return s.Logout(t.Context(), alice, client) }},
+		{"Logout, revocations down", noRevocations, func(s *Service) error { return s.Logout(t.Context(), alice, client) }},
+		{"LogoutAll, sessions down", noSessions, func(s *Service) error { return s.LogoutAll(t.Context(), alice, client) }},
+		{"LogoutAll, revocations down", noRevocations, func(s *Service) error { return s.LogoutAll(t.Context(), alice, client) }},
+		{"Me, users down", noUsers, func(s *Service) error { _, err := s.Me(t.Context(), alice); return err }},
+		{"Sessions, sessions down", noSessions, func(s *Service) error { _, err := s.Sessions(t.Context(), alice); return err }},
+		{"RevokeSession, sessions down", noSessions, func(s *Service) error {
+			return s.RevokeSession(t.Context(), alice, alice.SessionID, client)
+		}},
+		{"DisableUser, users down", noUsers, func(s *Service) error {
+			return s.DisableUser(t.Context(), e.adminClaims, e.bob.ID, client)
+		}},
+		{"DisableUser, revocations down", noRevocations, func(s *Service) error {
+			return s.DisableUser(t.Context(), e.adminClaims, e.bob.ID, client)
+		}},
+		{"RevokeUser, revocations down", noRevocations, func(s *Service) error {
+			return s.RevokeUser(t.Context(), e.adminClaims, e.bob.ID, client)
+		}},
+		{"AuditOf, audit down", noAudit, func(s *Service) error {
+			_, err := s.AuditOf(t.Context(), e.adminClaims, e.bob.ID, 10)
+			return err
+		}},
+		{"BootstrapAdmin, users down", noUsers, func(s *Service) error {
+			return s.BootstrapAdmin(t.Context(), "root2@example.org", testPassword)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.call(e.service(t, tt.swap)); !errors.Is(err, ports.ErrUnavailable) {
+				t.Errorf("error = %v, want ErrUnavailable", err)
+			}
+		})
+	}
+	// Nothing was revoked by the failed calls that reached the revocation store.
+	e.claims(t, e.alicePair.AccessToken)
+}
