@@ -134,6 +134,9 @@ func classify(err error) (m mapping, retryAfter time.Duration, ok bool) {
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	m, retryAfter, known := classify(err)
 	p := problem{Type: problemType + m.code, Title: m.title, Status: m.status, Code: m.code, Detail: m.detail}
+	if ie, ok := errors.AsType[*invalidError](err); ok {
+		p.Detail = ie.detail
+	}
 	if !known {
 		id := newErrorID()
 		p.Detail = "An internal error occurred; quote error id " + id + "."

@@ -5,11 +5,15 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/keygate/keygate/core/guard"
 )
 
 // DecodeJSON reads r's body into v strictly, for services built on this package: the
@@ -110,4 +114,28 @@ func etagMatches(header, etag string) bool {
 		}
 	}
 	return false
+}
+
+// Invalid returns an error that WriteError answers as 400 invalid_request with detail shown
+// to the client, for a request a service finds wrong after decoding it.
+func Invalid(detail string) error { return &invalidError{detail: detail} }
+
+type invalidError struct{ detail string }
+
+func (e *invalidError) Error() string { return "httpapi: invalid request: " + e.detail }
+func (e *invalidError) Unwrap() error { return errBadRequest }
+
+// FeedCheck is the readiness check of a revocation feed: ready once its set was loaded from
+// the store, and while its subscription is connected.
+func FeedCheck(f *guard.Feed) Check {
+	return Check{Name: "revocation_feed", Fn: func(context.Context) error {
+		st := f.Status()
+		switch {
+		case !st.Synced:
+			return errors.New("revocation set not loaded yet")
+		case !st.Connected:
+			return fmt.Errorf("revocation feed disconnected; set stale for %v", st.Staleness.Round(time.Second))
+		}
+		return nil
+	}}
 }

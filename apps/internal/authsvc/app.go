@@ -2,13 +2,11 @@ package authsvc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -108,7 +106,7 @@ func NewHandler(svc *auth.Service, g *guard.Guard, feed *guard.Feed, m *telemetr
 			_, _, err := svc.JWKS(ctx)
 			return err
 		}},
-		{Name: "revocation_feed", Fn: func(context.Context) error { return FeedReady(feed) }},
+		httpapi.FeedCheck(feed),
 	}
 	return httpapi.NewAuthRouter(svc, g, httpapi.Config{
 		Discovery:      disc,
@@ -119,16 +117,4 @@ func NewHandler(svc *auth.Service, g *guard.Guard, feed *guard.Feed, m *telemetr
 		Checks:         checks,
 		Middleware:     []func(http.Handler) http.Handler{m.Middleware},
 	}), nil
-}
-
-// FeedReady reports why a revocation feed cannot be relied on yet, or nil.
-func FeedReady(f *guard.Feed) error {
-	st := f.Status()
-	switch {
-	case !st.Synced:
-		return errors.New("revocation set not loaded yet")
-	case !st.Connected:
-		return fmt.Errorf("revocation feed disconnected; set stale for %v", st.Staleness.Round(time.Second))
-	}
-	return nil
 }

@@ -1,0 +1,26 @@
+package demo
+
+import (
+	"github.com/google/wire"
+
+	"github.com/keygate/keygate/adapters/telemetry"
+	"github.com/keygate/keygate/apps/internal/authsvc"
+	"github.com/keygate/keygate/ports"
+)
+
+// Core is what every profile of a demo service shares: metrics, the remote key set, the
+// feed, the guard, the HTTP API and the App. A profile adds the revocation store and bus.
+var Core = wire.NewSet(
+	NewRegistry,
+	telemetry.New,
+	wire.Bind(new(ports.Metrics), new(*telemetry.Metrics)),
+	NewKeySet,
+	NewFeed,
+	NewGuard,
+	NewHandler,
+	NewApp,
+)
+
+// StandaloneProfile runs without a revocation feed: a private, empty store and bus (dev
+// only; nothing revoked elsewhere reaches this service).
+var StandaloneProfile = wire.NewSet(Core, authsvc.RealClock, authsvc.MemoryRevocations)
