@@ -1,6 +1,6 @@
 //go:build wireinject
 
-package main
+package stack
 
 import (
 	"log/slog"

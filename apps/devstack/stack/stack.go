@@ -1,0 +1,179 @@
+// Package stack runs keygate's dev stack, authd, orders and payments in one process on the
+// memory adapters with one shared event bus and revocation store; the devstack binary and
+// the end-to-end tests start it through Run.
+package stack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+
+	"github.com/keygate/keygate/adapters/memory"
+	"github.com/keygate/keygate/adapters/telemetry"
+	"github.com/keygate/keygate/apps/internal/authsvc"
+	"github.com/keygate/keygate/apps/internal/demo"
+)
+
+// Default admin of the dev stack; the password is generated and printed unless
+// KEYGATE_ADMIN_PASSWORD is set.
+const defaultAdminEmail = "admin@example.com"
+
+// Run starts authd, orders and payments in this process until ctx ends, and prints their
+// URLs and a quickstart to stdout (then the services' JSON logs). authd listens on PORT
+// (default 8080), orders and payments on the next two ports; PORT=0 picks three free ports.
+// The listeners are bound before anything is built, so the issuer URL names authd's real
+// port. Dev mode is implied; the admin is KEYGATE_ADMIN_EMAIL (default admin@example.com) with
+// KEYGATE_ADMIN_PASSWORD, or a generated password that is printed.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) > 1 {
+		return fmt.Errorf("devstack: unexpected arguments %q: devstack is configured by environment variables (docs/configuration.md)", args[1:])
+	}
+	out := &syncWriter{w: stdout}
+	adminPassword := getenv("KEYGATE_ADMIN_PASSWORD")
+	if adminPassword == "" {
+		adminPassword = randomPassword()
+	}
+	authEnv := overlay(getenv, map[string]string{
+		"KEYGATE_DEV":            "1",
+		"KEYGATE_ADMIN_EMAIL":    or(getenv("KEYGATE_ADMIN_EMAIL"), defaultAdminEmail),
+		"KEYGATE_ADMIN_PASSWORD": adminPassword,
+	})
+	authCfg, err := authsvc.Load(authEnv)
+	if err != nil {
+		return err
+	}
+	log := telemetry.NewLogger(out, authCfg.LogLevel)
+
+	ports := []int{authCfg.Port, 0, 0}
+	if authCfg.Port != 0 {
+		ports[1], ports[2] = authCfg.Port+1, authCfg.Port+2
+	}
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	for _, p := range ports {
+		ln, err := net.Listen("tcp", ":"+strconv.Itoa(p))
+		if err != nil {
+			return fmt.Errorf("devstack: listen: %w", err)
+		}
+		lns = append(lns, ln)
+	}
+	bound := func(i int) int { return lns[i].Addr().(*net.TCPAddr).Port }
+	authCfg.Listened(bound(0))
+	authCfg.Warnings = authCfg.Warnings[:0:0]
+
+	demoEnv := overlay(getenv, map[string]string{"KEYGATE_DEV": "1", "KEYGATE_ISSUER": authCfg.Auth.Issuer})
+	ordersCfg, err1 := demo.Load(demoEnv, demo.Orders, 0)
+	paymentsCfg, err2 := demo.Load(demoEnv, demo.Payments, 0)
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	for _, c := range []*demo.Config{&ordersCfg, &paymentsCfg} {
+		c.Profile, c.Warnings = demo.ProfileShared, nil
+	}
+
+	// One bus and one revocation store for the three services: what authd revokes reaches
+	// the microservices' feeds as it would through Redis.
+	clock := memory.RealClock{}
+	bus := authsvc.NewMemoryBus()
+	store := memory.NewRevocationStore(clock)
+
+	authApp, authClean, err := initAuth(authCfg, log, bus, store)
+	if err != nil {
+		return fmt.Errorf("devstack: authd: %w", err)
+	}
+	defer authClean()
+	ordersApp, ordersClean, err := initDemo(ordersCfg, log, bus, store)
+	if err != nil {
+		return fmt.Errorf("devstack: orders: %w", err)
+	}
+	defer ordersClean()
+	paymentsApp, paymentsClean, err := initDemo(paymentsCfg, log, bus, store)
+	if err != nil {
+		return fmt.Errorf("devstack: payments: %w", err)
+	}
+	defer paymentsClean()
+
+	printQuickstart(out, authCfg.Auth.Issuer, "http://localhost:"+strconv.Itoa(bound(1)),
+		"http://localhost:"+strconv.Itoa(bound(2)), authCfg.AdminEmail, adminPassword, getenv("KEYGATE_ADMIN_PASSWORD") == "")
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i, runApp := range []func(context.Context, net.Listener) error{authApp.Run, ordersApp.Run, paymentsApp.Run} {
+		wg.Go(func() {
+			errs[i] = runApp(ctx, lns[i])
+			cancel() // one service down stops the stack
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func printQuickstart(w io.Writer, auth, orders, payments, adminEmail, adminPassword string, generated bool) {
+	pw := adminPassword
+	if !generated {
+		pw = "(KEYGATE_ADMIN_PASSWORD)"
+	}
+	const login = `'{"email":"me@example.com","password":"correct horse battery"}'`
+	fmt.Fprintf(w, `keygate dev stack: everything in memory, nothing persisted
+  authd     %s
+  orders    %s
+  payments  %s
+  admin     %s / %s
+
+Try it:
+  curl -s -X POST %s/register -H 'Content-Type: application/json' -d %s
+  TOKEN=$(curl -s -X POST %s/login -H 'Content-Type: application/json' -d %s | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+  curl -s -X POST %s/api/orders -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"item":"book","quantity":1}'
+  curl -s %s/api/orders -H "Authorization: Bearer $TOKEN"
+  curl -s -X POST %s/logout -H "Authorization: Bearer $TOKEN"
+  curl -s -i %s/api/orders -H "Authorization: Bearer $TOKEN"   # 401 at once: the session is revoked
+
+`, auth, orders, payments, adminEmail, pw, auth, login, auth, login, orders, orders, auth, orders)
+}
+
+// overlay returns getenv with some variables replaced.
+func overlay(getenv func(string) string, set map[string]string) func(string) string {
+	return func(name string) string {
+		if v, ok := set[name]; ok {
+			return v
+		}
+		return getenv(name)
+	}
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func randomPassword() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// syncWriter serialises writes from the three services' loggers.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}

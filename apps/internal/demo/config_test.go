@@ -1,0 +1,58 @@
+package demo
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/keygate/keygate/core/guard"
+)
+
+func getenv(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoadDefaultsAgreeWithAuthd(t *testing.T) {
+	for _, kind := range []string{Orders, Payments} {
+		c, err := Load(getenv(map[string]string{"KEYGATE_DEV": "1"}), kind, 8081)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := guard.Config{Issuer: "http://localhost:8080", Audiences: []string{kind},
+			Leeway: 30 * time.Second, MaxAge: 15 * time.Minute}
+		if diff := cmp.Diff(want, c.Guard); diff != "" {
+			t.Errorf("%s guard config (-want +got):\n%s", kind, diff)
+		}
+		if c.Keys.Issuer != "http://localhost:8080" || c.Keys.URL != "" {
+			t.Errorf("%s keys config = %+v, want discovery from the default issuer", kind, c.Keys)
+		}
+		if len(c.Warnings) == 0 {
+			t.Errorf("%s: no warning about running without a revocation feed", kind)
+		}
+	}
+}
+
+func TestLoadRefusesNoFeedWithoutDev(t *testing.T) {
+	_, err := Load(getenv(map[string]string{"KEYGATE_ISSUER": "https://auth.example.com"}), Orders, 8081)
+	if err == nil || !strings.Contains(err.Error(), "REDIS_ADDR") {
+		t.Errorf("error = %v, want a refusal naming REDIS_ADDR", err)
+	}
+}
+
+func TestLoadReportsEveryProblem(t *testing.T) {
+	_, err := Load(getenv(map[string]string{
+		"KEYGATE_DEV": "1", "KEYGATE_LEEWAY": "5m", "KEYGATE_MAX_TOKEN_AGE": "soon",
+		"KEYGATE_ISSUER": "auth.example.com", "KEYGATE_FAIL_CLOSED_AFTER": "-1s",
+	}), Payments, 8082)
+	if err == nil {
+		t.Fatal("Load accepted a broken configuration")
+	}
+	for _, name := range []string{"KEYGATE_LEEWAY", "KEYGATE_MAX_TOKEN_AGE", "KEYGATE_ISSUER", "KEYGATE_FAIL_CLOSED_AFTER"} {
+		if !strings.Contains(err.Error(), "config: "+name+":") {
+			t.Errorf("error does not name %s:\n%v", name, err)
+		}
+	}
+	if n := len(strings.Split(err.Error(), "\n")); n != 4 {
+		t.Errorf("%d lines, want one per bad variable:\n%v", n, err)
+	}
+}
