@@ -163,6 +163,7 @@ type fixture struct {
 	metrics *countingMetrics
 	g       *guard.Guard
 	feed    *guard.Feed
+	bus     *memory.EventBus
 }
 
 func newFixture(t *testing.T, cfg Config, keys ...key.Key) *fixture {
@@ -177,7 +178,8 @@ func newFixture(t *testing.T, cfg Config, keys ...key.Key) *fixture {
 	}
 	t.Cleanup(closeKS)
 	f.ks = ks
-	f.feed = guard.NewFeed(memory.NewRevocationStore(f.clock), memory.NewEventBus(memory.EventBusConfig{}), ks, f.clock, f.metrics, guard.FeedConfig{})
+	f.bus = memory.NewEventBus(memory.EventBusConfig{})
+	f.feed = guard.NewFeed(memory.NewRevocationStore(f.clock), f.bus, ks, f.clock, f.metrics, guard.FeedConfig{})
 	f.g, err = guard.New(ks, f.feed, f.clock, f.metrics, guard.Config{Issuer: testIssuer, Audiences: []string{testAud}})
 	if err != nil {
 		t.Fatal(err)
