@@ -33,7 +33,7 @@ func (a *AuditLog) Append(ctx context.Context, e audit.Event) error {
 // ByUser implements ports.AuditLog: the union of the user's events as subject and as actor,
 // each side read newest first through its own index.
 func (a *AuditLog) ByUser(ctx context.Context, userID string, limit int) ([]audit.Event, error) {
-	if limit <= 0 {
+	if limit <= 0 || !storable(userID) {
 		return nil, nil
 	}
 	const cols = `id, at, action, user_id, actor_id, remote_ip, detail`

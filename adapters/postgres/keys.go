@@ -81,6 +81,9 @@ func nonNil(b []byte) []byte {
 
 // Retire implements ports.KeyStore.
 func (s *KeyStore) Retire(ctx context.Context, kid string, at time.Time) error {
+	if !storable(kid) {
+		return fmt.Errorf("postgres: retire key: %w", ports.ErrNotFound)
+	}
 	tag, err := s.pool.Exec(ctx, `UPDATE signing_keys SET retired_at = $1
 		WHERE kid = $2 AND (retired_at IS NULL OR retired_at > $1)`, timeArg(at), kid)
 	if err != nil {

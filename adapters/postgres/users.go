@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,12 +57,18 @@ func (r *UserRepo) Create(ctx context.Context, u identity.User) error {
 
 // ByID implements ports.UserRepo.
 func (r *UserRepo) ByID(ctx context.Context, id string) (identity.User, error) {
+	if !storable(id) {
+		return identity.User{}, fmt.Errorf("postgres: user by id: %w", ports.ErrNotFound)
+	}
 	u, err := scanUser(r.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
 	return u, wrap("user by id", err)
 }
 
 // ByEmail implements ports.UserRepo. The comparison is byte for byte (collation "C").
 func (r *UserRepo) ByEmail(ctx context.Context, email string) (identity.User, error) {
+	if !storable(email) {
+		return identity.User{}, fmt.Errorf("postgres: user by email: %w", ports.ErrNotFound)
+	}
 	u, err := scanUser(r.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE email = $1`, email))
 	return u, wrap("user by email", err)
 }
@@ -69,6 +76,9 @@ func (r *UserRepo) ByEmail(ctx context.Context, email string) (identity.User, er
 // Update implements ports.UserRepo: it locks the row (SELECT ... FOR UPDATE) in a transaction,
 // applies fn and writes the result; changes fn makes to ID and CreatedAt are ignored.
 func (r *UserRepo) Update(ctx context.Context, id string, fn func(*identity.User) error) (identity.User, error) {
+	if !storable(id) {
+		return identity.User{}, fmt.Errorf("postgres: update user: %w", ports.ErrNotFound)
+	}
 	tx, err := r.pool.Begin(ctx)
 	if err != nil {
 		return identity.User{}, wrap("update user", err)
@@ -107,6 +117,9 @@ func (r *UserRepo) List(ctx context.Context, after string, limit int) ([]identit
 	if limit <= 0 {
 		return nil, nil
 	}
+	if i := strings.IndexByte(after, 0); i >= 0 {
+		after = after[:i] // the ids greater than "a\x00..." are those greater than "a"
+	}
 	rows, err := r.pool.Query(ctx, `SELECT `+userColumns+` FROM users WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, wrap("list users", err)
@@ -135,6 +148,9 @@ func (r *UserRepo) Link(ctx context.Context, l identity.Link) error {
 
 // ByLink implements ports.UserRepo.
 func (r *UserRepo) ByLink(ctx context.Context, provider, subject string) (identity.User, error) {
+	if !storable(provider, subject) {
+		return identity.User{}, fmt.Errorf("postgres: user by link: %w", ports.ErrNotFound)
+	}
 	u, err := scanUser(r.pool.QueryRow(ctx, `SELECT u.id, u.email, u.name, u.password_hash, u.roles,
 		u.disabled, u.created_at, u.updated_at FROM oauth_links l JOIN users u ON u.id = l.user_id
 		WHERE l.provider = $1 AND l.subject = $2`, provider, subject))

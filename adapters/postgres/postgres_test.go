@@ -1,0 +1,388 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/keygate/keygate/adapters/postgres"
+	"github.com/keygate/keygate/core/audit"
+	"github.com/keygate/keygate/core/identity"
+	"github.com/keygate/keygate/core/key"
+	"github.com/keygate/keygate/ports"
+	"github.com/keygate/keygate/ports/portstest"
+	"github.com/keygate/keygate/test/containers"
+)
+
+// The adapter runs against KEYGATE_POSTGRES_IMAGE: postgres:16-alpine by default, Debian's
+// PostgreSQL 15 (the testbed image) in CI.
+
+func TestPostgres(t *testing.T) { testServer(t, containers.StartPostgres(t)) }
+
+func testServer(t *testing.T, srv *containers.Postgres) {
+	t.Run("UserRepo", func(t *testing.T) {
+		portstest.RunUserRepo(t, func(t *testing.T) ports.UserRepo { return postgres.NewUserRepo(freshDB(t, srv)) })
+	})
+	t.Run("AuditLog", func(t *testing.T) {
+		portstest.RunAuditLog(t, func(t *testing.T) ports.AuditLog { return postgres.NewAuditLog(freshDB(t, srv)) })
+	})
+	t.Run("KeyStore", func(t *testing.T) {
+		portstest.RunKeyStore(t, func(t *testing.T) ports.KeyStore { return postgres.NewKeyStore(freshDB(t, srv)) })
+	})
+	t.Run("KeyInsertFromTwoReplicas", func(t *testing.T) { testTwoReplicas(t, srv) })
+	t.Run("MigrateFromEmpty", func(t *testing.T) { testMigrateFromEmpty(t, srv) })
+	t.Run("MigrateConcurrentAndIdempotent", func(t *testing.T) { testMigrateConcurrent(t, srv) })
+	t.Run("NewerSchemaStops", func(t *testing.T) { testNewerSchema(t, srv) })
+	t.Run("InjectionPayloads", func(t *testing.T) { testInjection(t, srv) })
+	t.Run("Config", func(t *testing.T) { testConfig(t, srv) })
+	// Last: it stops the server.
+	t.Run("StoppedServerIsUnavailableThenRecovers", func(t *testing.T) { testStopStart(t, srv) })
+}
+
+// config returns the adapter's configuration for database name of srv.
+func config(srv *containers.Postgres, name string) postgres.Config {
+	return postgres.Config{Host: srv.Host, Port: srv.Port, User: srv.User, Password: srv.Password, Name: name,
+		SSLMode: "disable"}
+}
+
+// open opens a pool on database name of srv.
+func open(t *testing.T, srv *containers.Postgres, name string) *pgxpool.Pool {
+	t.Helper()
+	db, closeDB, err := postgres.Open(t.Context(), config(srv, name))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(closeDB)
+	return db
+}
+
+// freshDB returns a pool on a new, migrated database.
+func freshDB(t *testing.T, srv *containers.Postgres) *pgxpool.Pool {
+	t.Helper()
+	db := open(t, srv, srv.CreateDatabase(t))
+	if err := postgres.Migrate(t.Context(), db); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	return db
+}
+
+// testTwoReplicas races Inserts of one slot from two pools, as two authd replicas would.
+func testTwoReplicas(t *testing.T, srv *containers.Postgres) {
+	name := srv.CreateDatabase(t)
+	a, b := open(t, srv, name), open(t, srv, name)
+	if err := postgres.Migrate(t.Context(), a); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	stores := []ports.KeyStore{postgres.NewKeyStore(a), postgres.NewKeyStore(b)}
+	for round := int64(1); round <= 20; round++ {
+		errs := make([]error, 2)
+		var start, done sync.WaitGroup
+		start.Add(1)
+		for i, s := range stores {
+			done.Go(func() {
+				k := sealedKey(t, round)
+				start.Wait()
+				errs[i] = s.Insert(t.Context(), k)
+			})
+		}
+		start.Done()
+		done.Wait()
+		wins := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				wins++
+			case !errors.Is(err, ports.ErrConflict):
+				t.Fatalf("slot %d: Insert = %v, want nil or ErrConflict", round, err)
+			}
+		}
+		if wins != 1 {
+			t.Fatalf("slot %d: %d replicas inserted a key, want exactly 1", round, wins)
+		}
+	}
+	for _, s := range stores {
+		ks, err := s.Keys(t.Context())
+		if err != nil {
+			t.Fatalf("Keys: %v", err)
+		}
+		if len(ks) != 20 {
+			t.Errorf("Keys = %d keys after 20 contested slots, want 20", len(ks))
+		}
+	}
+}
+
+func sealedKey(t *testing.T, seq int64) key.Key {
+	t.Helper()
+	now := time.Now()
+	k, err := key.Generate(nil, seq, now, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err = key.Seal(k, make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func testMigrateFromEmpty(t *testing.T, srv *containers.Postgres) {
+	db := open(t, srv, srv.CreateDatabase(t))
+	if v, err := postgres.SchemaVersion(t.Context(), db); err != nil || v != 0 {
+		t.Fatalf("SchemaVersion of an empty database = %d, %v; want 0, nil", v, err)
+	}
+	if err := postgres.CheckSchema(t.Context(), db); !errors.Is(err, postgres.ErrSchemaBehind) {
+		t.Errorf("CheckSchema of an empty database = %v, want ErrSchemaBehind", err)
+	}
+	if err := postgres.Migrate(t.Context(), db); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	if err := postgres.CheckSchema(t.Context(), db); err != nil {
+		t.Errorf("CheckSchema after Migrate = %v, want nil", err)
+	}
+	v, err := postgres.SchemaVersion(t.Context(), db)
+	if err != nil || v != postgres.LatestVersion() || v < 1 {
+		t.Errorf("SchemaVersion after Migrate = %d, %v; want %d", v, err, postgres.LatestVersion())
+	}
+	for _, table := range []string{"users", "oauth_links", "audit_events", "signing_keys", "schema_migrations"} {
+		var n int
+		if err := db.QueryRow(t.Context(), "SELECT COUNT(*) FROM "+table).Scan(&n); err != nil {
+			t.Errorf("table %s after Migrate: %v", table, err)
+		}
+	}
+	// The e-mail column compares bytes, whatever the database's locale.
+	var coll string
+	if err := db.QueryRow(t.Context(), `SELECT collation_name FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = 'users' AND column_name = 'email'`).Scan(&coll); err != nil {
+		t.Fatal(err)
+	}
+	if coll != "C" {
+		t.Errorf("users.email has collation %q, want C", coll)
+	}
+}
+
+func testMigrateConcurrent(t *testing.T, srv *containers.Postgres) {
+	name := srv.CreateDatabase(t)
+	const n = 4
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		db := open(t, srv, name) // one pool per "process"
+		wg.Go(func() { errs[i] = postgres.Migrate(t.Context(), db) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("concurrent Migrate %d: %v", i, err)
+		}
+	}
+	db := open(t, srv, name)
+	// A re-run is a no-op, and keeps the data.
+	users := postgres.NewUserRepo(db)
+	u := identity.User{ID: identity.NewID(), Email: "keep@example.org", CreatedAt: time.Now()}
+	if err := users.Create(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := postgres.Migrate(t.Context(), db); err != nil {
+			t.Fatalf("Migrate re-run: %v", err)
+		}
+	}
+	var rows int
+	if err := db.QueryRow(t.Context(), "SELECT COUNT(*) FROM schema_migrations").Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != int(postgres.LatestVersion()) {
+		t.Errorf("schema_migrations has %d rows after concurrent and repeated Migrate, want %d", rows, postgres.LatestVersion())
+	}
+	if _, err := users.ByEmail(t.Context(), u.Email); err != nil {
+		t.Errorf("user after Migrate re-run: %v", err)
+	}
+}
+
+func testNewerSchema(t *testing.T, srv *containers.Postgres) {
+	db := freshDB(t, srv)
+	newer := postgres.LatestVersion() + 1
+	if _, err := db.Exec(t.Context(), `INSERT INTO schema_migrations (version, name, applied_at)
+		VALUES ($1, 'from_the_future', now())`, newer); err != nil {
+		t.Fatal(err)
+	}
+	err := postgres.CheckSchema(t.Context(), db)
+	if !errors.Is(err, postgres.ErrSchemaTooNew) {
+		t.Fatalf("CheckSchema of a newer database = %v, want ErrSchemaTooNew", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, fmt.Sprint(newer)) || !strings.Contains(msg, "upgrade") {
+		t.Errorf("CheckSchema message %q does not name the version and the remedy", msg)
+	}
+	if err := postgres.Migrate(t.Context(), db); !errors.Is(err, postgres.ErrSchemaTooNew) {
+		t.Errorf("Migrate of a newer database = %v, want ErrSchemaTooNew", err)
+	}
+}
+
+// testInjection sends the L-10 payloads through every lookup: nothing matches, no row is
+// added, and no error echoes SQL.
+func testInjection(t *testing.T, srv *containers.Postgres) {
+	db := freshDB(t, srv)
+	users := postgres.NewUserRepo(db)
+	log := postgres.NewAuditLog(db)
+	victim := identity.User{ID: identity.NewID(), Email: "victim@example.org", CreatedAt: time.Now()}
+	if err := users.Create(t.Context(), victim); err != nil {
+		t.Fatal(err)
+	}
+	payloads := []struct{ name, s string }{
+		{"or true", "' OR 1=1 -- "},
+		{"or true double quote", `" OR "1"="1`},
+		{"backslash", `\`},
+		{"backslash quote", `\' OR 1=1 #`},
+		{"stacked", "x'; DROP TABLE users; --"},
+		{"union", "' UNION SELECT * FROM users -- "},
+		{"nul", "victim@example.org\x00"},
+		{"10 KB", strings.Repeat("a", 10<<10) + "@example.org"},
+	}
+	for _, p := range payloads {
+		t.Run(p.name, func(t *testing.T) {
+			if _, err := users.ByEmail(t.Context(), p.s); !errors.Is(err, ports.ErrNotFound) {
+				t.Errorf("ByEmail = %v, want ErrNotFound", err)
+			}
+			if _, err := users.ByID(t.Context(), p.s); !errors.Is(err, ports.ErrNotFound) {
+				t.Errorf("ByID = %v, want ErrNotFound", err)
+			}
+			if _, err := users.ByLink(t.Context(), p.s, p.s); !errors.Is(err, ports.ErrNotFound) {
+				t.Errorf("ByLink = %v, want ErrNotFound", err)
+			}
+			if es, err := log.ByUser(t.Context(), p.s, 10); err != nil || len(es) != 0 {
+				t.Errorf("ByUser = %d events, %v; want none", len(es), err)
+			}
+			err := users.Create(t.Context(), identity.User{ID: identity.NewID(), Email: p.s, CreatedAt: time.Now()})
+			if err != nil && (strings.Contains(err.Error(), "INSERT") || strings.Contains(err.Error(), "SELECT")) {
+				t.Errorf("Create error echoes SQL: %v", err)
+			}
+		})
+	}
+	var n int
+	if err := db.QueryRow(t.Context(), "SELECT COUNT(*) FROM users WHERE email = $1", victim.Email).Scan(&n); err != nil || n != 1 {
+		t.Errorf("victim rows = %d, %v; want 1", n, err)
+	}
+	// An over-long address is refused by the table, not truncated into a collision.
+	long := strings.Repeat("a", 300) + "@example.org"
+	if err := users.Create(t.Context(), identity.User{ID: identity.NewID(), Email: long, CreatedAt: time.Now()}); err == nil {
+		t.Errorf("Create with a 312-byte e-mail succeeded; the column must refuse it")
+	}
+}
+
+func testConfig(t *testing.T, srv *containers.Postgres) {
+	name := srv.CreateDatabase(t)
+	cfg := config(srv, name)
+	tests := []struct {
+		name string
+		cfg  postgres.Config
+	}{
+		{"parts", cfg},
+		{"URL", postgres.Config{DSN: srv.URL(name)}},
+		{"keyword/value", postgres.Config{DSN: fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=%s sslmode=disable",
+			srv.Host, srv.Port, srv.User, srv.Password, name)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pool, closePool, err := postgres.Open(t.Context(), tt.cfg)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer closePool()
+			var tz, db string
+			if err := pool.QueryRow(t.Context(), "SELECT current_setting('TimeZone'), current_database()").Scan(&tz, &db); err != nil {
+				t.Fatal(err)
+			}
+			if tz != "UTC" || db != name {
+				t.Errorf("session time zone %q, database %q; want UTC, %q", tz, db, name)
+			}
+		})
+	}
+	bad := []struct {
+		name string
+		cfg  postgres.Config
+	}{
+		{"nothing", postgres.Config{}},
+		{"no database", postgres.Config{Host: "localhost"}},
+		{"bad DSN", postgres.Config{DSN: "postgres://u:secret-pw@[::1"}},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := postgres.Open(t.Context(), tt.cfg)
+			if err == nil {
+				t.Fatalf("Open succeeded")
+			}
+			if strings.Contains(err.Error(), "secret-pw") {
+				t.Errorf("Open error %q shows the password", err)
+			}
+		})
+	}
+	t.Run("unreachable", func(t *testing.T) {
+		_, _, err := postgres.Open(t.Context(), postgres.Config{Host: "127.0.0.1", Port: 1, Name: "x", DialTimeout: time.Second})
+		if !errors.Is(err, ports.ErrUnavailable) {
+			t.Errorf("Open of a closed port = %v, want ErrUnavailable", err)
+		}
+	})
+}
+
+// testStopStart stops the server under an open pool: every call answers ErrUnavailable (never
+// ErrNotFound), quickly; after the server is back the same pool serves again.
+func testStopStart(t *testing.T, srv *containers.Postgres) {
+	db := freshDB(t, srv)
+	users := postgres.NewUserRepo(db)
+	keys := postgres.NewKeyStore(db)
+	log := postgres.NewAuditLog(db)
+	u := identity.User{ID: identity.NewID(), Email: "up@example.org", CreatedAt: time.Now()}
+	if err := users.Create(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop(t)
+
+	calls := []struct {
+		name string
+		call func(ctx context.Context) error
+	}{
+		{"ping", func(ctx context.Context) error { return postgres.Ping(ctx, db) }},
+		{"ByEmail", func(ctx context.Context) error { _, err := users.ByEmail(ctx, u.Email); return err }},
+		{"Create", func(ctx context.Context) error {
+			return users.Create(ctx, identity.User{ID: identity.NewID(), Email: "new@example.org"})
+		}},
+		{"Keys", func(ctx context.Context) error { _, err := keys.Keys(ctx); return err }},
+		{"Append", func(ctx context.Context) error { return log.Append(ctx, audit.Event{Action: audit.ActionLogout}) }},
+	}
+	for _, c := range calls {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		err := c.call(ctx)
+		cancel()
+		if !errors.Is(err, ports.ErrUnavailable) || errors.Is(err, ports.ErrNotFound) {
+			t.Errorf("%s with the server stopped = %v, want ErrUnavailable", c.name, err)
+		}
+		t.Logf("%s with the server stopped: %v", c.name, err)
+	}
+
+	srv.Start(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := users.ByEmail(t.Context(), u.Email)
+		if err == nil {
+			if got.ID != u.ID {
+				t.Errorf("ByEmail after restart = user %s, want %s", got.ID, u.ID)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pool did not recover 30 s after the server restarted: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, c := range calls {
+		if err := c.call(t.Context()); err != nil {
+			t.Errorf("%s after the restart: %v", c.name, err)
+		}
+	}
+}
