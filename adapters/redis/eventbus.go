@@ -1,0 +1,206 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/keygate/keygate/core/revocation"
+	"github.com/keygate/keygate/ports"
+)
+
+// EventBus is a ports.EventBus on Redis pub/sub (channel "{p}:events"). Pub/sub is
+// at-most-once, so a subscriber is told of every (re)subscription with EventConnected and
+// resynchronises from the RevocationStore. Subscribe reads the connection itself, one reply at a
+// time, and never buffers or drops: a handler that falls behind makes Redis close the
+// connection (client-output-buffer-limit pubsub), which is seen as a loss and followed by a
+// new subscription. An idle subscription is checked with PING every Config.PingInterval, so a
+// server that stopped answering (paused, partitioned) is noticed within two intervals. Safe
+// for concurrent use.
+type EventBus struct {
+	client  goredis.UniversalClient
+	channel string
+	ping    time.Duration
+}
+
+var _ ports.EventBus = (*EventBus)(nil)
+
+// NewEventBus returns an EventBus on client with cfg's prefix and ping interval.
+func NewEventBus(client goredis.UniversalClient, cfg Config) (*EventBus, error) {
+	if client == nil {
+		return nil, fmt.Errorf("redis: event bus: nil client")
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &EventBus{client: client, channel: newKeys(cfg).events(), ping: cfg.pingInterval()}, nil
+}
+
+// Publish sends e, PublishedAt as given, to every current subscriber.
+func (b *EventBus) Publish(ctx context.Context, e revocation.Event) error {
+	if err := b.client.Publish(ctx, b.channel, encodeEvent(e)).Err(); err != nil {
+		return wrap("publish", err)
+	}
+	return nil
+}
+
+// Subscribe calls h with EventConnected each time Redis confirms the subscription, then with
+// every event published after it, in order, and with EventDisconnected when the subscription
+// is lost; it resubscribes on its own (with backoff) until ctx ends, then returns ctx's error.
+func (b *EventBus) Subscribe(ctx context.Context, h func(revocation.Event)) error {
+	s := &subscription{bus: b, h: h}
+	for {
+		ps := b.client.Subscribe(ctx, b.channel)
+		stop := context.AfterFunc(ctx, func() { _ = ps.Close() }) // unblocks a pending read
+		s.receive(ctx, ps)
+		stop()
+		_ = ps.Close()
+		s.lost()
+		if ctx.Err() != nil || !sleepCtx(ctx, retryDelay(s.failures)) {
+			return ctx.Err()
+		}
+		s.failures++
+	}
+}
+
+// subscription is the state of one Subscribe call.
+type subscription struct {
+	bus       *EventBus
+	h         func(revocation.Event)
+	connected bool
+	failures  int // since the last confirmed subscription
+}
+
+func (s *subscription) lost() {
+	if s.connected {
+		s.connected = false
+		s.h(revocation.Event{Kind: revocation.EventDisconnected})
+	}
+}
+
+// receive reads ps until ctx ends or the server stops answering pings. A broken connection
+// is redialled by go-redis on the next read, which resubscribes; the loop waits with backoff
+// between failures.
+func (s *subscription) receive(ctx context.Context, ps *goredis.PubSub) {
+	pinged := false
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, s.bus.ping)
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return
+		case isTimeout(err) && !pinged:
+			// Idle for an interval: ask the server to prove it is there. The pong (or
+			// an error) arrives through ReceiveTimeout.
+			_ = ps.Ping(ctx)
+			pinged = true
+			continue
+		case isTimeout(err):
+			return // no answer for two intervals: start over on a new connection
+		default:
+			s.lost()
+			if !sleepCtx(ctx, retryDelay(s.failures)) {
+				return
+			}
+			s.failures++
+			pinged = false
+			continue
+		}
+		pinged = false
+		switch m := msg.(type) {
+		case *goredis.Subscription:
+			if m.Kind == "subscribe" && m.Channel == s.bus.channel {
+				s.connected, s.failures = true, 0
+				s.h(revocation.Event{Kind: revocation.EventConnected})
+			}
+		case *goredis.Message:
+			e, err := decodeEvent(m.Payload)
+			if err != nil {
+				// An event we cannot read may be a revocation: have the subscriber
+				// resynchronise rather than drop it silently.
+				s.h(revocation.Event{Kind: revocation.EventConnected})
+				continue
+			}
+			s.h(e)
+		case *goredis.Pong:
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// retryDelay is the wait before the attempt-th resubscription: 50ms doubling to 2s, with
+// jitter over the upper half.
+func retryDelay(attempt int) time.Duration {
+	d := 50 * time.Millisecond
+	for i := 0; i < attempt && d < 2*time.Second; i++ {
+		d *= 2
+	}
+	d = min(d, 2*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// The wire form of an event is "1 <kind> <seq> <published ns> <entry kind> <not-before ns>
+// <expiry ns> <key>": space-separated, the key last and raw, so any bytes survive.
+const eventVersion = "1"
+
+func encodeEvent(e revocation.Event) string {
+	ek := string(e.Entry.Kind)
+	if ek == "" {
+		ek = "-"
+	}
+	var b strings.Builder
+	b.Grow(64 + len(e.Entry.Key))
+	for _, s := range []string{eventVersion, string(e.Kind), strconv.FormatUint(e.Seq, 10),
+		nanos(e.PublishedAt), ek, nanos(e.Entry.NotBefore), nanos(e.Entry.ExpiresAt)} {
+		b.WriteString(s)
+		b.WriteByte(' ')
+	}
+	b.WriteString(e.Entry.Key)
+	return b.String()
+}
+
+func decodeEvent(s string) (revocation.Event, error) {
+	f := strings.SplitN(s, " ", 8)
+	if len(f) != 8 || f[0] != eventVersion || f[1] == "" {
+		return revocation.Event{}, errors.New("redis: malformed event")
+	}
+	seq, err := strconv.ParseUint(f[2], 10, 64)
+	if err != nil {
+		return revocation.Event{}, errors.New("redis: malformed event sequence number")
+	}
+	var t [3]time.Time
+	for i, v := range []string{f[3], f[5], f[6]} {
+		if t[i], err = parseNanos(v); err != nil {
+			return revocation.Event{}, fmt.Errorf("redis: malformed event: %w", err)
+		}
+	}
+	e := revocation.Event{Kind: revocation.EventKind(f[1]), Seq: seq, PublishedAt: t[0]}
+	if f[4] != "-" {
+		e.Entry = revocation.Entry{Kind: revocation.Kind(f[4]), Key: f[7], NotBefore: t[1], ExpiresAt: t[2]}
+	} else if f[7] != "" {
+		e.Entry.Key = f[7]
+	}
+	return e, nil
+}

@@ -1,0 +1,18 @@
+package redis_test
+
+import (
+	"strings"
+	"time"
+
+	"github.com/keygate/keygate/core/revocation"
+)
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func revEntry(key string) revocation.Entry {
+	return revocation.Entry{Kind: revocation.KindToken, Key: key, ExpiresAt: time.Now().Add(time.Hour)}
+}
+
+func heartbeat() revocation.Event {
+	return revocation.Event{Kind: revocation.EventHeartbeat, Seq: 1, PublishedAt: time.Now()}
+}

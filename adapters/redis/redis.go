@@ -1,0 +1,209 @@
+// Package redis implements keygate's RevocationStore, EventBus, SessionStore and RateLimiter
+// on Redis with go-redis v9. Every multi-step change is one Lua script, so it is atomic on the
+// server; times are read from the server (TIME) where an expiry is decided, so replicas with
+// skewed clocks agree. Every key of one deployment starts with "{Prefix}:", which is also a
+// Redis Cluster hash tag: all of them live in one slot and the scripts may touch several.
+// Errors that mean "Redis cannot answer now" (refused, reset, timed out, LOADING, READONLY,
+// MASTERDOWN...) wrap ports.ErrUnavailable.
+//
+// Elsewhere this package is imported as redisadapter, since go-redis is also called redis.
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/keygate/keygate/ports"
+)
+
+// DefaultPrefix is the key prefix when Config.Prefix is empty.
+const DefaultPrefix = "keygate"
+
+// Config is how to reach Redis and how to name keys.
+type Config struct {
+	// Addrs are host:port addresses: one server; several Redis Cluster nodes; or, with
+	// MasterName, the Sentinels.
+	Addrs      []string
+	Password   string
+	MasterName string // Sentinel master name; empty without Sentinel
+	DB         int
+	// Prefix names every key and the event channel ("{Prefix}:..."), so deployments and
+	// tests can share a server. It must not contain '{' or '}'. Default DefaultPrefix.
+	Prefix string
+	// DialTimeout, ReadTimeout and WriteTimeout bound each network step; zero takes
+	// go-redis's defaults (5s, 3s, 3s).
+	DialTimeout, ReadTimeout, WriteTimeout time.Duration
+	// PingInterval is how often an idle subscription is checked with a PING; one left
+	// unanswered for another interval declares the subscription lost. Default 1s.
+	PingInterval time.Duration
+}
+
+// LogValue redacts the password.
+func (c Config) LogValue() slog.Value {
+	pw := ""
+	if c.Password != "" {
+		pw = "[redacted]"
+	}
+	return slog.GroupValue(
+		slog.Any("addrs", c.Addrs), slog.String("password", pw), slog.String("master", c.MasterName),
+		slog.Int("db", c.DB), slog.String("prefix", c.prefix()))
+}
+
+func (c Config) prefix() string {
+	if c.Prefix == "" {
+		return DefaultPrefix
+	}
+	return c.Prefix
+}
+
+func (c Config) pingInterval() time.Duration {
+	if c.PingInterval <= 0 {
+		return time.Second
+	}
+	return c.PingInterval
+}
+
+// validate reports a Config the adapters cannot use.
+func (c Config) validate() error {
+	if strings.ContainsAny(c.Prefix, "{}") {
+		return fmt.Errorf("redis: prefix %q must not contain '{' or '}'", c.Prefix)
+	}
+	return nil
+}
+
+// NewClient returns a go-redis universal client for cfg (a plain, Sentinel or Cluster client
+// depending on Addrs and MasterName) and a cleanup that closes it. It does not dial: Redis may
+// be down at start, and every call then fails with ports.ErrUnavailable until it is back.
+func NewClient(cfg Config) (goredis.UniversalClient, func(), error) {
+	if len(cfg.Addrs) == 0 {
+		return nil, nil, errors.New("redis: no address")
+	}
+	for _, a := range cfg.Addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return nil, nil, fmt.Errorf("redis: address %q: %w", a, err)
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, nil, err
+	}
+	c := goredis.NewUniversalClient(&goredis.UniversalOptions{
+		Addrs:        cfg.Addrs,
+		Password:     cfg.Password,
+		MasterName:   cfg.MasterName,
+		DB:           cfg.DB,
+		DialTimeout:  cfg.DialTimeout,
+		ReadTimeout:  cfg.ReadTimeout,
+		WriteTimeout: cfg.WriteTimeout,
+		Protocol:     2, // plain RESP2 pub/sub; nothing here needs RESP3
+	})
+	return c, func() { _ = c.Close() }, nil
+}
+
+// keys names the keys of one prefix.
+type keys struct{ base string }
+
+func newKeys(cfg Config) keys { return keys{base: "{" + cfg.prefix() + "}:"} }
+
+func (k keys) revSeq() string     { return k.base + "rev:seq" }
+func (k keys) revEntries() string { return k.base + "rev:entries" }
+func (k keys) revExpiry() string  { return k.base + "rev:expiry" }
+func (k keys) events() string     { return k.base + "events" }
+func (k keys) session(sid string) string {
+	return k.base + "sess:" + sid
+}
+func (k keys) userSessions(uid string) string { return k.base + "usess:" + uid }
+func (k keys) limit(window time.Duration, key string) string {
+	return k.base + "rl:" + strconv.FormatInt(window.Milliseconds(), 10) + ":" + key
+}
+
+// wrap prefixes err with the operation and, when it means Redis cannot answer now, wraps
+// ports.ErrUnavailable too.
+func wrap(op string, err error) error {
+	if unavailable(err) {
+		return fmt.Errorf("redis: %s: %w: %w", op, ports.ErrUnavailable, err)
+	}
+	return fmt.Errorf("redis: %s: %w", op, err)
+}
+
+// unavailable reports whether err says Redis is down, unreachable, slow, or not ready to
+// serve (loading, read-only replica, failover in progress), as opposed to a bad request.
+func unavailable(err error) bool {
+	var netErr net.Error
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
+		errors.As(err, &netErr),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed),
+		errors.Is(err, goredis.ErrPoolTimeout), errors.Is(err, goredis.ErrClosed),
+		goredis.IsLoadingError(err), goredis.IsReadOnlyError(err),
+		goredis.IsMasterDownError(err), goredis.IsClusterDownError(err),
+		goredis.IsTryAgainError(err), goredis.IsMaxClientsError(err),
+		goredis.IsOOMError(err), goredis.IsNoReplicasError(err):
+		return true
+	}
+	// A script still running (BUSY) has no typed error in go-redis; its code is the reply's
+	// first word.
+	return goredis.HasErrorPrefix(err, "BUSY ")
+}
+
+// nanos encodes t as Unix nanoseconds in decimal, "0" for the zero time; the range is clamped
+// to what int64 nanoseconds can hold.
+func nanos(t time.Time) string {
+	if t.IsZero() {
+		return "0"
+	}
+	return strconv.FormatInt(clampNanos(t), 10)
+}
+
+func clampNanos(t time.Time) int64 {
+	const minT, maxT = -1 << 63, 1<<63 - 1
+	switch {
+	case t.Before(time.Unix(0, minT)):
+		return minT
+	case t.After(time.Unix(0, maxT)):
+		return maxT
+	}
+	return t.UnixNano()
+}
+
+// parseNanos decodes nanos; "0" and "" give the zero time.
+func parseNanos(s string) (time.Time, error) {
+	if s == "" || s == "0" {
+		return time.Time{}, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("bad time %q", s)
+	}
+	return time.Unix(0, n).UTC(), nil
+}
+
+// ceilMillis returns t in Unix milliseconds, rounded up, as a Redis expiry or score: an
+// entry is never dropped before its time.
+func ceilMillis(t time.Time) int64 {
+	ns := clampNanos(t)
+	ms := ns / 1e6
+	if ns%1e6 > 0 {
+		ms++
+	}
+	return ms
+}
+
+// nowMillisLua is a Lua snippet that sets now to the server's time in milliseconds.
+const nowMillisLua = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`

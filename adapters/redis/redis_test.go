@@ -1,0 +1,132 @@
+package redis_test
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	redisadapter "github.com/keygate/keygate/adapters/redis"
+	"github.com/keygate/keygate/ports"
+	"github.com/keygate/keygate/ports/portstest"
+	"github.com/keygate/keygate/test/containers"
+)
+
+// prefixes numbers the key prefixes of this process, so every instance a suite opens on a
+// shared server is empty.
+var prefixes atomic.Int64
+
+// server starts one Redis for a top-level test and returns a function that gives each call a
+// client config with a fresh prefix.
+func server(t *testing.T) func(t *testing.T) (goredis.UniversalClient, redisadapter.Config) {
+	t.Helper()
+	r := containers.StartRedis(t)
+	return func(t *testing.T) (goredis.UniversalClient, redisadapter.Config) {
+		t.Helper()
+		cfg := redisadapter.Config{Addrs: []string{r.Addr}, Prefix: fmt.Sprintf("test-%d-%d", time.Now().UnixNano(), prefixes.Add(1))}
+		c, closeFn, err := redisadapter.NewClient(cfg)
+		if err != nil {
+			t.Fatalf("NewClient: %v", err)
+		}
+		t.Cleanup(closeFn)
+		return c, cfg
+	}
+}
+
+func must[T any](t *testing.T) func(v T, err error) T {
+	return func(v T, err error) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+func TestRevocationStore(t *testing.T) {
+	open := server(t)
+	portstest.RunRevocationStore(t, func(t *testing.T) ports.RevocationStore {
+		return must[*redisadapter.RevocationStore](t)(redisadapter.NewRevocationStore(open(t)))
+	})
+}
+
+func TestEventBus(t *testing.T) {
+	open := server(t)
+	portstest.RunEventBus(t, func(t *testing.T) ports.EventBus {
+		return must[*redisadapter.EventBus](t)(redisadapter.NewEventBus(open(t)))
+	})
+}
+
+func TestSessionStore(t *testing.T) {
+	open := server(t)
+	portstest.RunSessionStore(t, func(t *testing.T) ports.SessionStore {
+		return must[*redisadapter.SessionStore](t)(redisadapter.NewSessionStore(open(t)))
+	})
+}
+
+func TestRateLimiter(t *testing.T) {
+	open := server(t)
+	portstest.RunRateLimiter(t, func(t *testing.T) ports.RateLimiter {
+		return must[*redisadapter.RateLimiter](t)(redisadapter.NewRateLimiter(open(t)))
+	})
+}
+
+// TestUnavailable: with nothing listening, every port's call fails with ErrUnavailable (so
+// callers answer 503, never "invalid"), and quickly.
+func TestUnavailable(t *testing.T) {
+	cfg := redisadapter.Config{Addrs: []string{"127.0.0.1:1"}, DialTimeout: 200 * time.Millisecond}
+	c, closeFn, err := redisadapter.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn()
+	rs := must[*redisadapter.RevocationStore](t)(redisadapter.NewRevocationStore(c, cfg))
+	bus := must[*redisadapter.EventBus](t)(redisadapter.NewEventBus(c, cfg))
+	ss := must[*redisadapter.SessionStore](t)(redisadapter.NewSessionStore(c, cfg))
+	rl := must[*redisadapter.RateLimiter](t)(redisadapter.NewRateLimiter(c, cfg))
+	ctx := t.Context()
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"revoke", func() error { _, err := rs.Revoke(ctx, revEntry("k")); return err }},
+		{"snapshot", func() error { _, err := rs.Snapshot(ctx); return err }},
+		{"seq", func() error { _, err := rs.Seq(ctx); return err }},
+		{"publish", func() error { return bus.Publish(ctx, heartbeat()) }},
+		{"get session", func() error { _, err := ss.Get(ctx, "s"); return err }},
+		{"list sessions", func() error { _, err := ss.ListByUser(ctx, "u"); return err }},
+		{"rate limit", func() error { _, _, err := rl.Allow(ctx, "k", 1, time.Minute); return err }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.call(); !errors.Is(err, ports.ErrUnavailable) {
+				t.Errorf("got %v, want ports.ErrUnavailable", err)
+			}
+		})
+	}
+}
+
+func TestConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  redisadapter.Config
+	}{
+		{"no address", redisadapter.Config{}},
+		{"address without port", redisadapter.Config{Addrs: []string{"redis"}}},
+		{"brace in prefix", redisadapter.Config{Addrs: []string{"redis:6379"}, Prefix: "a{b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, _, err := redisadapter.NewClient(tt.cfg); err == nil {
+				t.Errorf("NewClient(%+v) = nil error, want one", tt.cfg)
+			}
+		})
+	}
+	cfg := redisadapter.Config{Addrs: []string{"redis:6379"}, Password: "hunter2"}
+	if got := fmt.Sprint(cfg.LogValue()); contains(got, "hunter2") {
+		t.Errorf("LogValue = %s, shows the password", got)
+	}
+}

@@ -1,0 +1,210 @@
+// Package containers is keygate's testcontainers-go harness: one file per server (Redis here;
+// MySQL/MariaDB, PostgreSQL and nginx beside it), each starting a fresh container for a test
+// and terminating it in t.Cleanup (no reaper), plus fault injection: stop and start, pause and
+// unpause (docker pause), exec.
+//
+// Images come from environment variables whose defaults are the official images
+// (KEYGATE_REDIS_IMAGE=redis:7-alpine, KEYGATE_NGINX_IMAGE=nginx:1.27-alpine; the SQL servers'
+// variables are in mysql.go and postgres.go). On a machine
+// with no registry, test/testbed/up.sh builds equivalent images from Debian packages and prints
+// the variables to export.
+//
+// Without a reachable Docker daemon a test that asks for a container is skipped, with a message
+// saying how to enable it; with KEYGATE_REQUIRE_DOCKER=1 (as CI sets) it fails instead.
+package containers
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	tcexec "github.com/testcontainers/testcontainers-go/exec"
+)
+
+// Environment variables read by the harness.
+const (
+	EnvRequireDocker = "KEYGATE_REQUIRE_DOCKER" // "1": a would-be skip fails the test
+	EnvRedisImage    = "KEYGATE_REDIS_IMAGE"
+	EnvNginxImage    = "KEYGATE_NGINX_IMAGE"
+)
+
+// Official images used when the variables are unset (the SQL servers' are in their files).
+const (
+	DefaultRedisImage = "redis:7-alpine"
+	DefaultNginxImage = "nginx:1.27-alpine"
+)
+
+// HowToEnable is the advice printed when Docker is missing.
+const HowToEnable = "to run the container tests, start Docker and build the images with " +
+	"`eval \"$(bash test/testbed/up.sh)\"` (it prints the variables to export), then run the tests again; " +
+	"set " + EnvRequireDocker + "=1 to make this a failure instead of a skip"
+
+// Image returns the image named by the environment variable env, or def when it is unset.
+func Image(env, def string) string {
+	if v := os.Getenv(env); v != "" {
+		return v
+	}
+	return def
+}
+
+var (
+	dockerOnce sync.Once
+	dockerErr  error
+)
+
+// RequireDocker skips t (or fails it, with KEYGATE_REQUIRE_DOCKER=1) unless a Docker daemon
+// answers. It checks once per process.
+func RequireDocker(t testing.TB) {
+	t.Helper()
+	dockerOnce.Do(func() {
+		// Reaper containers cannot be pulled where there is no registry, and every
+		// container here is terminated in t.Cleanup anyway.
+		if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
+			_ = os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+		}
+		dockerErr = pingDocker()
+	})
+	if dockerErr == nil {
+		return
+	}
+	if os.Getenv(EnvRequireDocker) == "1" {
+		t.Fatalf("containers: no Docker daemon (%v) and %s=1; %s", dockerErr, EnvRequireDocker, HowToEnable)
+	}
+	t.Skipf("containers: no Docker daemon (%v); %s", dockerErr, HowToEnable)
+}
+
+func pingDocker() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("docker client panicked: %v", r)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	_, err = cli.Ping(ctx, client.PingOptions{})
+	return err
+}
+
+// Container is a running container with fault-injection helpers. Every helper fails the test
+// on error.
+type Container struct {
+	testcontainers.Container
+}
+
+// start runs img with opts for t, after RequireDocker, and terminates it in t.Cleanup.
+func start(t testing.TB, img string, opts ...testcontainers.ContainerCustomizer) *Container {
+	t.Helper()
+	RequireDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := testcontainers.Run(ctx, img, opts...)
+	if c != nil {
+		t.Cleanup(func() {
+			if err := testcontainers.TerminateContainer(c); err != nil {
+				t.Logf("containers: terminate %s: %v", img, err)
+			}
+		})
+	}
+	if err != nil {
+		t.Fatalf("containers: start %s: %v", img, err)
+	}
+	return &Container{Container: c}
+}
+
+// Stop stops the container (SIGTERM, then SIGKILL after timeout).
+func (c *Container) Stop(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	if err := c.Container.Stop(context.Background(), &timeout); err != nil {
+		t.Fatalf("containers: stop: %v", err)
+	}
+}
+
+// Start starts a stopped container again (same file system, same published ports).
+func (c *Container) Start(t testing.TB) {
+	t.Helper()
+	if err := c.Container.Start(context.Background()); err != nil {
+		t.Fatalf("containers: start: %v", err)
+	}
+}
+
+// Pause freezes every process of the container (docker pause): connections stay open and
+// nothing answers, as with SIGSTOP.
+func (c *Container) Pause(t testing.TB) {
+	t.Helper()
+	c.docker(t, func(ctx context.Context, cli *testcontainers.DockerClient) error {
+		_, err := cli.ContainerPause(ctx, c.GetContainerID(), client.ContainerPauseOptions{})
+		return err
+	})
+}
+
+// Unpause resumes a paused container (docker unpause).
+func (c *Container) Unpause(t testing.TB) {
+	t.Helper()
+	c.docker(t, func(ctx context.Context, cli *testcontainers.DockerClient) error {
+		_, err := cli.ContainerUnpause(ctx, c.GetContainerID(), client.ContainerUnpauseOptions{})
+		return err
+	})
+}
+
+func (c *Container) docker(t testing.TB, f func(context.Context, *testcontainers.DockerClient) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		t.Fatalf("containers: docker client: %v", err)
+	}
+	defer cli.Close()
+	if err := f(ctx, cli); err != nil {
+		t.Fatalf("containers: %v", err)
+	}
+}
+
+// Exec runs cmd in the container and returns its combined output; a non-zero exit fails t.
+func (c *Container) Exec(t testing.TB, cmd ...string) string {
+	t.Helper()
+	code, out, err := c.ExecCode(cmd...)
+	if err != nil || code != 0 {
+		t.Fatalf("containers: exec %q: exit %d, %v: %s", cmd, code, err, out)
+	}
+	return out
+}
+
+// ExecCode runs cmd in the container and returns its exit code and combined output.
+func (c *Container) ExecCode(cmd ...string) (int, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code, r, err := c.Container.Exec(ctx, cmd, tcexec.Multiplexed())
+	if err != nil {
+		return code, "", err
+	}
+	var b bytes.Buffer
+	_, err = io.Copy(&b, r)
+	return code, b.String(), err
+}
+
+// freePort returns a TCP port free on this host now, to publish a container port on a fixed
+// host port that survives a restart of the container.
+func freePort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("containers: free port: %v", err)
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
