@@ -1,0 +1,151 @@
+package deploy
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+const composeFile = "deploy/compose/compose.yaml"
+
+// Compose is the part of deploy/compose/compose.yaml these tests read (YAML anchors and merge
+// keys resolved).
+type Compose struct {
+	Services map[string]ComposeService `json:"services"`
+}
+
+// ComposeService is one service of the compose file.
+type ComposeService struct {
+	Image       string            `json:"image"`
+	Environment map[string]string `json:"environment"`
+	Volumes     []string          `json:"volumes"`
+	Ports       []string          `json:"ports"`
+	Build       *struct {
+		Context    string            `json:"context"`
+		Dockerfile string            `json:"dockerfile"`
+		Args       map[string]string `json:"args"`
+	} `json:"build"`
+	User     string   `json:"user"`
+	ReadOnly bool     `json:"read_only"`
+	CapDrop  []string `json:"cap_drop"`
+}
+
+func readCompose(t *testing.T) Compose {
+	t.Helper()
+	var c Compose
+	if err := yaml.Unmarshal(readFile(t, composeFile), &c); err != nil {
+		t.Fatalf("%s: %v", composeFile, err)
+	}
+	return c
+}
+
+func TestComposeRunsTheWholeTopology(t *testing.T) {
+	c := readCompose(t)
+	count := map[string]int{}
+	for _, s := range c.Services {
+		if app, ok := appOf(s.Image); ok {
+			count[app.Name]++
+			continue
+		}
+		count[strings.SplitN(s.Image, ":", 2)[0]]++
+	}
+	want := map[string]int{
+		"authd": 2, "ordersd": 2, "paymentsd": 1, "keygatectl": 1,
+		"nginx": 1, "redis": 1, "mysql": 1, "prom/prometheus": 1, "grafana/grafana": 1,
+	}
+	for name, n := range want {
+		if count[name] != n {
+			t.Errorf("%s: %d services run %s, want %d", composeFile, count[name], name, n)
+		}
+	}
+}
+
+func TestComposeSetsOnlyDocumentedVariablesAndBuildsFromTheDockerfile(t *testing.T) {
+	docs := parseDocs(t)
+	c := readCompose(t)
+	for name, s := range c.Services {
+		app, ok := appOf(s.Image)
+		if !ok {
+			continue
+		}
+		for v := range s.Environment {
+			if !docs.readsVar(app, v) {
+				t.Errorf("%s: service %s (%s) sets %s, which docs/configuration.md does not list for it", composeFile, name, app.Name, v)
+			}
+		}
+		if s.Build == nil || s.Build.Dockerfile != "deploy/Dockerfile" || s.Build.Args["APP"] != app.Name {
+			t.Errorf("%s: service %s does not build %s from deploy/Dockerfile", composeFile, name, app.Name)
+		} else if _, err := os.Stat(filepath.Join(repoRoot(t), "deploy/compose", s.Build.Context, s.Build.Dockerfile)); err != nil {
+			t.Errorf("%s: service %s: %v", composeFile, name, err)
+		}
+		if s.User != "65532:65532" || !s.ReadOnly || !slices.Equal(s.CapDrop, []string{"ALL"}) {
+			t.Errorf("%s: service %s runs with user %q, read_only %v, cap_drop %v; want 65532:65532, true, [ALL]", composeFile, name, s.User, s.ReadOnly, s.CapDrop)
+		}
+		for v, val := range s.Environment {
+			if isSecret(v) && !strings.HasPrefix(val, "${") {
+				t.Errorf("%s: service %s commits a value for %s; take it from the environment", composeFile, name, v)
+			}
+		}
+	}
+}
+
+func isSecret(v string) bool {
+	return slices.Contains([]string{"KEYGATE_REFRESH_SECRET", "KEYGATE_KEK", "DB_PASSWORD", "REDIS_PASSWORD", "KEYGATE_ADMIN_PASSWORD", "MYSQL_PASSWORD"}, v)
+}
+
+var serverLine = regexp.MustCompile(`(?m)^\s*server\s+([^\s;]+)`)
+
+// serversIn returns the host:port of every server line of an NGINX server list.
+func serversIn(t *testing.T, rel string) []string {
+	t.Helper()
+	var out []string
+	for _, m := range serverLine.FindAllStringSubmatch(string(readFile(t, rel)), -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+func TestComposeNginxMountsItsConfigAndRoutesToEveryReplica(t *testing.T) {
+	c := readCompose(t)
+	nginx := c.Services["nginx"]
+	mounted := map[string]string{}
+	for _, v := range nginx.Volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) < 2 {
+			continue
+		}
+		host := filepath.Join(repoRoot(t), "deploy/compose", parts[0])
+		if _, err := os.Stat(host); err != nil {
+			t.Errorf("%s: nginx mounts %s: %v", composeFile, parts[0], err)
+		}
+		mounted[parts[1]] = host
+	}
+	for _, f := range []string{"nginx.conf", "authd.servers", "ordersd.servers", "paymentsd.servers"} {
+		if mounted["/etc/nginx/keygate/"+f] == "" {
+			t.Errorf("%s: nginx does not mount /etc/nginx/keygate/%s", composeFile, f)
+		}
+	}
+	for _, a := range Apps {
+		if a.Port == 0 {
+			continue
+		}
+		var want []string
+		for name, s := range c.Services {
+			if app, ok := appOf(s.Image); ok && app.Name == a.Name {
+				want = append(want, fmt.Sprintf("%s:%d", name, a.Port))
+			}
+		}
+		slices.Sort(want)
+		got := serversIn(t, "deploy/nginx/compose/"+a.Name+".servers")
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("deploy/nginx/compose/%s.servers lists %v, want every compose replica: %v", a.Name, got, want)
+		}
+	}
+}

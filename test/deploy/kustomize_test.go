@@ -1,0 +1,635 @@
+package deploy
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+)
+
+// Built is one kustomization built and every object decoded strictly into its API type.
+type Built struct {
+	Deployments     []*appsv1.Deployment
+	StatefulSets    []*appsv1.StatefulSet
+	Jobs            []*batchv1.Job
+	Services        []*corev1.Service
+	ConfigMaps      []*corev1.ConfigMap
+	Namespaces      []*corev1.Namespace
+	HPAs            []*autoscalingv2.HorizontalPodAutoscaler
+	PDBs            []*policyv1.PodDisruptionBudget
+	NetworkPolicies []*networkingv1.NetworkPolicy
+}
+
+// Workload is a pod template with the name and kind of its owner.
+type Workload struct {
+	Kind, Name string
+	Labels     map[string]string
+	Spec       corev1.PodSpec
+}
+
+func (b *Built) workloads() []Workload {
+	var out []Workload
+	for _, d := range b.Deployments {
+		out = append(out, Workload{"Deployment", d.Name, d.Spec.Template.Labels, d.Spec.Template.Spec})
+	}
+	for _, s := range b.StatefulSets {
+		out = append(out, Workload{"StatefulSet", s.Name, s.Spec.Template.Labels, s.Spec.Template.Spec})
+	}
+	for _, j := range b.Jobs {
+		out = append(out, Workload{"Job", j.Name, j.Spec.Template.Labels, j.Spec.Template.Spec})
+	}
+	return out
+}
+
+func (b *Built) configMap(name string) (*corev1.ConfigMap, bool) {
+	for _, c := range b.ConfigMaps {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return nil, false
+}
+
+// kustomizations are the directories `kubectl apply -k` must accept.
+var kustomizations = []string{"deploy/k8s/base", "deploy/k8s/overlays/dev", "deploy/k8s/overlays/prod"}
+
+// build runs kustomize (the library kubectl embeds) on dir and decodes every object strictly:
+// an unknown field or kind fails the test.
+func build(t *testing.T, dir string) *Built {
+	t.Helper()
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	resources, err := k.Run(filesys.MakeFsOnDisk(), filepath.Join(repoRoot(t), dir))
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	b := &Built{}
+	for _, r := range resources.Resources() {
+		data, err := r.AsYAML()
+		if err != nil {
+			t.Fatalf("%s: %s/%s as YAML: %v", dir, r.GetKind(), r.GetName(), err)
+		}
+		gvk := r.GetApiVersion() + " " + r.GetKind()
+		var target any
+		switch gvk {
+		case "apps/v1 Deployment":
+			o := &appsv1.Deployment{}
+			b.Deployments, target = append(b.Deployments, o), o
+		case "apps/v1 StatefulSet":
+			o := &appsv1.StatefulSet{}
+			b.StatefulSets, target = append(b.StatefulSets, o), o
+		case "batch/v1 Job":
+			o := &batchv1.Job{}
+			b.Jobs, target = append(b.Jobs, o), o
+		case "v1 Service":
+			o := &corev1.Service{}
+			b.Services, target = append(b.Services, o), o
+		case "v1 ConfigMap":
+			o := &corev1.ConfigMap{}
+			b.ConfigMaps, target = append(b.ConfigMaps, o), o
+		case "v1 Namespace":
+			o := &corev1.Namespace{}
+			b.Namespaces, target = append(b.Namespaces, o), o
+		case "autoscaling/v2 HorizontalPodAutoscaler":
+			o := &autoscalingv2.HorizontalPodAutoscaler{}
+			b.HPAs, target = append(b.HPAs, o), o
+		case "policy/v1 PodDisruptionBudget":
+			o := &policyv1.PodDisruptionBudget{}
+			b.PDBs, target = append(b.PDBs, o), o
+		case "networking.k8s.io/v1 NetworkPolicy":
+			o := &networkingv1.NetworkPolicy{}
+			b.NetworkPolicies, target = append(b.NetworkPolicies, o), o
+		default:
+			t.Errorf("%s: %s %s: a kind this test does not decode (add it, or drop the object)", dir, gvk, r.GetName())
+			continue
+		}
+		if err := yaml.UnmarshalStrict(data, target); err != nil {
+			t.Errorf("%s: %s %s does not decode strictly: %v", dir, gvk, r.GetName(), err)
+		}
+	}
+	return b
+}
+
+// buildAll builds every kustomization once per test binary.
+var builtCache = map[string]*Built{}
+
+func buildAll(t *testing.T) map[string]*Built {
+	t.Helper()
+	for _, dir := range kustomizations {
+		if builtCache[dir] == nil {
+			builtCache[dir] = build(t, dir)
+		}
+	}
+	return builtCache
+}
+
+func TestEveryKustomizationBuildsAndDecodesStrictly(t *testing.T) {
+	for _, dir := range kustomizations {
+		t.Run(dir, func(t *testing.T) {
+			b := build(t, dir)
+			if len(b.Deployments) < 4 || len(b.StatefulSets) != 2 || len(b.Jobs) != 1 {
+				t.Errorf("%d Deployments, %d StatefulSets, %d Jobs; want authd, ordersd, paymentsd, nginx; redis, mysql; the migration",
+					len(b.Deployments), len(b.StatefulSets), len(b.Jobs))
+			}
+		})
+	}
+}
+
+func TestAppContainersListenWhereTheAppsDoAndProbeHealthAndReady(t *testing.T) {
+	for dir, b := range buildAll(t) {
+		seen := map[string]bool{}
+		for _, w := range b.workloads() {
+			for _, c := range w.Spec.Containers {
+				app, ok := appOf(c.Image)
+				if !ok || app.Port == 0 {
+					continue
+				}
+				seen[app.Name] = true
+				where := fmt.Sprintf("%s: %s %s container %s", dir, w.Kind, w.Name, c.Name)
+				if len(c.Ports) != 1 || c.Ports[0].ContainerPort != app.Port {
+					t.Errorf("%s: ports %+v, want one: %d", where, c.Ports, app.Port)
+					continue
+				}
+				probes := []struct {
+					name string
+					p    *corev1.Probe
+					path string
+				}{
+					{"liveness", c.LivenessProbe, livenessPath},
+					{"readiness", c.ReadinessProbe, readinessPath},
+					{"startup", c.StartupProbe, livenessPath},
+				}
+				for _, pr := range probes {
+					if pr.p == nil {
+						if pr.name != "startup" {
+							t.Errorf("%s: no %s probe", where, pr.name)
+						}
+						continue
+					}
+					g := pr.p.HTTPGet
+					if g == nil {
+						t.Errorf("%s: %s probe is not an HTTP GET", where, pr.name)
+						continue
+					}
+					if g.Path != pr.path {
+						t.Errorf("%s: %s probe path %q, want %q", where, pr.name, g.Path, pr.path)
+					}
+					if !portIs(g.Port, c.Ports[0]) {
+						t.Errorf("%s: %s probe port %v, want %d", where, pr.name, g.Port.String(), app.Port)
+					}
+				}
+				if len(c.Env) == 0 && len(c.EnvFrom) == 0 {
+					t.Errorf("%s: no configuration at all", where)
+				}
+				if w.Labels["app.kubernetes.io/name"] != app.Name {
+					t.Errorf("%s: pod label app.kubernetes.io/name=%q, want %q", where, w.Labels["app.kubernetes.io/name"], app.Name)
+				}
+			}
+		}
+		for _, a := range Apps {
+			if a.Port != 0 && !seen[a.Name] {
+				t.Errorf("%s: no container runs %s", dir, a.Name)
+			}
+		}
+		// The Service of each app forwards its port to the container's.
+		for _, a := range Apps {
+			if a.Port == 0 {
+				continue
+			}
+			svc := findService(b, a.Name)
+			if svc == nil {
+				t.Errorf("%s: no Service %s", dir, a.Name)
+				continue
+			}
+			if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != a.Port || svc.Spec.Ports[0].TargetPort.String() != "http" {
+				t.Errorf("%s: Service %s ports %+v, want %d -> the container port named http", dir, a.Name, svc.Spec.Ports, a.Port)
+			}
+		}
+	}
+}
+
+func portIs(p intstr.IntOrString, cp corev1.ContainerPort) bool {
+	if p.Type == intstr.String {
+		return p.StrVal == cp.Name
+	}
+	return p.IntVal == cp.ContainerPort
+}
+
+func findService(b *Built, name string) *corev1.Service {
+	for _, s := range b.Services {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+func TestManifestsSetOnlyDocumentedVariables(t *testing.T) {
+	docs := parseDocs(t)
+	for dir, b := range buildAll(t) {
+		for _, w := range b.workloads() {
+			for _, c := range slices.Concat(w.Spec.InitContainers, w.Spec.Containers) {
+				app, ok := appOf(c.Image)
+				if !ok {
+					continue // an official image (redis, mysql, nginx) reads its own variables
+				}
+				where := fmt.Sprintf("%s: %s %s container %s (%s)", dir, w.Kind, w.Name, c.Name, app.Name)
+				for _, e := range c.Env {
+					if !docs.readsVar(app, e.Name) {
+						t.Errorf("%s sets %s, which docs/configuration.md does not list for %s", where, e.Name, app.Name)
+					}
+					if ref := e.ValueFrom; ref != nil && ref.ConfigMapKeyRef != nil {
+						cm, ok := b.configMap(ref.ConfigMapKeyRef.Name)
+						if !ok {
+							t.Errorf("%s: %s refers to a missing ConfigMap %s", where, e.Name, ref.ConfigMapKeyRef.Name)
+						} else if _, ok := cm.Data[ref.ConfigMapKeyRef.Key]; !ok {
+							t.Errorf("%s: %s refers to a missing key %s of ConfigMap %s", where, e.Name, ref.ConfigMapKeyRef.Key, cm.Name)
+						}
+					}
+					if ref := e.ValueFrom; ref != nil && ref.SecretKeyRef != nil && ref.SecretKeyRef.Key != e.Name {
+						t.Errorf("%s: %s comes from the Secret key %s; name the key after the variable (deploy/README.md creates them so)", where, e.Name, ref.SecretKeyRef.Key)
+					}
+				}
+				for _, from := range c.EnvFrom {
+					if from.SecretRef != nil {
+						t.Errorf("%s: envFrom a Secret sets variables no test can see; use env with secretKeyRef", where)
+						continue
+					}
+					if from.ConfigMapRef == nil {
+						continue
+					}
+					cm, ok := b.configMap(from.ConfigMapRef.Name)
+					if !ok {
+						t.Errorf("%s: envFrom a missing ConfigMap %s", where, from.ConfigMapRef.Name)
+						continue
+					}
+					for name := range cm.Data {
+						if !docs.readsVar(app, name) {
+							t.Errorf("%s: ConfigMap %s sets %s, which docs/configuration.md does not list for %s", where, cm.Name, name, app.Name)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestPodsPassTheRestrictedPodSecurityStandard(t *testing.T) {
+	for dir, b := range buildAll(t) {
+		for _, w := range b.workloads() {
+			where := fmt.Sprintf("%s: %s %s", dir, w.Kind, w.Name)
+			psc := w.Spec.SecurityContext
+			if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
+				t.Errorf("%s: pod lacks runAsNonRoot: true", where)
+			}
+			if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+				t.Errorf("%s: pod lacks seccompProfile RuntimeDefault", where)
+			}
+			if w.Spec.AutomountServiceAccountToken == nil || *w.Spec.AutomountServiceAccountToken {
+				t.Errorf("%s: mounts a service-account token it never uses", where)
+			}
+			for _, c := range slices.Concat(w.Spec.InitContainers, w.Spec.Containers) {
+				cw := where + " container " + c.Name
+				sc := c.SecurityContext
+				switch {
+				case sc == nil:
+					t.Errorf("%s: no securityContext", cw)
+					continue
+				case sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation:
+					t.Errorf("%s: allowPrivilegeEscalation is not false", cw)
+				case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
+					t.Errorf("%s: root file system is writable", cw)
+				case sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0:
+					t.Errorf("%s: capabilities %+v, want drop ALL and add none", cw, sc.Capabilities)
+				}
+				if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() ||
+					c.Resources.Limits.Cpu().IsZero() || c.Resources.Limits.Memory().IsZero() {
+					t.Errorf("%s: requests and limits of CPU and memory must all be set: %+v", cw, c.Resources)
+				}
+			}
+		}
+		for _, ns := range b.Namespaces {
+			if ns.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
+				t.Errorf("%s: Namespace %s does not enforce the restricted standard", dir, ns.Name)
+			}
+		}
+	}
+}
+
+// selects reports whether selector (matchLabels only, which is all these manifests use)
+// selects labels.
+func selects(selector map[string]string, labels map[string]string) bool {
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestSelectorsAndReferencesPointAtSomething(t *testing.T) {
+	for dir, b := range buildAll(t) {
+		workloads := b.workloads()
+		matching := func(sel map[string]string) int {
+			n := 0
+			for _, w := range workloads {
+				if selects(sel, w.Labels) {
+					n++
+				}
+			}
+			return n
+		}
+		for _, s := range b.Services {
+			if matching(s.Spec.Selector) == 0 {
+				t.Errorf("%s: Service %s selects no pod", dir, s.Name)
+			}
+		}
+		for _, p := range b.PDBs {
+			if p.Spec.Selector == nil || matching(p.Spec.Selector.MatchLabels) == 0 {
+				t.Errorf("%s: PodDisruptionBudget %s selects no pod", dir, p.Name)
+			}
+		}
+		for _, d := range b.Deployments {
+			if !selects(d.Spec.Selector.MatchLabels, d.Spec.Template.Labels) {
+				t.Errorf("%s: Deployment %s's selector does not select its own pods", dir, d.Name)
+			}
+		}
+		for _, h := range b.HPAs {
+			ref := h.Spec.ScaleTargetRef
+			found := slices.ContainsFunc(b.Deployments, func(d *appsv1.Deployment) bool { return ref.Kind == "Deployment" && d.Name == ref.Name })
+			if !found {
+				t.Errorf("%s: HPA %s scales a missing %s %s", dir, h.Name, ref.Kind, ref.Name)
+			}
+			if h.Spec.MinReplicas == nil || *h.Spec.MinReplicas > h.Spec.MaxReplicas {
+				t.Errorf("%s: HPA %s min %v > max %d", dir, h.Name, h.Spec.MinReplicas, h.Spec.MaxReplicas)
+			}
+		}
+		for _, np := range b.NetworkPolicies {
+			if len(np.Spec.PodSelector.MatchLabels) > 0 && matching(np.Spec.PodSelector.MatchLabels) == 0 {
+				t.Errorf("%s: NetworkPolicy %s applies to no pod", dir, np.Name)
+			}
+			peers := func(rules []networkingv1.NetworkPolicyPeer) {
+				for _, p := range rules {
+					if p.NamespaceSelector != nil || p.PodSelector == nil {
+						continue // another namespace: not ours to check
+					}
+					if matching(p.PodSelector.MatchLabels) == 0 {
+						t.Errorf("%s: NetworkPolicy %s names peers %v that no pod has", dir, np.Name, p.PodSelector.MatchLabels)
+					}
+				}
+			}
+			for _, r := range np.Spec.Ingress {
+				peers(r.From)
+			}
+			for _, r := range np.Spec.Egress {
+				peers(r.To)
+			}
+		}
+		for _, w := range workloads {
+			for _, v := range w.Spec.Volumes {
+				if v.ConfigMap != nil {
+					if _, ok := b.configMap(v.ConfigMap.Name); !ok {
+						t.Errorf("%s: %s %s mounts a missing ConfigMap %s", dir, w.Kind, w.Name, v.ConfigMap.Name)
+					}
+				}
+				if v.Secret != nil {
+					t.Errorf("%s: %s %s mounts a Secret volume; these manifests take secrets as variables", dir, w.Kind, w.Name)
+				}
+			}
+		}
+	}
+}
+
+// allowed reports whether the network policies let a pod labelled from reach a pod labelled
+// to on port: an egress rule of some policy of from, and an ingress rule of some policy of to.
+func allowed(b *Built, from, to map[string]string, port int32) bool {
+	portOK := func(ports []networkingv1.NetworkPolicyPort) bool {
+		if len(ports) == 0 {
+			return true
+		}
+		for _, p := range ports {
+			if p.Port != nil && p.Port.IntVal == port {
+				return true
+			}
+		}
+		return false
+	}
+	peerOK := func(peers []networkingv1.NetworkPolicyPeer, labels map[string]string) bool {
+		if len(peers) == 0 {
+			return true
+		}
+		for _, p := range peers {
+			if p.NamespaceSelector == nil && p.PodSelector != nil && selects(p.PodSelector.MatchLabels, labels) {
+				return true
+			}
+		}
+		return false
+	}
+	var egress, ingress bool
+	for _, np := range b.NetworkPolicies {
+		if selects(np.Spec.PodSelector.MatchLabels, from) {
+			for _, r := range np.Spec.Egress {
+				egress = egress || (peerOK(r.To, to) && portOK(r.Ports))
+			}
+		}
+		if selects(np.Spec.PodSelector.MatchLabels, to) {
+			for _, r := range np.Spec.Ingress {
+				ingress = ingress || (peerOK(r.From, from) && portOK(r.Ports))
+			}
+		}
+	}
+	return egress && ingress
+}
+
+func TestNetworkPoliciesAllowWhatIsNeededAndNothingElse(t *testing.T) {
+	name := func(n string) map[string]string { return map[string]string{"app.kubernetes.io/name": n} }
+	tests := []struct {
+		from, to string
+		port     int32
+		want     bool
+	}{
+		{"nginx", "authd", 8080, true},
+		{"nginx", "ordersd", 8081, true},
+		{"nginx", "paymentsd", 8082, true},
+		{"ordersd", "authd", 8080, true},
+		{"paymentsd", "authd", 8080, true},
+		{"authd", "redis", 6379, true},
+		{"authd", "redis", 26379, true},
+		{"ordersd", "redis", 6379, true},
+		{"paymentsd", "redis", 26379, true},
+		{"redis", "redis", 6379, true},
+		{"redis", "redis", 26379, true},
+		{"authd", "mysql", 3306, true},
+		{"keygate-migrate", "mysql", 3306, true},
+		{"ordersd", "mysql", 3306, false},
+		{"paymentsd", "mysql", 3306, false},
+		{"nginx", "mysql", 3306, false},
+		{"nginx", "redis", 6379, false},
+		{"ordersd", "paymentsd", 8082, false},
+		{"authd", "ordersd", 8081, false},
+		{"redis", "authd", 8080, false},
+		{"keygate-migrate", "redis", 6379, false},
+	}
+	for dir, b := range buildAll(t) {
+		for _, tt := range tests {
+			if got := allowed(b, name(tt.from), name(tt.to), tt.port); got != tt.want {
+				t.Errorf("%s: %s -> %s:%d allowed = %v, want %v", dir, tt.from, tt.to, tt.port, got, tt.want)
+			}
+		}
+		var denyAll bool
+		for _, np := range b.NetworkPolicies {
+			if len(np.Spec.PodSelector.MatchLabels) == 0 && len(np.Spec.Ingress) == 0 && len(np.Spec.Egress) == 0 &&
+				slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) && slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
+				denyAll = true
+			}
+		}
+		if !denyAll {
+			t.Errorf("%s: no default-deny policy", dir)
+		}
+	}
+}
+
+func TestRedisRunsWithSentinelAndAppsConnectThroughIt(t *testing.T) {
+	for dir, b := range buildAll(t) {
+		var redis *appsv1.StatefulSet
+		for _, s := range b.StatefulSets {
+			if s.Name == "redis" {
+				redis = s
+			}
+		}
+		if redis == nil {
+			t.Fatalf("%s: no redis StatefulSet", dir)
+		}
+		if redis.Spec.Replicas == nil || *redis.Spec.Replicas != 3 {
+			t.Errorf("%s: redis replicas %v, want 3 (sentinel quorum 2 of 3)", dir, redis.Spec.Replicas)
+		}
+		names := map[string]bool{}
+		for _, c := range redis.Spec.Template.Spec.Containers {
+			names[c.Name] = true
+		}
+		if !names["redis"] || !names["sentinel"] {
+			t.Errorf("%s: redis pod containers %v, want redis and sentinel", dir, names)
+		}
+		if len(redis.Spec.VolumeClaimTemplates) == 0 {
+			t.Errorf("%s: redis has no persistent volume", dir)
+		}
+		cm, ok := b.configMap(configMapOfVolume(redis.Spec.Template.Spec, "config"))
+		if !ok || !strings.Contains(cm.Data["redis.conf"], "appendonly yes") || !strings.Contains(cm.Data["init.sh"], "sentinel monitor keygate") {
+			t.Errorf("%s: redis config lacks appendonly or the sentinel monitor of master keygate", dir)
+		}
+		// Every app reaches the sentinels of this StatefulSet, by its master name.
+		for _, w := range b.workloads() {
+			app, ok := appOf(imageOf(w))
+			if !ok || app.Port == 0 {
+				continue
+			}
+			env := envOf(b, w.Spec.Containers[0])
+			if env["REDIS_MASTER_NAME"] != "keygate" {
+				t.Errorf("%s: %s REDIS_MASTER_NAME=%q, want keygate", dir, w.Name, env["REDIS_MASTER_NAME"])
+			}
+			for i, addr := range strings.Split(env["REDIS_ADDR"], ",") {
+				if want := fmt.Sprintf("redis-%d.redis:26379", i); addr != want {
+					t.Errorf("%s: %s REDIS_ADDR[%d]=%q, want %q (a sentinel)", dir, w.Name, i, addr, want)
+				}
+			}
+		}
+	}
+}
+
+func imageOf(w Workload) string {
+	if len(w.Spec.Containers) == 0 {
+		return ""
+	}
+	return w.Spec.Containers[0].Image
+}
+
+func configMapOfVolume(spec corev1.PodSpec, volume string) string {
+	for _, v := range spec.Volumes {
+		if v.Name == volume && v.ConfigMap != nil {
+			return v.ConfigMap.Name
+		}
+	}
+	return ""
+}
+
+// envOf returns the literal variables a container gets from its ConfigMaps and env values.
+func envOf(b *Built, c corev1.Container) map[string]string {
+	env := map[string]string{}
+	for _, from := range c.EnvFrom {
+		if from.ConfigMapRef != nil {
+			if cm, ok := b.configMap(from.ConfigMapRef.Name); ok {
+				for k, v := range cm.Data {
+					env[k] = v
+				}
+			}
+		}
+	}
+	for _, e := range c.Env {
+		if e.ValueFrom == nil {
+			env[e.Name] = e.Value
+		}
+	}
+	return env
+}
+
+func TestSecretsAreNeverCommitted(t *testing.T) {
+	secretVars := []string{"KEYGATE_REFRESH_SECRET", "KEYGATE_KEK", "DB_PASSWORD", "REDIS_PASSWORD", "KEYGATE_ADMIN_PASSWORD"}
+	for dir, b := range buildAll(t) {
+		for _, w := range b.workloads() {
+			for _, c := range slices.Concat(w.Spec.InitContainers, w.Spec.Containers) {
+				for _, e := range c.Env {
+					if slices.Contains(secretVars, e.Name) && (e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil) {
+						t.Errorf("%s: %s %s sets %s without a Secret", dir, w.Kind, w.Name, e.Name)
+					}
+				}
+			}
+		}
+		for _, cm := range b.ConfigMaps {
+			for _, v := range secretVars {
+				if _, ok := cm.Data[v]; ok {
+					t.Errorf("%s: ConfigMap %s holds %s", dir, cm.Name, v)
+				}
+			}
+		}
+	}
+}
+
+func TestOverlaysDiffer(t *testing.T) {
+	built := buildAll(t)
+	replicas := func(b *Built, name string) int32 {
+		for _, h := range b.HPAs {
+			if h.Name == name && h.Spec.MinReplicas != nil {
+				return *h.Spec.MinReplicas
+			}
+		}
+		return -1
+	}
+	if got := replicas(built["deploy/k8s/overlays/prod"], "authd"); got < 3 {
+		t.Errorf("prod authd min replicas = %d, want >= 3", got)
+	}
+	if got := replicas(built["deploy/k8s/overlays/dev"], "authd"); got != 1 {
+		t.Errorf("dev authd min replicas = %d, want 1", got)
+	}
+	for _, dir := range []string{"deploy/k8s/overlays/dev", "deploy/k8s/overlays/prod"} {
+		b := built[dir]
+		if len(b.Namespaces) != 1 {
+			t.Errorf("%s: %d Namespaces, want 1", dir, len(b.Namespaces))
+		}
+		for _, d := range b.Deployments {
+			if d.Namespace != b.Namespaces[0].Name {
+				t.Errorf("%s: Deployment %s in namespace %q, want %q", dir, d.Name, d.Namespace, b.Namespaces[0].Name)
+			}
+		}
+	}
+}
