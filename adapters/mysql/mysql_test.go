@@ -42,6 +42,7 @@ func testServer(t *testing.T, srv *containers.MySQL) {
 	t.Run("NewerSchemaStops", func(t *testing.T) { testNewerSchema(t, srv) })
 	t.Run("InjectionPayloads", func(t *testing.T) { testInjection(t, srv) })
 	t.Run("Config", func(t *testing.T) { testConfig(t, srv) })
+	t.Run("HungServerTimesOut", func(t *testing.T) { testPaused(t, srv) })
 	// Last: it stops the server.
 	t.Run("StoppedServerIsUnavailableThenRecovers", func(t *testing.T) { testStopStart(t, srv) })
 }
@@ -335,6 +336,47 @@ func testConfig(t *testing.T, srv *containers.MySQL) {
 	})
 }
 
+// testPaused freezes the server (docker pause: connections stay open, nothing answers): a call
+// bounded by its context answers ErrUnavailable at its deadline, and the pool serves again
+// once the server thaws.
+func testPaused(t *testing.T, srv *containers.MySQL) {
+	db := freshDB(t, srv)
+	users := mysqladapter.NewUserRepo(db)
+	u := identity.User{ID: identity.NewID(), Email: "frozen@example.org", CreatedAt: time.Now()}
+	if err := users.Create(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+	srv.Pause(t)
+	paused := true
+	t.Cleanup(func() {
+		if paused {
+			srv.Unpause(t)
+		}
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	began := time.Now()
+	_, err := users.ByEmail(ctx, u.Email)
+	if took := time.Since(began); !errors.Is(err, ports.ErrUnavailable) || took > 5*time.Second {
+		t.Errorf("ByEmail on a frozen server with a 1 s deadline = %v after %v, want ErrUnavailable after about 1 s", err, took)
+	}
+	t.Logf("ByEmail on a frozen server: %v", err)
+	srv.Unpause(t)
+	paused = false
+	ctx, cancel = context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for {
+		_, err := users.ByEmail(ctx, u.Email)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("ByEmail after the server thawed: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // testStopStart stops the server under an open pool: every call answers ErrUnavailable (never
 // ErrNotFound), quickly; after the server is back the same pool serves again.
 func testStopStart(t *testing.T, srv *containers.MySQL) {
@@ -346,7 +388,7 @@ func testStopStart(t *testing.T, srv *containers.MySQL) {
 	if err := users.Create(t.Context(), u); err != nil {
 		t.Fatal(err)
 	}
-	srv.Stop(t)
+	srv.Stop(t, 10*time.Second)
 
 	calls := []struct {
 		name string
@@ -371,6 +413,7 @@ func testStopStart(t *testing.T, srv *containers.MySQL) {
 	}
 
 	srv.Start(t)
+	srv.WaitReady(t, 2*time.Minute)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		got, err := users.ByEmail(t.Context(), u.Email)

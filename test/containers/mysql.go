@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -22,22 +21,25 @@ import (
 )
 
 // Images of the MySQL-protocol servers and the variables that override them.
+//
+// MySQL 8 is optional: with EnvMySQLImage unset, mysql:8.0 is used only if it is present
+// locally or can be pulled; otherwise the MySQL 8 tests skip, even with
+// KEYGATE_REQUIRE_DOCKER=1, because MariaDB 10.11 (which CI always runs, from the testbed image)
+// covers the same adapter with the same tests. Setting EnvMySQLImage makes MySQL 8 required
+// like any other image. MariaDB and PostgreSQL images that cannot be had skip their tests
+// without KEYGATE_REQUIRE_DOCKER and fail them with it.
 const (
-	// EnvMySQLImage names the MySQL 8 image. When it is unset the default is used only if it
-	// can be had (present locally or pulled); otherwise the MySQL 8 tests skip even with
-	// KEYGATE_REQUIRE_DOCKER=1, because MariaDB (which CI always runs) covers the same adapter.
-	// Set it to make MySQL 8 required.
-	EnvMySQLImage     = "KEYGATE_MYSQL_IMAGE"
-	DefaultMySQLImage = "mysql:8.0"
-	// EnvMariaDBImage names the MariaDB image: CI sets the testbed image of test/testbed/up.sh.
+	EnvMySQLImage       = "KEYGATE_MYSQL_IMAGE"
+	DefaultMySQLImage   = "mysql:8.0"
 	EnvMariaDBImage     = "KEYGATE_MARIADB_IMAGE"
 	DefaultMariaDBImage = "mariadb:10.11"
 )
 
-// MySQL is a MySQL 8 or MariaDB server in a container, reachable at Host:Port as root with
-// Password. Its host port stays the same across Stop and Start, so a pool opened before a
-// Stop can reconnect after the Start. The container is terminated when the test ends.
+// MySQL is a MySQL 8 or MariaDB server in a container, reachable at Host:Port as User (root)
+// with Password. Its port is published on a fixed host port, so a pool opened before Stop
+// reconnects after Start. It is terminated when the test ends.
 type MySQL struct {
+	*Container
 	Flavor   string // "mysql" or "mariadb"
 	Image    string
 	Host     string
@@ -45,51 +47,53 @@ type MySQL struct {
 	User     string
 	Password string
 
-	c   testcontainers.Container
 	seq atomic.Int64
 }
 
-// StartMySQL starts a MySQL 8 server (KEYGATE_MYSQL_IMAGE, default mysql:8.0). Without
-// KEYGATE_MYSQL_IMAGE, a default image that cannot be had skips the test whatever
-// KEYGATE_REQUIRE_DOCKER says (MariaDB covers the adapter there).
-func StartMySQL(tb testing.TB) *MySQL {
-	tb.Helper()
-	img, explicit := os.LookupEnv(EnvMySQLImage)
-	if !explicit || img == "" {
-		img = DefaultMySQLImage
+// MySQLImage is the image StartMySQL runs, and whether it was asked for explicitly.
+func MySQLImage() (img string, explicit bool) {
+	if v := os.Getenv(EnvMySQLImage); v != "" {
+		return v, true
 	}
-	return startMySQL(tb, "mysql", img, explicit)
+	return DefaultMySQLImage, false
 }
 
-// StartMariaDB starts a MariaDB server (KEYGATE_MARIADB_IMAGE, default mariadb:10.11).
-func StartMariaDB(tb testing.TB) *MySQL {
-	tb.Helper()
-	img := os.Getenv(EnvMariaDBImage)
-	if img == "" {
-		img = DefaultMariaDBImage
-	}
-	return startMySQL(tb, "mariadb", img, true)
+// MariaDBImage is the image StartMariaDB runs: $KEYGATE_MARIADB_IMAGE or mariadb:10.11.
+func MariaDBImage() string { return Image(EnvMariaDBImage, DefaultMariaDBImage) }
+
+// StartMySQL starts a MySQL 8 server for t (see EnvMySQLImage for when it skips).
+func StartMySQL(t testing.TB) *MySQL {
+	t.Helper()
+	img, explicit := MySQLImage()
+	return startMySQL(t, "mysql", img, explicit)
 }
 
-func startMySQL(tb testing.TB, flavor, img string, required bool) *MySQL {
-	tb.Helper()
-	sqlEnsureImage(tb, img, required)
-	m := &MySQL{Flavor: flavor, Image: img, User: "root", Password: "keygate-test"}
-	port := sqlFreePort(tb)
-	req := testcontainers.ContainerRequest{
-		Image:        img,
-		ExposedPorts: []string{"3306/tcp"},
-		Env: map[string]string{
-			"MYSQL_ROOT_PASSWORD":   m.Password,
-			"MARIADB_ROOT_PASSWORD": m.Password,
-		},
-		// Durability is not under test: skip the fsyncs that make a 2-core machine crawl.
-		Cmd:                []string{"--innodb-flush-log-at-trx-commit=2", "--max-connections=500"},
-		HostConfigModifier: sqlFixedPort("3306/tcp", port),
-	}
-	m.c = sqlStartContainer(tb, req)
-	m.Host, m.Port = sqlHost(tb, m.c), port
-	m.waitReady(tb, 3*time.Minute)
+// StartMariaDB starts a MariaDB server for t.
+func StartMariaDB(t testing.TB) *MySQL {
+	t.Helper()
+	return startMySQL(t, "mariadb", MariaDBImage(), true)
+}
+
+func startMySQL(t testing.TB, flavor, img string, required bool) *MySQL {
+	t.Helper()
+	RequireDocker(t)
+	ensureImage(t, img, required)
+	port := freePort(t)
+	const password = "keygate-test"
+	c := start(t, img,
+		testcontainers.WithExposedPorts("3306/tcp"),
+		testcontainers.WithEnv(map[string]string{
+			"MYSQL_ROOT_PASSWORD":   password,
+			"MARIADB_ROOT_PASSWORD": password,
+		}),
+		// Durability is not under test: fewer fsyncs on a 2-core machine.
+		testcontainers.WithCmd("--innodb-flush-log-at-trx-commit=2", "--max-connections=500"),
+		testcontainers.WithHostConfigModifier(publish("3306/tcp", port)),
+	)
+	m := &MySQL{Container: c, Flavor: flavor, Image: img, User: "root", Password: password}
+	m.Host = host(t, c)
+	m.Port, _ = strconv.Atoi(port)
+	m.WaitReady(t, 3*time.Minute)
 	return m
 }
 
@@ -103,46 +107,25 @@ func (m *MySQL) DSN(name string) string {
 }
 
 // CreateDatabase creates a new, empty database and returns its name.
-func (m *MySQL) CreateDatabase(tb testing.TB) string {
-	tb.Helper()
+func (m *MySQL) CreateDatabase(t testing.TB) string {
+	t.Helper()
 	name := fmt.Sprintf("keygate_%d_%d", time.Now().UnixNano()%1e6, m.seq.Add(1))
-	m.exec(tb, "CREATE DATABASE `"+name+"` CHARACTER SET utf8mb4")
+	db, err := sql.Open("mysql", m.DSN(""))
+	if err != nil {
+		t.Fatalf("containers: %s: %v", m.Flavor, err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(t.Context(), "CREATE DATABASE `"+name+"` CHARACTER SET utf8mb4"); err != nil {
+		t.Fatalf("containers: %s: create database: %v", m.Flavor, err)
+	}
 	return name
 }
 
-// exec runs one statement as root.
-func (m *MySQL) exec(tb testing.TB, stmt string) {
-	tb.Helper()
-	db, err := sql.Open("mysql", m.DSN(""))
-	if err != nil {
-		tb.Fatalf("containers: %s: %v", m.Flavor, err)
-	}
-	defer db.Close()
-	if _, err := db.ExecContext(tb.Context(), stmt); err != nil {
-		tb.Fatalf("containers: %s: %s: %v", m.Flavor, stmt, err)
-	}
-}
-
-// Stop stops the server (SIGTERM, then SIGKILL after 10 s).
-func (m *MySQL) Stop(tb testing.TB) {
-	tb.Helper()
-	sqlStop(tb, m.c)
-}
-
-// Start starts the stopped server again on the same host port and waits until it answers.
-func (m *MySQL) Start(tb testing.TB) {
-	tb.Helper()
-	if err := m.c.Start(tb.Context()); err != nil {
-		tb.Fatalf("containers: start %s: %v", m.Flavor, err)
-	}
-	m.waitReady(tb, 2*time.Minute)
-}
-
-// waitReady waits until the server answers a query over TCP (the images run a first server
-// without networking while they initialise).
-func (m *MySQL) waitReady(tb testing.TB, limit time.Duration) {
-	tb.Helper()
-	sqlWait(tb, m.Flavor, m.c, limit, func(ctx context.Context) error {
+// WaitReady waits until the server answers a query over TCP (the images run a first server
+// without networking while they initialise, and InnoDB recovers after a restart).
+func (m *MySQL) WaitReady(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	waitSQL(t, m.Flavor, m.Container, timeout, func(ctx context.Context) error {
 		db, err := sql.Open("mysql", m.DSN(""))
 		if err != nil {
 			return err
@@ -152,27 +135,36 @@ func (m *MySQL) waitReady(tb testing.TB, limit time.Duration) {
 	})
 }
 
-// waitSQL calls ping until it succeeds or limit passes, failing the test with the container's
-// last log lines.
-func sqlWait(tb testing.TB, what string, c testcontainers.Container, limit time.Duration, ping func(context.Context) error) {
-	tb.Helper()
-	deadline := time.Now().Add(limit)
+// Restart stops the server (SIGTERM, SIGKILL after timeout), starts it again on the same host
+// port and waits until it answers.
+func (m *MySQL) Restart(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	m.Stop(t, timeout)
+	m.Start(t)
+	m.WaitReady(t, 2*time.Minute)
+}
+
+// waitSQL calls ping until it succeeds or timeout passes, failing t with the container's last
+// log lines.
+func waitSQL(t testing.TB, what string, c *Container, timeout time.Duration, ping func(context.Context) error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	for {
-		ctx, cancel := context.WithTimeout(tb.Context(), 3*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 		err := ping(ctx)
 		cancel()
 		if err == nil {
 			return
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("containers: %s not ready after %s: %v\n%s", what, limit, err, sqlLogTail(c, 30))
+			t.Fatalf("containers: %s not ready after %v: %v\n%s", what, timeout, err, logTail(c, 30))
 		}
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
 // logTail returns the last n lines of the container's log.
-func sqlLogTail(c testcontainers.Container, n int) string {
+func logTail(c *Container, n int) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	r, err := c.Logs(ctx)
@@ -180,67 +172,40 @@ func sqlLogTail(c testcontainers.Container, n int) string {
 		return ""
 	}
 	defer r.Close()
-	var b strings.Builder
-	buf := make([]byte, 32<<10)
-	for {
-		k, err := r.Read(buf)
-		b.Write(buf[:k])
-		if err != nil {
-			break
-		}
-	}
-	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	b, _ := io.ReadAll(r)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
-// freePort returns a TCP port free on the host now, for a fixed binding that survives a
-// container restart.
-func sqlFreePort(tb testing.TB) int {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// host returns the host at which c's ports are published.
+func host(t testing.TB, c *Container) string {
+	t.Helper()
+	h, err := c.Host(t.Context())
 	if err != nil {
-		tb.Fatalf("containers: free port: %v", err)
+		t.Fatalf("containers: host: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return h
 }
 
-// fixedPort binds the container's port to hostPort on the host.
-func sqlFixedPort(containerPort string, hostPort int) func(*container.HostConfig) {
+// publish binds the container's port to hostPort on the host.
+func publish(containerPort, hostPort string) func(*container.HostConfig) {
 	return func(hc *container.HostConfig) {
-		hc.PortBindings = network.PortMap{
-			network.MustParsePort(containerPort): {{HostIP: netip.IPv4Unspecified(), HostPort: strconv.Itoa(hostPort)}},
-		}
+		hc.PortBindings = network.PortMap{network.MustParsePort(containerPort): {{HostPort: hostPort}}}
 	}
 }
 
-// requireDocker reports whether KEYGATE_REQUIRE_DOCKER asks for a failure instead of a skip.
-func sqlRequireDocker() bool { return os.Getenv("KEYGATE_REQUIRE_DOCKER") == "1" }
-
-// sqlSkipOrFail skips the test with reason, or fails it when required and
-// KEYGATE_REQUIRE_DOCKER=1.
-func sqlSkipOrFail(tb testing.TB, required bool, reason string) {
-	tb.Helper()
-	if required && sqlRequireDocker() {
-		tb.Fatalf("containers: %s (KEYGATE_REQUIRE_DOCKER=1)", reason)
-	}
-	tb.Skipf("containers: %s; run `eval \"$(bash test/testbed/up.sh)\"` to start Docker and build local images", reason)
-}
-
-// sqlEnsureImage makes sure img is present locally: it pulls it once if not. An image that
-// cannot be had skips the test (or fails it, see sqlSkipOrFail).
-func sqlEnsureImage(tb testing.TB, img string, required bool) {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(tb.Context(), 10*time.Minute)
+// ensureImage makes sure img is present locally, pulling it once if not (testcontainers
+// would retry a failing pull for minutes). An image that cannot be had skips t, or fails it
+// when required and KEYGATE_REQUIRE_DOCKER=1.
+func ensureImage(t testing.TB, img string, required bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
 	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
 	if err != nil {
-		sqlSkipOrFail(tb, true, fmt.Sprintf("no Docker daemon: %v", err))
+		t.Fatalf("containers: docker client: %v", err)
 	}
 	defer cli.Close()
-	if _, err := cli.Ping(ctx, client.PingOptions{}); err != nil {
-		sqlSkipOrFail(tb, true, fmt.Sprintf("no Docker daemon: %v", err))
-	}
 	if _, err := cli.ImageInspect(ctx, img); err == nil {
 		return
 	}
@@ -248,53 +213,19 @@ func sqlEnsureImage(tb testing.TB, img string, required bool) {
 	if err == nil {
 		_, err = io.Copy(io.Discard, r)
 		r.Close()
-	}
-	if err == nil {
-		if _, err = cli.ImageInspect(ctx, img); err == nil {
-			return
+		if err == nil {
+			_, err = cli.ImageInspect(ctx, img)
 		}
 	}
-	if !required {
-		tb.Skipf("containers: image %s cannot be had (%v); optional: set %s to an image to run these tests (MariaDB covers the same adapter)",
-			img, err, EnvMySQLImage)
+	if err == nil {
+		return
 	}
-	sqlSkipOrFail(tb, required, fmt.Sprintf("image %s cannot be had: %v", img, err))
-}
-
-// sqlStartContainer starts req and terminates it when the test ends.
-func sqlStartContainer(tb testing.TB, req testcontainers.ContainerRequest) testcontainers.Container {
-	tb.Helper()
-	c, err := testcontainers.GenericContainer(tb.Context(), testcontainers.GenericContainerRequest{
-		ContainerRequest: req, Started: true,
-	})
-	if c != nil {
-		tb.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			_ = c.Terminate(ctx)
-		})
+	switch {
+	case !required:
+		t.Skipf("containers: optional image %s cannot be had (%v); set %s to an image to run these tests "+
+			"(MariaDB runs the same ones)", img, err, EnvMySQLImage)
+	case os.Getenv(EnvRequireDocker) == "1":
+		t.Fatalf("containers: image %s cannot be had (%v) and %s=1; %s", img, err, EnvRequireDocker, HowToEnable)
 	}
-	if err != nil {
-		tb.Fatalf("containers: start %s: %v", req.Image, err)
-	}
-	return c
-}
-
-// sqlHost returns the host at which the container's ports are mapped.
-func sqlHost(tb testing.TB, c testcontainers.Container) string {
-	tb.Helper()
-	h, err := c.Host(tb.Context())
-	if err != nil {
-		tb.Fatalf("containers: host: %v", err)
-	}
-	return h
-}
-
-// sqlStop stops the container (SIGTERM, SIGKILL after 10 s).
-func sqlStop(tb testing.TB, c testcontainers.Container) {
-	tb.Helper()
-	d := 10 * time.Second
-	if err := c.Stop(tb.Context(), &d); err != nil {
-		tb.Fatalf("containers: stop: %v", err)
-	}
+	t.Skipf("containers: image %s cannot be had (%v); %s", img, err, HowToEnable)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -23,44 +22,40 @@ const (
 )
 
 // Postgres is a PostgreSQL server in a container, reachable at Host:Port as User with
-// Password. Its host port stays the same across Stop and Start, so a pool opened before a
-// Stop can reconnect after the Start. The container is terminated when the test ends.
+// Password. Its port is published on a fixed host port, so a pool opened before Stop
+// reconnects after Start. It is terminated when the test ends.
 type Postgres struct {
+	*Container
 	Image    string
 	Host     string
 	Port     int
 	User     string
 	Password string
 
-	c   testcontainers.Container
 	seq atomic.Int64
 }
 
-// StartPostgres starts a PostgreSQL server (KEYGATE_POSTGRES_IMAGE, default
-// postgres:16-alpine).
-func StartPostgres(tb testing.TB) *Postgres {
-	tb.Helper()
-	img := os.Getenv(EnvPostgresImage)
-	if img == "" {
-		img = DefaultPostgresImage
-	}
-	sqlEnsureImage(tb, img, true)
+// PostgresImage is the image StartPostgres runs: $KEYGATE_POSTGRES_IMAGE or postgres:16-alpine.
+func PostgresImage() string { return Image(EnvPostgresImage, DefaultPostgresImage) }
+
+// StartPostgres starts a PostgreSQL server for t.
+func StartPostgres(t testing.TB) *Postgres {
+	t.Helper()
+	img := PostgresImage()
+	RequireDocker(t)
+	ensureImage(t, img, true)
+	port := freePort(t)
 	p := &Postgres{Image: img, User: "postgres", Password: "keygate-test"}
-	port := sqlFreePort(tb)
-	req := testcontainers.ContainerRequest{
-		Image:        img,
-		ExposedPorts: []string{"5432/tcp"},
-		Env: map[string]string{
-			"POSTGRES_USER":     p.User,
-			"POSTGRES_PASSWORD": p.Password,
-		},
-		// Durability is not under test: skip the fsyncs that make a 2-core machine crawl.
-		Cmd:                []string{"postgres", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "max_connections=300"},
-		HostConfigModifier: sqlFixedPort("5432/tcp", port),
-	}
-	p.c = sqlStartContainer(tb, req)
-	p.Host, p.Port = sqlHost(tb, p.c), port
-	p.waitReady(tb, 3*time.Minute)
+	p.Container = start(t, img,
+		testcontainers.WithExposedPorts("5432/tcp"),
+		testcontainers.WithEnv(map[string]string{"POSTGRES_USER": p.User, "POSTGRES_PASSWORD": p.Password}),
+		// Durability is not under test: no fsyncs on a 2-core machine.
+		testcontainers.WithCmd("postgres", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "max_connections=300"),
+		testcontainers.WithHostConfigModifier(publish("5432/tcp", port)),
+	)
+	p.Host = host(t, p.Container)
+	p.Port, _ = strconv.Atoi(port)
+	p.WaitReady(t, 3*time.Minute)
 	return p
 }
 
@@ -80,40 +75,25 @@ func (p *Postgres) URL(name string) string {
 }
 
 // CreateDatabase creates a new, empty database and returns its name.
-func (p *Postgres) CreateDatabase(tb testing.TB) string {
-	tb.Helper()
+func (p *Postgres) CreateDatabase(t testing.TB) string {
+	t.Helper()
 	name := fmt.Sprintf("keygate_%d_%d", time.Now().UnixNano()%1e6, p.seq.Add(1))
-	conn, err := pgx.Connect(tb.Context(), p.URL(""))
+	conn, err := pgx.Connect(t.Context(), p.URL(""))
 	if err != nil {
-		tb.Fatalf("containers: postgres: %v", err)
+		t.Fatalf("containers: postgres: %v", err)
 	}
-	defer conn.Close(context.WithoutCancel(tb.Context()))
-	if _, err := conn.Exec(tb.Context(), `CREATE DATABASE "`+name+`"`); err != nil {
-		tb.Fatalf("containers: postgres: create database: %v", err)
+	defer conn.Close(context.WithoutCancel(t.Context()))
+	if _, err := conn.Exec(t.Context(), `CREATE DATABASE "`+name+`"`); err != nil {
+		t.Fatalf("containers: postgres: create database: %v", err)
 	}
 	return name
 }
 
-// Stop stops the server (SIGINT: a fast shutdown, then SIGKILL after 10 s).
-func (p *Postgres) Stop(tb testing.TB) {
-	tb.Helper()
-	sqlStop(tb, p.c)
-}
-
-// Start starts the stopped server again on the same host port and waits until it answers.
-func (p *Postgres) Start(tb testing.TB) {
-	tb.Helper()
-	if err := p.c.Start(tb.Context()); err != nil {
-		tb.Fatalf("containers: start postgres: %v", err)
-	}
-	p.waitReady(tb, 2*time.Minute)
-}
-
-// waitReady waits until the server answers a query over TCP (the images run a first server
+// WaitReady waits until the server answers a query over TCP (the images run a first server
 // without networking while they initialise).
-func (p *Postgres) waitReady(tb testing.TB, limit time.Duration) {
-	tb.Helper()
-	sqlWait(tb, "postgres", p.c, limit, func(ctx context.Context) error {
+func (p *Postgres) WaitReady(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	waitSQL(t, "postgres", p.Container, timeout, func(ctx context.Context) error {
 		conn, err := pgx.Connect(ctx, p.URL(""))
 		if err != nil {
 			return err
@@ -122,4 +102,13 @@ func (p *Postgres) waitReady(tb testing.TB, limit time.Duration) {
 		_, err = conn.Exec(ctx, "SELECT 1")
 		return err
 	})
+}
+
+// Restart stops the server (SIGINT, a fast shutdown; SIGKILL after timeout), starts it again
+// on the same host port and waits until it answers.
+func (p *Postgres) Restart(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	p.Stop(t, timeout)
+	p.Start(t)
+	p.WaitReady(t, 2*time.Minute)
 }
