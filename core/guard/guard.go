@@ -109,17 +109,16 @@ func (g *Guard) authenticate(ctx context.Context, raw string, now time.Time) (to
 	if len(hs) > maxHeaderChars {
 		return c, errHeaderSize
 	}
-	// One copy of the token: the segments to decode and the signing input are slices of it.
-	rb := []byte(raw)
-	hb, pb, sb := rb[:len(hs)], rb[len(hs)+1:len(hs)+1+len(ps)], rb[len(rb)-len(ss):]
-	signingInput := rb[:len(hs)+1+len(ps)]
+	// The signature and the header are decoded from copies on the stack, so a token refused
+	// by its header costs no allocation.
 	var sig [ed25519.SignatureSize]byte
-	if _, err := decode(sig[:], sb); err != nil {
+	var seg [maxHeaderChars]byte
+	if _, err := decode(sig[:], seg[:copy(seg[:], ss)]); err != nil {
 		return c, err
 	}
 	// 2. Header.
 	var hbuf [maxHeaderBytes + 3]byte
-	n, err := decode(hbuf[:], hb)
+	n, err := decode(hbuf[:], seg[:copy(seg[:], hs)])
 	if err != nil {
 		return c, err
 	}
@@ -130,9 +129,12 @@ func (g *Guard) authenticate(ctx context.Context, raw string, now time.Time) (to
 	if err != nil {
 		return c, err
 	}
-	// 3. Claims, decoded strictly but not yet trusted.
-	pbuf := make([]byte, b64.DecodedLen(len(pb)))
-	n, err = decode(pbuf, pb)
+	// 3. Claims, decoded strictly but not yet trusted. One copy of the token holds the
+	// payload to decode and the signing input.
+	rb := []byte(raw)
+	signingInput := rb[:len(hs)+1+len(ps)]
+	pbuf := make([]byte, b64.DecodedLen(len(ps)))
+	n, err = decode(pbuf, signingInput[len(hs)+1:])
 	if err != nil {
 		return c, err
 	}

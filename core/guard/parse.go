@@ -37,20 +37,6 @@ var b64chars = func() (t [256]bool) {
 	return t
 }()
 
-// isB64 reports whether s is non-empty and uses only the base64url alphabet: no padding, no
-// '+' or '/', no white space, CR or LF.
-func isB64(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !b64chars[s[i]] {
-			return false
-		}
-	}
-	return true
-}
-
 // Refusals with no detail to add are made once: the rejection path allocates nothing for
 // them.
 var (
@@ -66,15 +52,18 @@ var (
 	errTyp         = fmt.Errorf("%w: only at+jwt and application/at+jwt", token.ErrTypRejected)
 )
 
-// segments splits a compact JWS into exactly three base64url segments with strings.Cut
-// (never Split: a token of a million dots must cost one pass) and checks their alphabet.
+// segments splits a compact JWS into exactly three non-empty segments with strings.Cut
+// (never Split: a token of a million dots must cost one pass). The base64url alphabet is
+// then enforced by the strict decoder of each segment, which refuses padding, '+', '/',
+// spaces and non-canonical final characters, but silently skips CR and LF: those are refused
+// here, for the whole token, so one token has exactly one spelling.
 func segments(raw string) (h, p, s string, err error) {
 	h, rest, ok1 := strings.Cut(raw, ".")
 	p, s, ok2 := strings.Cut(rest, ".")
 	if !ok1 || !ok2 || strings.IndexByte(s, '.') >= 0 {
 		return "", "", "", errSegments
 	}
-	if !isB64(h) || !isB64(p) || !isB64(s) {
+	if h == "" || p == "" || s == "" || strings.IndexByte(raw, '\n') >= 0 || strings.IndexByte(raw, '\r') >= 0 {
 		return "", "", "", errAlphabet
 	}
 	return h, p, s, nil
