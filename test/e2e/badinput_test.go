@@ -42,7 +42,8 @@ func TestBadInputs(t *testing.T) {
 		{"lower-case scheme is fine", "GET", s.orders + "/api/orders", "", nil, []string{"Authorization", "bearer " + tok.access}, 200, ""},
 		{"R-08 refresh token as bearer", "GET", s.orders + "/api/orders", tok.refresh, nil, nil, 401, "invalid_token"},
 		{"R-08 access token at /refresh", "POST", s.auth + "/refresh", "", `{"refresh_token":"` + tok.access + `"}`, nil, 400, "invalid_grant"},
-		{"tampered token", "GET", s.orders + "/api/orders", tok.access[:len(tok.access)-2] + "AA", nil, nil, 401, "invalid_token"},
+		{"tampered signature", "GET", s.orders + "/api/orders", tamper(tok.access, len(tok.access)-20), nil, nil, 401, "invalid_token"},
+		{"tampered claims", "GET", s.orders + "/api/orders", tamper(tok.access, strings.Index(tok.access, ".")+5), nil, nil, 401, "invalid_token"},
 		{"alg none", "GET", s.orders + "/api/orders", "eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0.eyJzdWIiOiJ4In0.", nil, nil, 401, "invalid_token"},
 		{"revoke as JSON", "POST", s.auth + "/revoke", "", `{"token":"x"}`, nil, 415, "unsupported_media_type"},
 		{"unknown route", "GET", s.auth + "/does-not-exist", "", nil, nil, 404, "not_found"},
@@ -108,4 +109,13 @@ func TestLoginRateLimits(t *testing.T) {
 	if statuses[len(statuses)-1] != 429 {
 		t.Errorf("statuses with rotating X-Forwarded-For %v: the address limit was escaped", statuses)
 	}
+}
+
+// tamper changes the base64url character of token at i to another one.
+func tamper(token string, i int) string {
+	c := byte('A')
+	if token[i] == 'A' {
+		c = 'B'
+	}
+	return token[:i] + string(c) + token[i+1:]
 }
