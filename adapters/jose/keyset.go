@@ -90,6 +90,7 @@ type RemoteKeySet struct {
 	wg     sync.WaitGroup
 
 	mu          sync.Mutex
+	closed      bool
 	url         string // resolved JWKS URL
 	inflight    *call
 	started     uint64 // fetches started
@@ -159,6 +160,9 @@ func NewRemoteKeySet(client *http.Client, clock ports.Clock, m ports.Metrics, cf
 
 // Close stops Run and any fetch in flight and waits for them.
 func (ks *RemoteKeySet) Close() {
+	ks.mu.Lock()
+	ks.closed = true // no fetch starts after this, so wg.Wait below is final
+	ks.mu.Unlock()
 	ks.cancel()
 	ks.wg.Wait()
 }
@@ -315,7 +319,7 @@ func (ks *RemoteKeySet) Run(ctx context.Context) error {
 }
 
 func (ks *RemoteKeySet) runErr(ctx context.Context) error {
-	if ks.ctx.Err() != nil {
+	if ks.ctx.Err() != nil { // closed
 		return nil
 	}
 	return ctx.Err()
@@ -357,7 +361,7 @@ func (ks *RemoteKeySet) startLocked(trigger string, forced bool) *call {
 	ks.started++
 	c := &call{id: ks.started, done: make(chan struct{})}
 	ks.inflight = c
-	if ks.ctx.Err() != nil {
+	if ks.closed {
 		c.err = errors.New("jose: remote key set closed")
 		ks.inflight = nil
 		close(c.done)
