@@ -13,16 +13,17 @@ import (
 // SELECT on it.
 type AuditLog struct {
 	db *sql.DB
+	st *stmts
 }
 
 var _ ports.AuditLog = (*AuditLog)(nil)
 
 // NewAuditLog returns an AuditLog on db (opened by Open, migrated by Migrate).
-func NewAuditLog(db *sql.DB) *AuditLog { return &AuditLog{db: db} }
+func NewAuditLog(db *sql.DB) *AuditLog { return &AuditLog{db: db, st: newStmts(db)} }
 
 // Append implements ports.AuditLog; the id comes from AUTO_INCREMENT.
 func (a *AuditLog) Append(ctx context.Context, e audit.Event) error {
-	_, err := a.db.ExecContext(ctx, `INSERT INTO audit_events (at, action, user_id, actor_id, remote_ip, detail)
+	_, err := a.st.exec(ctx, `INSERT INTO audit_events (at, action, user_id, actor_id, remote_ip, detail)
 		VALUES (?, ?, ?, ?, ?, ?)`,
 		timeArg(e.At), string(e.Action), []byte(e.UserID), []byte(e.ActorID), e.RemoteIP, e.Detail)
 	return wrap("append audit event", err)
@@ -35,7 +36,7 @@ func (a *AuditLog) ByUser(ctx context.Context, userID string, limit int) ([]audi
 		return nil, nil
 	}
 	const cols = `id, at, action, user_id, actor_id, remote_ip, detail`
-	rows, err := a.db.QueryContext(ctx, `
+	rows, err := a.st.query(ctx, `
 		(SELECT `+cols+` FROM audit_events WHERE user_id = ? ORDER BY id DESC LIMIT ?)
 		UNION
 		(SELECT `+cols+` FROM audit_events WHERE actor_id = ? ORDER BY id DESC LIMIT ?)

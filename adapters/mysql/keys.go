@@ -16,12 +16,13 @@ import (
 // UNIQUE, so of two replicas inserting a key for one slot the database lets exactly one in.
 type KeyStore struct {
 	db *sql.DB
+	st *stmts
 }
 
 var _ ports.KeyStore = (*KeyStore)(nil)
 
 // NewKeyStore returns a KeyStore on db (opened by Open, migrated by Migrate).
-func NewKeyStore(db *sql.DB) *KeyStore { return &KeyStore{db: db} }
+func NewKeyStore(db *sql.DB) *KeyStore { return &KeyStore{db: db, st: newStmts(db)} }
 
 // errNotSealed: Insert refuses a key whose private half is known but not sealed, since only
 // the sealed form is stored.
@@ -29,7 +30,7 @@ var errNotSealed = errors.New("private key is not sealed")
 
 // Keys implements ports.KeyStore, ordered by slot.
 func (s *KeyStore) Keys(ctx context.Context) ([]key.Key, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, kid, public_key, sealed_private, created_at, activates_at,
+	rows, err := s.st.query(ctx, `SELECT seq, kid, public_key, sealed_private, created_at, activates_at,
 		retired_at FROM signing_keys ORDER BY seq`)
 	if err != nil {
 		return nil, wrap("keys", err)
@@ -63,7 +64,7 @@ func (s *KeyStore) Insert(ctx context.Context, k key.Key) error {
 	if len(k.Sealed) == 0 && len(k.Private) > 0 {
 		return fmt.Errorf("mysql: insert key %s: %w", k.ID, errNotSealed)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO signing_keys (seq, kid, public_key, sealed_private, created_at,
+	_, err := s.st.exec(ctx, `INSERT INTO signing_keys (seq, kid, public_key, sealed_private, created_at,
 		activates_at, retired_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		k.Seq, []byte(k.ID), nonNil(k.Public), nonNil(k.Sealed),
 		timeArg(k.CreatedAt), timeArg(k.ActivatesAt), timeArg(k.RetiredAt))
@@ -80,7 +81,7 @@ func nonNil(b []byte) []byte {
 
 // Retire implements ports.KeyStore.
 func (s *KeyStore) Retire(ctx context.Context, kid string, at time.Time) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE signing_keys SET retired_at = ?
+	res, err := s.st.exec(ctx, `UPDATE signing_keys SET retired_at = ?
 		WHERE kid = ? AND (retired_at IS NULL OR retired_at > ?)`, timeArg(at), []byte(kid), timeArg(at))
 	if err != nil {
 		return wrap("retire key", err)
@@ -89,6 +90,6 @@ func (s *KeyStore) Retire(ctx context.Context, kid string, at time.Time) error {
 		return nil
 	}
 	var one int
-	err = s.db.QueryRowContext(ctx, `SELECT 1 FROM signing_keys WHERE kid = ?`, []byte(kid)).Scan(&one)
+	err = s.st.queryRow(ctx, `SELECT 1 FROM signing_keys WHERE kid = ?`, []byte(kid)).Scan(&one)
 	return wrap("retire key", err)
 }

@@ -13,12 +13,13 @@ import (
 // UserRepo is ports.UserRepo on the users and oauth_links tables.
 type UserRepo struct {
 	db *sql.DB
+	st *stmts
 }
 
 var _ ports.UserRepo = (*UserRepo)(nil)
 
 // NewUserRepo returns a UserRepo on db (opened by Open, migrated by Migrate).
-func NewUserRepo(db *sql.DB) *UserRepo { return &UserRepo{db: db} }
+func NewUserRepo(db *sql.DB) *UserRepo { return &UserRepo{db: db, st: newStmts(db)} }
 
 const userColumns = `id, email, name, password_hash, roles, disabled, created_at, updated_at`
 
@@ -59,7 +60,7 @@ func (r *UserRepo) Create(ctx context.Context, u identity.User) error {
 	if err != nil {
 		return fmt.Errorf("mysql: create user: %w", err)
 	}
-	_, err = r.db.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = r.st.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		[]byte(u.ID), []byte(u.Email), u.Name, []byte(u.PasswordHash), roles, u.Disabled,
 		timeArg(u.CreatedAt), timeArg(u.UpdatedAt))
 	return wrap("create user", err)
@@ -67,13 +68,13 @@ func (r *UserRepo) Create(ctx context.Context, u identity.User) error {
 
 // ByID implements ports.UserRepo.
 func (r *UserRepo) ByID(ctx context.Context, id string) (identity.User, error) {
-	u, err := scanUser(r.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, []byte(id)))
+	u, err := scanUser(r.st.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, []byte(id)))
 	return u, wrap("user by id", err)
 }
 
 // ByEmail implements ports.UserRepo. The comparison is byte for byte (a VARBINARY column).
 func (r *UserRepo) ByEmail(ctx context.Context, email string) (identity.User, error) {
-	u, err := scanUser(r.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email = ?`, []byte(email)))
+	u, err := scanUser(r.st.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE email = ?`, []byte(email)))
 	return u, wrap("user by email", err)
 }
 
@@ -119,7 +120,7 @@ func (r *UserRepo) List(ctx context.Context, after string, limit int) ([]identit
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := r.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE id > ? ORDER BY id LIMIT ?`,
+	rows, err := r.st.query(ctx, `SELECT `+userColumns+` FROM users WHERE id > ? ORDER BY id LIMIT ?`,
 		[]byte(after), limit)
 	if err != nil {
 		return nil, wrap("list users", err)
@@ -138,7 +139,7 @@ func (r *UserRepo) List(ctx context.Context, after string, limit int) ([]identit
 
 // Link implements ports.UserRepo.
 func (r *UserRepo) Link(ctx context.Context, l identity.Link) error {
-	_, err := r.db.ExecContext(ctx, `INSERT INTO oauth_links (provider, subject, user_id, created_at) VALUES (?, ?, ?, ?)`,
+	_, err := r.st.exec(ctx, `INSERT INTO oauth_links (provider, subject, user_id, created_at) VALUES (?, ?, ?, ?)`,
 		[]byte(l.Provider), []byte(l.Subject), []byte(l.UserID), timeArg(l.CreatedAt))
 	if c := code(err); c == erNoReferencedRow || c == erNoReferencedRow2 {
 		return fmt.Errorf("mysql: link: user %q: %w", l.UserID, ports.ErrNotFound)
@@ -148,7 +149,7 @@ func (r *UserRepo) Link(ctx context.Context, l identity.Link) error {
 
 // ByLink implements ports.UserRepo.
 func (r *UserRepo) ByLink(ctx context.Context, provider, subject string) (identity.User, error) {
-	u, err := scanUser(r.db.QueryRowContext(ctx, `SELECT u.id, u.email, u.name, u.password_hash, u.roles,
+	u, err := scanUser(r.st.queryRow(ctx, `SELECT u.id, u.email, u.name, u.password_hash, u.roles,
 		u.disabled, u.created_at, u.updated_at FROM oauth_links l JOIN users u ON u.id = l.user_id
 		WHERE l.provider = ? AND l.subject = ?`, []byte(provider), []byte(subject)))
 	return u, wrap("user by link", err)
