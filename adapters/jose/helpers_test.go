@@ -169,6 +169,9 @@ type fixture struct {
 func newFixture(t *testing.T, cfg Config, keys ...key.Key) *fixture {
 	t.Helper()
 	f := &fixture{srv: newJWKSServer(t, keys...), clock: memory.NewFakeClock(epoch), metrics: &countingMetrics{}}
+	if cfg.PushInterval == 0 {
+		cfg.PushInterval = time.Nanosecond // each test's Refresh fetches at once
+	}
 	if cfg.URL == "" && cfg.Issuer == "" {
 		cfg.URL = f.srv.URL + JWKSPath
 	}

@@ -31,7 +31,7 @@ type Config struct {
 	URL string
 
 	Cooldown      time.Duration // least time between unknown-kid fetches, from the last attempt; default 30s
-	PushInterval  time.Duration // least time between Refresh fetches; default 1s
+	PushInterval  time.Duration // least time between Refresh fetches (real time); default 1s
 	MaxWait       time.Duration // longest PublicKey waits for a fetch in flight; default 2s
 	StaleIfError  time.Duration // keys stay usable this long past their freshness when fetches fail; default 24h
 	DefaultMaxAge time.Duration // refresh interval when the response has no cache headers; default 5m
@@ -95,7 +95,8 @@ type RemoteKeySet struct {
 	inflight    *call
 	started     uint64 // fetches started
 	lastForced  time.Time
-	lastPush    time.Time
+	lastPush    time.Time // monotonic, for pacing Refresh
+	pushPending bool
 	negative    map[string]time.Time // kid -> until
 	lastOutcome string
 	lastErr     error
@@ -239,47 +240,55 @@ func (ks *RemoteKeySet) slowPath(ctx context.Context, kid string, mayRefresh boo
 	return nil, ks.miss(now)
 }
 
-// Refresh fetches the JWKS now, in a fetch that starts after the call (so a key published
-// just before the event is seen), at most one per PushInterval: a call inside the interval
-// waits for its end rather than being dropped. The error is informational.
+// Refresh fetches the JWKS now (a key-change event arrived), in a fetch that starts after the
+// call, so a key published just before the event is seen; it joins such a fetch if one is in
+// flight. At most one push fetch starts per PushInterval: a call inside the interval returns
+// nil at once and one deferred fetch runs at the interval's end, so a burst of events costs
+// one fetch and none is lost. The error is informational.
 func (ks *RemoteKeySet) Refresh(ctx context.Context) error {
 	ks.mu.Lock()
 	want := ks.started + 1
 	ks.mu.Unlock()
-	waited := false
 	for {
 		ks.mu.Lock()
-		if c := ks.inflight; c != nil {
-			ks.mu.Unlock()
-			select {
-			case <-c.done:
-			case <-ctx.Done():
-				return ctx.Err()
+		c := ks.inflight
+		if c == nil {
+			// Pacing uses the monotonic clock: it bounds load on the issuer, in real time.
+			if wait := time.Until(ks.lastPush.Add(ks.cfg.PushInterval)); !ks.lastPush.IsZero() && wait > 0 {
+				ks.deferPushLocked(wait)
+				ks.mu.Unlock()
+				return nil
 			}
-			if c.id >= want {
-				return c.err
-			}
-			continue
+			ks.lastPush = time.Now()
+			c = ks.startLocked("push", true)
 		}
-		now := ks.clock.Now()
-		if wait := ks.lastPush.Add(ks.cfg.PushInterval).Sub(now); !ks.lastPush.IsZero() && wait > 0 && !waited {
-			ks.mu.Unlock()
-			waited = true
-			if !sleep(ctx, wait) {
-				return ctx.Err()
-			}
-			continue
-		}
-		ks.lastPush = now
-		c := ks.startLocked("push", true)
 		ks.mu.Unlock()
 		select {
 		case <-c.done:
-			return c.err
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		if c.id >= want {
+			return c.err
+		}
 	}
+}
+
+// deferPushLocked schedules one Refresh after wait, unless one is scheduled; ks.mu is held.
+func (ks *RemoteKeySet) deferPushLocked(wait time.Duration) {
+	if ks.pushPending || ks.closed {
+		return
+	}
+	ks.pushPending = true
+	ks.wg.Go(func() {
+		ok := sleep(ks.ctx, wait)
+		ks.mu.Lock()
+		ks.pushPending = false
+		ks.mu.Unlock()
+		if ok {
+			_ = ks.Refresh(ks.ctx)
+		}
+	})
 }
 
 // Run fetches the JWKS at once, then again at the interval its cache headers give (clamped,

@@ -423,3 +423,52 @@ func TestCloseEndsRun(t *testing.T) {
 		t.Errorf("Run after Close: %v, want nil", err)
 	}
 }
+
+func TestNegativeCacheSparesRepeatedUnknownKid(t *testing.T) {
+	k := newKey(t, 1)
+	f := newFixture(t, Config{}, k)
+	f.load(t)
+	stranger := func(seed byte) string { return sign(t, newKey(t, seed), epoch) }
+	if err := f.auth(t, stranger(50)); !errors.Is(err, token.ErrUnknownKid) {
+		t.Fatal(err)
+	}
+	f.clock.Advance(31 * time.Second) // past the cooldown
+	if err := f.auth(t, stranger(50)); !errors.Is(err, token.ErrUnknownKid) {
+		t.Fatal(err)
+	}
+	if got := f.srv.requests.Load(); got != 2 {
+		t.Errorf("%d requests, want 2: a kid a fetch showed absent must not fetch again", got)
+	}
+	if err := f.auth(t, stranger(51)); !errors.Is(err, token.ErrUnknownKid) {
+		t.Fatal(err)
+	}
+	if got := f.srv.requests.Load(); got != 3 {
+		t.Errorf("%d requests, want 3: a new kid after the cooldown fetches once", got)
+	}
+}
+
+func TestRefreshBurstCostsOneDeferredFetch(t *testing.T) {
+	old, rotated := newKey(t, 1), newKey(t, 2)
+	f := newFixture(t, Config{PushInterval: time.Second}, old)
+	if err := f.ks.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	f.srv.set(func(s *jwksServer) { s.keys = []key.Key{old, rotated} })
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if err := f.ks.Refresh(t.Context()); err != nil {
+				t.Errorf("Refresh: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	eventually(t, "the deferred fetch", func() bool {
+		_, err := f.ks.PublicKey(t.Context(), rotated.ID, false)
+		return err == nil
+	})
+	time.Sleep(100 * time.Millisecond)
+	if got := f.srv.requests.Load(); got != 2 {
+		t.Errorf("%d fetches for 21 Refresh calls within a second, want 2 (the first and one deferred)", got)
+	}
+}
