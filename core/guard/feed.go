@@ -283,11 +283,11 @@ func (f *Feed) advance(r *feedRun, seq uint64, now time.Time) {
 // behind records that the store has reached seq, which is past what was applied: if the
 // missing events do not arrive within the grace period, resynchronise.
 func (f *Feed) behind(r *feedRun, seq uint64) {
-	if seq <= r.target && r.last < r.target {
-		return // gap already open, its timer running
-	}
+	open := r.last < r.target // a gap is open: its timer runs (or a resync retry is due)
 	r.target = max(r.target, seq)
-	r.gap.Reset(f.cfg.GapGrace)
+	if !open && r.last < r.target {
+		r.gap.Reset(f.cfg.GapGrace) // never extended: a steady stream cannot postpone the resync
+	}
 }
 
 func (f *Feed) poll(ctx context.Context, r *feedRun) {
