@@ -291,7 +291,9 @@ func TestNginxRoutesRetriesAndCarriesRequestIDs(t *testing.T) {
 			{"login", http.MethodPost, "/auth/login", []string{"authd-1", "authd-2"}, "/login"},
 			{"revoke", http.MethodPost, "/auth/revoke", []string{"authd-1", "authd-2"}, "/revoke"},
 			{"logout all", http.MethodPost, "/auth/logout/all", []string{"authd-1", "authd-2"}, "/logout/all"},
+			{"orders collection", http.MethodPost, "/api/orders", []string{"ordersd-1"}, "/api/orders"},
 			{"orders path kept", http.MethodPost, "/api/orders/42", []string{"ordersd-1"}, "/api/orders/42"},
+			{"payments collection", http.MethodGet, "/api/payments", []string{"paymentsd-1"}, "/api/payments"},
 			{"payments path kept", http.MethodGet, "/api/payments/7?x=1", []string{"paymentsd-1"}, "/api/payments/7?x=1"},
 		}
 		for _, tt := range tests {
