@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"strconv"
@@ -54,6 +55,18 @@ type Config struct {
 	DialTimeout  time.Duration
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
+	// Logger receives the driver's own messages (a bad idle connection closed, a broken
+	// packet) at level Warn; nil discards them.
+	Logger *slog.Logger
+}
+
+// driverLogger passes the driver's messages to slog.
+type driverLogger struct{ l *slog.Logger }
+
+func (d driverLogger) Print(v ...any) {
+	if d.l != nil {
+		d.l.Warn("mysql driver", "msg", strings.TrimSpace(fmt.Sprint(v...)))
+	}
 }
 
 // sqlMode is the session sql_mode: strict, so that nothing is silently truncated or coerced
@@ -109,6 +122,7 @@ func DriverConfig(c Config) (*mysqldriver.Config, error) {
 	}
 	dc.Params["sql_mode"] = sqlMode
 	dc.Params["time_zone"] = "'+00:00'"
+	dc.Logger = driverLogger{c.Logger}
 	dc.Timeout = orDefault(c.DialTimeout, dc.Timeout, 5*time.Second)
 	dc.ReadTimeout = orDefault(c.ReadTimeout, dc.ReadTimeout, 0)
 	dc.WriteTimeout = orDefault(c.WriteTimeout, dc.WriteTimeout, 0)

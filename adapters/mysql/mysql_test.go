@@ -319,12 +319,17 @@ func testConfig(t *testing.T, srv *containers.MySQL) {
 	}{
 		{"nothing", mysqladapter.Config{}},
 		{"no database", mysqladapter.Config{Host: "localhost"}},
-		{"bad DSN", mysqladapter.Config{DSN: "user@tcp(nowhere"}},
+		{"bad DSN", mysqladapter.Config{DSN: "user:secret-pw@tcp(nowhere"}},
+		{"bad URL", mysqladapter.Config{DSN: "mysql://u:secret-pw@[::1"}},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, _, err := mysqladapter.Open(t.Context(), tt.cfg); err == nil {
-				t.Errorf("Open succeeded")
+			_, _, err := mysqladapter.Open(t.Context(), tt.cfg)
+			if err == nil {
+				t.Fatalf("Open succeeded")
+			}
+			if strings.Contains(err.Error(), "secret-pw") {
+				t.Errorf("Open error %q shows the password", err)
 			}
 		})
 	}

@@ -98,19 +98,36 @@ func startMySQL(t testing.TB, flavor, img string, required bool) *MySQL {
 }
 
 // DSN returns a go-sql-driver DSN for database name (empty: none) as root.
-func (m *MySQL) DSN(name string) string {
+func (m *MySQL) DSN(name string) string { return m.config(name).FormatDSN() }
+
+func (m *MySQL) config(name string) *mysqldriver.Config {
 	c := mysqldriver.NewConfig()
 	c.Net, c.Addr = "tcp", net.JoinHostPort(m.Host, strconv.Itoa(m.Port))
 	c.User, c.Passwd, c.DBName = m.User, m.Password, name
 	c.Timeout = 5 * time.Second
-	return c.FormatDSN()
+	c.Logger = quiet{} // "unexpected EOF" while the server starts is expected
+	return c
 }
+
+// open opens a root pool without a database.
+func (m *MySQL) open() (*sql.DB, error) {
+	conn, err := mysqldriver.NewConnector(m.config(""))
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(conn), nil
+}
+
+// quiet discards the driver's log messages.
+type quiet struct{}
+
+func (quiet) Print(...any) {}
 
 // CreateDatabase creates a new, empty database and returns its name.
 func (m *MySQL) CreateDatabase(t testing.TB) string {
 	t.Helper()
 	name := fmt.Sprintf("keygate_%d_%d", time.Now().UnixNano()%1e6, m.seq.Add(1))
-	db, err := sql.Open("mysql", m.DSN(""))
+	db, err := m.open()
 	if err != nil {
 		t.Fatalf("containers: %s: %v", m.Flavor, err)
 	}
@@ -126,7 +143,7 @@ func (m *MySQL) CreateDatabase(t testing.TB) string {
 func (m *MySQL) WaitReady(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	waitSQL(t, m.Flavor, m.Container, timeout, func(ctx context.Context) error {
-		db, err := sql.Open("mysql", m.DSN(""))
+		db, err := m.open()
 		if err != nil {
 			return err
 		}
