@@ -56,14 +56,14 @@ func headerText(text func(f *fixture) string) func(f *fixture) string {
 	return signedWith(text, goodClaims)
 }
 
-// otherSig replaces the signature segment.
+// withSig replaces the signature segment.
 func withSig(tok string, sig []byte) string {
 	i := strings.LastIndexByte(tok, '.')
 	return tok[:i+1] + base64.RawURLEncoding.EncodeToString(sig)
 }
 
 // macToken is an HMAC token keyed with our public key bytes (the key-confusion attack).
-func macToken(f *fixture, alg string, mac func() []byte) string {
+func macToken(f *fixture, alg string) string {
 	h := enc(fmt.Sprintf(`{"alg":%q,"typ":"at+jwt","kid":%q}`, alg, f.s.kid))
 	p := enc(goodClaims(f))
 	m := hmac.New(sha256.New, f.s.pub())
@@ -71,7 +71,6 @@ func macToken(f *fixture, alg string, mac func() []byte) string {
 		m = hmac.New(sha512.New, f.s.pub())
 	}
 	m.Write([]byte(h + "." + p))
-	_ = mac
 	return h + "." + p + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
@@ -125,8 +124,8 @@ func bRows() []bRow {
 		{name: "B-01 alg none with a 64-byte signature", want: token.ErrAlgRejected, tok: headerText(func(f *fixture) string {
 			return fmt.Sprintf(`{"alg":"none","typ":"at+jwt","kid":%q}`, f.s.kid)
 		})},
-		{name: "B-03 HS256 MAC keyed with our public key", want: token.ErrMalformed, tok: func(f *fixture) string { return macToken(f, "HS256", nil) }},
-		{name: "B-03 HS512 MAC keyed with our public key (64 bytes, like a signature)", want: token.ErrAlgRejected, tok: func(f *fixture) string { return macToken(f, "HS512", nil) }},
+		{name: "B-03 HS256 MAC keyed with our public key", want: token.ErrMalformed, tok: func(f *fixture) string { return macToken(f, "HS256") }},
+		{name: "B-03 HS512 MAC keyed with our public key (64 bytes, like a signature)", want: token.ErrAlgRejected, tok: func(f *fixture) string { return macToken(f, "HS512") }},
 		{name: "B-04 ES256 header with a 64-byte signature", want: token.ErrAlgRejected, tok: headerText(func(f *fixture) string {
 			return fmt.Sprintf(`{"alg":"ES256","typ":"at+jwt","kid":%q}`, f.s.kid)
 		})},
@@ -228,7 +227,7 @@ func bRows() []bRow {
 			return strings.Repeat("[", 200000) + strings.Repeat("]", 200000)
 		})},
 		{name: "B-20 alg nested in arrays", want: token.ErrAlgRejected, tok: headerText(func(f *fixture) string {
-			return hdr(f, "") + "" // replaced below
+			return fmt.Sprintf(`{"alg":%s"EdDSA"%s,"typ":"at+jwt","kid":%q}`, strings.Repeat("[", 20), strings.Repeat("]", 20), f.s.kid)
 		})},
 		{name: "B-20 claims nested 100 deep", want: token.ErrMalformed, tok: rawClaims(func(now time.Time) string {
 			c := with(now, nil)
@@ -314,7 +313,10 @@ func bRows() []bRow {
 			c := with(now, map[string]any{"sub": nil})
 			return c[:len(c)-1] + `,"Sub":"admin"}`
 		})},
-		{name: "B-29 invalid UTF-8 in a claim", want: token.ErrMalformed, tok: claimsEdit(func(time.Time) map[string]any { return nil }), setup: nil},
+		{name: "B-29 invalid UTF-8 in a claim", want: token.ErrMalformed, tok: rawClaims(func(now time.Time) string {
+			c := with(now, nil)
+			return c[:len(c)-1] + ",\"x\":\"\xff\xfe\"}"
+		})},
 		{name: "B-29 NUL in sub", want: token.ErrClaimsMissing, tok: claimsEdit(func(time.Time) map[string]any { return map[string]any{"sub": "u1\x00admin"} })},
 		{name: "B-29 raw control character in a string", want: token.ErrMalformed, tok: rawClaims(func(now time.Time) string {
 			c := with(now, nil)
@@ -438,19 +440,6 @@ func bRows() []bRow {
 		rows = append(rows, bRow{name: "B-02 alg " + alg, want: token.ErrAlgRejected, tok: headerText(func(f *fixture) string {
 			return fmt.Sprintf(`{"alg":%q,"typ":"at+jwt","kid":%q}`, alg, f.s.kid)
 		})})
-	}
-	for i := range rows {
-		switch rows[i].name {
-		case "B-20 alg nested in arrays":
-			rows[i].tok = headerText(func(f *fixture) string {
-				return fmt.Sprintf(`{"alg":%s"EdDSA"%s,"typ":"at+jwt","kid":%q}`, strings.Repeat("[", 20), strings.Repeat("]", 20), f.s.kid)
-			})
-		case "B-29 invalid UTF-8 in a claim":
-			rows[i].tok = rawClaims(func(now time.Time) string {
-				c := with(now, nil)
-				return c[:len(c)-1] + ",\"x\":\"\xff\xfe\"}"
-			})
-		}
 	}
 	return rows
 }
