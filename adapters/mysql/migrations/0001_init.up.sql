@@ -2,6 +2,8 @@
 -- Rules for every migration of this dialect: one statement per ';' at the end of a line; only
 -- SQL both servers accept; idempotent (CREATE TABLE IF NOT EXISTS, indexes inside CREATE TABLE),
 -- because MySQL commits DDL at once and a migration interrupted halfway is simply run again.
+-- A later migration that alters a table holds that one ALTER TABLE only (ADD COLUMN IF NOT
+-- EXISTS is MariaDB's alone), so it is applied whole or not at all.
 
 -- Users. email is the normalised address (the core's identity.NormalizeEmail, at most 254
 -- bytes) in VARBINARY: compared byte for byte with no padding on both servers, unlike
