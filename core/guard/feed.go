@@ -27,6 +27,7 @@ type Feed struct {
 	metrics ports.Metrics
 	cfg     FeedConfig
 
+	created    time.Time
 	running    atomic.Bool
 	connected  atomic.Bool
 	current    atomic.Int64  // unix nanoseconds when the set was last known current; 0: never
@@ -70,14 +71,14 @@ func (c *FeedConfig) defaults() {
 func NewFeed(store ports.RevocationStore, bus ports.EventBus, keys ports.KeySet, clock ports.Clock, m ports.Metrics, cfg FeedConfig) *Feed {
 	cfg.defaults()
 	return &Feed{set: revocation.NewSet(), store: store, bus: bus, keys: keys, clock: clock,
-		metrics: m, cfg: cfg, syncedCh: make(chan struct{})}
+		metrics: m, cfg: cfg, syncedCh: make(chan struct{}), created: clock.Now()}
 }
 
 // FeedStatus is what /ready and metrics report.
 type FeedStatus struct {
 	Connected bool
 	Synced    bool          // at least one snapshot loaded
-	Staleness time.Duration // time since the set was last known current (0 before the first sync)
+	Staleness time.Duration // time since the set was last known current (before the first sync: since NewFeed)
 	Seq       uint64
 	Entries   int
 }
@@ -109,11 +110,12 @@ func (f *Feed) WaitSynced(ctx context.Context) error {
 	}
 }
 
-// staleness returns how long ago the set was last known current, and whether it ever was.
+// staleness returns how long ago the set was last known current (since NewFeed if it never
+// was), and whether it ever was.
 func (f *Feed) staleness(now time.Time) (time.Duration, bool) {
 	c := f.current.Load()
 	if c == 0 {
-		return 0, false
+		return max(now.Sub(f.created), 0), false
 	}
 	return max(now.Sub(time.Unix(0, c)), 0), true
 }

@@ -232,6 +232,9 @@ func TestFeedStoreDownAtStartThenRecovers(t *testing.T) {
 		if f.Ready() || f.Status().Synced {
 			t.Fatal("synced while the store is down")
 		}
+		if st := f.Status().Staleness; st < 10*time.Second {
+			t.Errorf("staleness %v after 10s without a sync, want >= 10s (the gauge must show it)", st)
+		}
 		store.setDown(false)
 		time.Sleep(feedCfg.Poll + time.Second)
 		synctest.Wait()
