@@ -81,7 +81,7 @@ func startStack(t *testing.T, env map[string]string) *devStack {
 		}
 	})
 
-	s := &devStack{http: &http.Client{Timeout: 10 * time.Second}}
+	s := &devStack{http: defaultClient()}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		urls := map[string]string{}
@@ -114,6 +114,8 @@ func startStack(t *testing.T, env map[string]string) *devStack {
 	}
 	return s
 }
+
+func defaultClient() *http.Client { return &http.Client{Timeout: 10 * time.Second} }
 
 // eventually polls cond every few milliseconds until it holds or within passes.
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
