@@ -21,13 +21,17 @@ type Redis struct {
 	*Container
 	// Addr is host:port for clients.
 	Addr string
+	// ContainerAddr is the container's own IP and port: clients there bypass Docker's
+	// userland proxy and its buffers (see WithSysctls).
+	ContainerAddr string
 }
 
 // RedisOption configures StartRedis.
 type RedisOption func(*redisConfig)
 
 type redisConfig struct {
-	args []string
+	args    []string
+	sysctls map[string]string
 }
 
 // WithAOF turns on append-only-file persistence with an fsync per write
@@ -39,6 +43,13 @@ func WithAOF() RedisOption {
 // WithRedisArgs passes extra arguments to redis-server, e.g. "--maxclients", "100".
 func WithRedisArgs(args ...string) RedisOption {
 	return func(c *redisConfig) { c.args = append(c.args, args...) }
+}
+
+// WithSysctls sets namespaced kernel parameters of the container, e.g.
+// "net.ipv4.tcp_wmem": "4096 8192 16384" to give Redis small socket buffers, so that a slow
+// client fills Redis's own output buffer quickly.
+func WithSysctls(kv map[string]string) RedisOption {
+	return func(c *redisConfig) { c.sysctls = kv }
 }
 
 // RedisImage is the image StartRedis runs: $KEYGATE_REDIS_IMAGE or redis:7-alpine.
@@ -58,6 +69,7 @@ func StartRedis(t testing.TB, opts ...RedisOption) *Redis {
 		testcontainers.WithCmd(append([]string{"redis-server"}, cfg.args...)...),
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
 			hc.PortBindings = network.PortMap{network.MustParsePort("6379/tcp"): {{HostPort: port}}}
+			hc.Sysctls = cfg.sysctls
 		}),
 		testcontainers.WithWaitStrategy(wait.ForLog("Ready to accept connections").WithStartupTimeout(time.Minute)),
 	)
@@ -65,7 +77,11 @@ func StartRedis(t testing.TB, opts ...RedisOption) *Redis {
 	if err != nil {
 		t.Fatalf("containers: redis host: %v", err)
 	}
-	r := &Redis{Container: c, Addr: net.JoinHostPort(host, port)}
+	ip, err := c.ContainerIP(context.Background())
+	if err != nil {
+		t.Fatalf("containers: redis container ip: %v", err)
+	}
+	r := &Redis{Container: c, Addr: net.JoinHostPort(host, port), ContainerAddr: net.JoinHostPort(ip, "6379")}
 	r.WaitReady(t, 30*time.Second)
 	return r
 }
