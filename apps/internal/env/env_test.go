@@ -1,0 +1,55 @@
+package env
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func reader(m map[string]string) *Reader { return New(func(k string) string { return m[k] }) }
+
+func TestValidValues(t *testing.T) {
+	r := reader(map[string]string{
+		"D": "90s", "L": " a, b ,,c ", "N": "7", "F": "1", "K": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		"RL": "10/1m", "O": "WARN",
+	})
+	n, w := r.Limit("RL", 1, time.Second)
+	got := []any{r.Duration("D", 0, 0, 0), r.List("L", nil), r.Int("N", 0, 1, 10), r.Flag("F"),
+		len(r.Base64("K", 32)), n, w, r.OneOf("O", "info", "debug", "info", "warn"), r.String("UNSET", "def")}
+	want := []any{90 * time.Second, []string{"a", "b", "c"}, 7, true, 32, 10, time.Minute, "warn", "def"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("values (-want +got):\n%s", diff)
+	}
+	if err := r.Err(); err != nil {
+		t.Errorf("Err = %v", err)
+	}
+}
+
+func TestBadValuesAreEachReported(t *testing.T) {
+	tests := []struct {
+		name  string
+		value string
+		read  func(r *Reader)
+		want  string
+	}{
+		{"duration syntax", "99 bottles!", func(r *Reader) { r.Duration("X", 0, 0, 0) }, "config: X: want a duration"},
+		{"duration below", "1m", func(r *Reader) { r.Duration("X", 0, time.Hour, 0) }, "at least 1h0m0s"},
+		{"duration above", "3h", func(r *Reader) { r.Duration("X", 0, 0, time.Second) }, "from 0s to 1s"},
+		{"int", "99 bottles!", func(r *Reader) { r.Int("X", 0, 0, 5) }, "config: X: want an integer from 0 to 5"},
+		{"flag", "99 bottles!", func(r *Reader) { r.Flag("X") }, "config: X: want 1 or 0"},
+		{"base64", "99 bottles!", func(r *Reader) { r.Base64("X", 32) }, "config: X: not base64"},
+		{"limit", "99 bottles!", func(r *Reader) { r.Limit("X", 1, time.Second) }, "config: X: want N/window"},
+		{"one of", "99 bottles!", func(r *Reader) { r.OneOf("X", "a", "a", "b") }, "config: X: want one of a, b"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := reader(map[string]string{"X": tt.value})
+			tt.read(r)
+			if err := r.Err(); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Err = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
