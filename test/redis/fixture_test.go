@@ -38,6 +38,7 @@ type rig struct {
 	bus    *redisadapter.EventBus
 	signer  signer
 	timeout time.Duration
+	addr    string // where clients connect
 
 	mu    sync.Mutex
 	acked []revocation.Entry // Revoke returned a sequence number
@@ -50,6 +51,22 @@ func newRig(t *testing.T, timeout time.Duration, opts ...containers.RedisOption)
 	t.Helper()
 	r := &rig{redis: containers.StartRedis(t, opts...), prefix: fmt.Sprintf("fault-%d", time.Now().UnixNano()),
 		signer: newSigner(), timeout: timeout}
+	r.addr = r.redis.Addr
+	r.connect(t)
+	return r
+}
+
+// direct makes the rig's clients, and the verifiers made after, connect to the container's
+// own address, bypassing Docker's userland proxy (as pods on one network would).
+func (r *rig) direct(t *testing.T) {
+	t.Helper()
+	r.addr = r.redis.ContainerAddr
+	r.connect(t)
+}
+
+// connect (re)makes the auth side's client, store and bus.
+func (r *rig) connect(t *testing.T) {
+	t.Helper()
 	cfg := r.config()
 	var cleanup func()
 	var err error
@@ -64,12 +81,11 @@ func newRig(t *testing.T, timeout time.Duration, opts ...containers.RedisOption)
 	if r.bus, err = redisadapter.NewEventBus(r.auth, cfg); err != nil {
 		t.Fatal(err)
 	}
-	return r
 }
 
 // config is the rig's client configuration.
 func (r *rig) config() redisadapter.Config {
-	return redisadapter.Config{Addrs: []string{r.redis.Addr}, Prefix: r.prefix,
+	return redisadapter.Config{Addrs: []string{r.addr}, Prefix: r.prefix,
 		DialTimeout: r.timeout, ReadTimeout: r.timeout, WriteTimeout: r.timeout, PingInterval: r.timeout / 4}
 }
 
