@@ -109,10 +109,17 @@ var rules = []rule{
 }
 
 // TestDependencyRule checks every rule against every package's direct imports, and that no
-// package of core/ or ports/ reaches net/http or a driver even indirectly.
+// package of core/ or ports/ reaches net/http or a driver even indirectly. It reads the graph
+// twice: as built, and with the wireinject tag that selects wire's injector files.
 func TestDependencyRule(t *testing.T) {
 	touchSources(t)
-	pkgs := list(t)
+	for _, tags := range []string{"", "wireinject"} {
+		t.Run("tags="+tags, func(t *testing.T) { checkGraph(t, list(t, tags)) })
+	}
+}
+
+func checkGraph(t *testing.T, pkgs []pkg) {
+	t.Helper()
 	byPath := map[string]pkg{}
 	for _, p := range pkgs {
 		byPath[p.ImportPath] = p
@@ -193,9 +200,9 @@ func TestRulesCatchViolations(t *testing.T) {
 }
 
 // list returns every package of the module and of its dependencies (non-test code).
-func list(t *testing.T) []pkg {
+func list(t *testing.T, tags string) []pkg {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), "go", "list", "-deps", "-json", "./...")
+	cmd := exec.CommandContext(t.Context(), "go", "list", "-tags="+tags, "-deps", "-json", "./...")
 	cmd.Dir = moduleRoot(t)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
