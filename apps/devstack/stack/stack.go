@@ -110,12 +110,20 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	defer cancel()
 	errs := make([]error, 3)
 	var wg sync.WaitGroup
-	for i, runApp := range []func(context.Context, net.Listener) error{authApp.Run, ordersApp.Run, paymentsApp.Run} {
+	start := func(i int, runApp func(context.Context, net.Listener) error) {
 		wg.Go(func() {
 			errs[i] = runApp(ctx, lns[i])
 			cancel() // one service down stops the stack
 		})
 	}
+	// authd first: the microservices fetch its JWKS as they start.
+	start(0, authApp.Run)
+	select {
+	case <-authApp.Serving():
+	case <-ctx.Done():
+	}
+	start(1, ordersApp.Run)
+	start(2, paymentsApp.Run)
 	wg.Wait()
 	return errors.Join(errs...)
 }

@@ -28,12 +28,17 @@ type App struct {
 	Handler http.Handler
 	log     *slog.Logger
 	cfg     Config
+	serving chan struct{}
 }
 
 // NewApp returns an App of its parts.
 func NewApp(svc *auth.Service, g *guard.Guard, feed *guard.Feed, h http.Handler, log *slog.Logger, cfg Config) *App {
-	return &App{Service: svc, Guard: g, Feed: feed, Handler: h, log: log, cfg: cfg}
+	return &App{Service: svc, Guard: g, Feed: feed, Handler: h, log: log, cfg: cfg, serving: make(chan struct{})}
 }
+
+// Serving is closed once Run has loaded the key ring, bootstrapped the admin and started to
+// serve: from then on the JWKS answers at once.
+func (a *App) Serving() <-chan struct{} { return a.serving }
 
 // Run loads the signing-key ring, bootstraps the admin if configured, then serves on ln and
 // runs the background work (key rotation, heartbeats, the revocation feed) until ctx ends,
@@ -56,6 +61,7 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	wg.Go(func() { _ = a.Feed.Run(bg) })
 	a.log.Info("authd: serving", slog.String("addr", ln.Addr().String()),
 		slog.String("issuer", a.cfg.Auth.Issuer), slog.String("profile", string(a.cfg.Profile)))
+	close(a.serving)
 	err := httpapi.Serve(ctx, ln, a.Handler, a.log)
 	stop()
 	wg.Wait()
