@@ -9,8 +9,9 @@
 // with no registry, test/testbed/up.sh builds equivalent images from Debian packages and prints
 // the variables to export.
 //
-// Without a reachable Docker daemon a test that asks for a container is skipped, with a message
-// saying how to enable it; with KEYGATE_REQUIRE_DOCKER=1 (as CI sets) it fails instead.
+// Without a reachable Docker daemon, or without the image (not present and not pullable), a
+// test that asks for a container is skipped, with a message saying how to enable it; with
+// KEYGATE_REQUIRE_DOCKER=1 (as CI sets) it fails instead.
 package containers
 
 import (
@@ -73,13 +74,64 @@ func RequireDocker(t testing.TB) {
 		}
 		dockerErr = pingDocker()
 	})
-	if dockerErr == nil {
-		return
+	if dockerErr != nil {
+		skipOrFail(t, fmt.Sprintf("no Docker daemon (%v)", dockerErr))
 	}
+}
+
+// skipOrFail skips t because of reason, or fails it with KEYGATE_REQUIRE_DOCKER=1.
+func skipOrFail(t testing.TB, reason string) {
+	t.Helper()
 	if os.Getenv(EnvRequireDocker) == "1" {
-		t.Fatalf("containers: no Docker daemon (%v) and %s=1; %s", dockerErr, EnvRequireDocker, HowToEnable)
+		t.Fatalf("containers: %s and %s=1; %s", reason, EnvRequireDocker, HowToEnable)
 	}
-	t.Skipf("containers: no Docker daemon (%v); %s", dockerErr, HowToEnable)
+	t.Skipf("containers: %s; %s", reason, HowToEnable)
+}
+
+var (
+	imagesMu sync.Mutex
+	images   = map[string]error{} // image -> nil once present locally, or why it cannot be had
+)
+
+// RequireImage skips t (or fails it, see RequireDocker) unless img is present locally or can
+// be pulled. It tries once per image and process.
+func RequireImage(t testing.TB, img string) {
+	t.Helper()
+	RequireDocker(t)
+	imagesMu.Lock()
+	err, tried := images[img]
+	if !tried {
+		err = pullIfMissing(img)
+		images[img] = err
+	}
+	imagesMu.Unlock()
+	if err != nil {
+		skipOrFail(t, fmt.Sprintf("image %s cannot be had (%v)", img, err))
+	}
+}
+
+func pullIfMissing(img string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	if _, err := cli.ImageInspect(ctx, img); err == nil {
+		return nil
+	}
+	r, err := cli.ImagePull(ctx, img, client.ImagePullOptions{})
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, r)
+	r.Close()
+	if err != nil {
+		return err
+	}
+	_, err = cli.ImageInspect(ctx, img)
+	return err
 }
 
 func pingDocker() (err error) {
@@ -105,10 +157,10 @@ type Container struct {
 	testcontainers.Container
 }
 
-// start runs img with opts for t, after RequireDocker, and terminates it in t.Cleanup.
+// start runs img with opts for t, after RequireImage, and terminates it in t.Cleanup.
 func start(t testing.TB, img string, opts ...testcontainers.ContainerCustomizer) *Container {
 	t.Helper()
-	RequireDocker(t)
+	RequireImage(t, img)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := testcontainers.Run(ctx, img, opts...)
