@@ -6,6 +6,7 @@ package authsvc
 
 import (
 	"crypto/rand"
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -155,4 +156,14 @@ func random(n int) []byte {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return b
+}
+
+// LogValue shows the configuration without its secrets (refresh secret, KEK, admin password).
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Int("port", c.Port), slog.Bool("dev", c.Dev), slog.String("profile", string(c.Profile)),
+		slog.String("issuer", c.Auth.Issuer), slog.Any("audiences", c.Auth.Audiences),
+		slog.Duration("access_ttl", c.Auth.AccessTTL), slog.Duration("jwks_max_age", c.JWKSMaxAge),
+		slog.String("admin_email", c.AdminEmail), slog.String("secrets", "[redacted]"),
+	)
 }

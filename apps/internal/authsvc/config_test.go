@@ -1,6 +1,7 @@
 package authsvc
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -84,5 +85,25 @@ func TestLoadRefusesMemoryWithoutDev(t *testing.T) {
 	_, err := Load(getenv(nil))
 	if err == nil || !strings.Contains(err.Error(), "KEYGATE_DEV=1") {
 		t.Errorf("error = %v, want a refusal naming KEYGATE_DEV=1", err)
+	}
+}
+
+func TestConfigLogsNoSecret(t *testing.T) {
+	c, err := Load(getenv(map[string]string{
+		"KEYGATE_DEV": "1", "KEYGATE_REFRESH_SECRET": "refresh-secret-refresh-secret-refresh",
+		"KEYGATE_ADMIN_EMAIL": "root@example.com", "KEYGATE_ADMIN_PASSWORD": "admin-password-123",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("config", "cfg", c)
+	for _, secret := range []string{"refresh-secret", "admin-password-123", string(c.Auth.KEK)} {
+		if strings.Contains(b.String(), secret) {
+			t.Errorf("log line contains a secret: %s", b.String())
+		}
+	}
+	if !strings.Contains(b.String(), "root@example.com") {
+		t.Errorf("log line lacks the non-secret settings: %s", b.String())
 	}
 }
