@@ -90,7 +90,7 @@ func TestFailedLoginsLookAlike(t *testing.T) {
 // TestLoginRateLimits: the per-account limit answers 429 with Retry-After, and a client
 // cannot escape the per-address limit by sending X-Forwarded-For (L-09).
 func TestLoginRateLimits(t *testing.T) {
-	s := startStack(t, map[string]string{"KEYGATE_LOGIN_LIMIT_ACCOUNT": "3/1m", "KEYGATE_LOGIN_LIMIT_IP": "6/1m"})
+	s := startStack(t, map[string]string{"KEYGATE_LOGIN_LIMIT_ACCOUNT": "3/1h", "KEYGATE_LOGIN_LIMIT_IP": "6/1h"})
 	s.register(t, "gina@example.com", "correct horse battery")
 	var last reply
 	for range 4 {

@@ -44,6 +44,7 @@ func (a *App) Serving() <-chan struct{} { return a.serving }
 // runs the background work (key rotation, heartbeats, the revocation feed) until ctx ends,
 // and shuts down gracefully.
 func (a *App) Run(ctx context.Context, ln net.Listener) error {
+	a.log.Info("authd: starting", slog.Any("config", a.cfg))
 	for _, w := range a.cfg.Warnings {
 		a.log.Warn("authd: " + w)
 	}
