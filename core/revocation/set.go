@@ -86,28 +86,60 @@ func (s *Set) Replace(entries []Entry, now time.Time) {
 	s.mu.Unlock()
 }
 
-// Prune drops entries that expired at or before now and returns how many it dropped.
+// Prune drops entries that expired at or before now and returns how many it dropped. It finds
+// them under the read lock and deletes them in small batches under the write lock, so a large
+// set never stalls lookups for a whole scan.
 func (s *Set) Prune(now time.Time) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
+	type victim struct {
+		kind Kind
+		key  string
+	}
+	var victims []victim
+	s.mu.RLock()
 	for k, exp := range s.tokens {
 		if !now.Before(exp) {
-			delete(s.tokens, k)
-			n++
+			victims = append(victims, victim{KindToken, k})
 		}
 	}
 	for k, exp := range s.sessions {
 		if !now.Before(exp) {
-			delete(s.sessions, k)
-			n++
+			victims = append(victims, victim{KindSession, k})
 		}
 	}
 	for k, e := range s.subjects {
 		if !now.Before(e.ExpiresAt) {
-			delete(s.subjects, k)
-			n++
+			victims = append(victims, victim{KindSubject, k})
 		}
+	}
+	s.mu.RUnlock()
+
+	const batch = 1024
+	n := 0
+	for len(victims) > 0 {
+		b := victims[:min(batch, len(victims))]
+		victims = victims[len(b):]
+		s.mu.Lock()
+		for _, v := range b {
+			// Re-check: an Apply since the scan may have extended the entry.
+			switch v.kind {
+			case KindToken:
+				if exp, ok := s.tokens[v.key]; ok && !now.Before(exp) {
+					delete(s.tokens, v.key)
+					n++
+				}
+			case KindSession:
+				if exp, ok := s.sessions[v.key]; ok && !now.Before(exp) {
+					delete(s.sessions, v.key)
+					n++
+				}
+			case KindSubject:
+				if e, ok := s.subjects[v.key]; ok && !now.Before(e.ExpiresAt) {
+					delete(s.subjects, v.key)
+					n++
+				}
+			}
+		}
+		s.mu.Unlock()
 	}
 	return n
 }

@@ -101,3 +101,27 @@ func TestEntryValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestSetPruneKeepsEntriesExtendedDuringTheScan(t *testing.T) {
+	s := NewSet()
+	for i := range 5000 {
+		s.Apply(Entry{Kind: KindToken, Key: string(rune('a'+i%26)) + time.Duration(i).String(), ExpiresAt: t0.Add(time.Second)})
+	}
+	s.Apply(Entry{Kind: KindSession, Key: "kept", ExpiresAt: t0.Add(time.Hour)})
+	if n := s.Prune(t0.Add(time.Second)); n != 5000 || s.Len() != 1 {
+		t.Fatalf("Prune = %d, Len = %d; want 5000, 1", n, s.Len())
+	}
+}
+
+func BenchmarkRevokedMillion(b *testing.B) {
+	s := NewSet()
+	entries := make([]Entry, 0, 1_000_000)
+	for i := range 1_000_000 {
+		entries = append(entries, Entry{Kind: KindToken, Key: time.Duration(i).String(), ExpiresAt: t0.Add(time.Hour)})
+	}
+	s.Replace(entries, t0)
+	b.ResetTimer()
+	for b.Loop() {
+		s.Revoked("absent-jti", "absent-sid", "absent-sub", t0, t0)
+	}
+}
