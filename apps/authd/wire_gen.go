@@ -59,7 +59,8 @@ func initMemory(cfg authsvc.Config, log *slog.Logger) (*authsvc.App, func(), err
 	if err != nil {
 		return nil, nil, err
 	}
-	handler, err := authsvc.NewHandler(service, guard, feed, metrics, registry, log, cfg)
+	checks := authsvc.NoChecks()
+	handler, err := authsvc.NewHandler(service, guard, feed, metrics, registry, log, cfg, checks)
 	if err != nil {
 		return nil, nil, err
 	}

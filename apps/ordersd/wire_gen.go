@@ -33,7 +33,8 @@ func initStandalone(cfg demo.Config, log *slog.Logger) (*demo.App, func(), error
 		cleanup()
 		return nil, nil, err
 	}
-	handler := demo.NewHandler(guard, remoteKeySet, feed, metrics, registry, log, cfg)
+	checks := authsvc.NoChecks()
+	handler := demo.NewHandler(guard, remoteKeySet, feed, metrics, registry, log, cfg, checks)
 	app := demo.NewApp(remoteKeySet, feed, guard, handler, log, cfg)
 	return app, func() {
 		cleanup()

@@ -58,7 +58,8 @@ func initAuth(cfg authsvc.Config, log *slog.Logger, bus *memory.EventBus, store 
 	if err != nil {
 		return nil, nil, err
 	}
-	handler, err := authsvc.NewHandler(service, guard, feed, metrics, registry, log, cfg)
+	checks := authsvc.NoChecks()
+	handler, err := authsvc.NewHandler(service, guard, feed, metrics, registry, log, cfg, checks)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -87,7 +88,8 @@ func initDemo(cfg demo.Config, log *slog.Logger, bus *memory.EventBus, store *me
 		cleanup()
 		return nil, nil, err
 	}
-	handler := demo.NewHandler(guard, remoteKeySet, feed, metrics, registry, log, cfg)
+	checks := authsvc.NoChecks()
+	handler := demo.NewHandler(guard, remoteKeySet, feed, metrics, registry, log, cfg, checks)
 	app := demo.NewApp(remoteKeySet, feed, guard, handler, log, cfg)
 	return app, func() {
 		cleanup()

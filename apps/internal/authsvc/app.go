@@ -100,10 +100,17 @@ func NewGuard(svc *auth.Service, feed *guard.Feed, clock ports.Clock, m ports.Me
 // NewRegistry returns the Prometheus registry the service's /metrics serves.
 func NewRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
 
-// NewHandler builds the HTTP API of DESIGN.md with /ready checking the key ring and the
-// revocation feed.
+// Checks are the readiness checks a profile adds for its own stores (a Redis ping, a
+// database ping); the memory profile has none.
+type Checks []httpapi.Check
+
+// NoChecks is the Checks of a profile whose stores are in memory.
+func NoChecks() Checks { return nil }
+
+// NewHandler builds the HTTP API of DESIGN.md with /ready checking the key ring, the
+// revocation feed and the profile's stores.
 func NewHandler(svc *auth.Service, g *guard.Guard, feed *guard.Feed, m *telemetry.Metrics, reg *prometheus.Registry,
-	log *slog.Logger, cfg Config) (http.Handler, error) {
+	log *slog.Logger, cfg Config, stores Checks) (http.Handler, error) {
 	disc, err := jose.Discovery(cfg.Auth.Issuer)
 	if err != nil {
 		return nil, err
@@ -115,6 +122,7 @@ func NewHandler(svc *auth.Service, g *guard.Guard, feed *guard.Feed, m *telemetr
 		}},
 		httpapi.FeedCheck(feed),
 	}
+	checks = append(checks, stores...)
 	return httpapi.NewAuthRouter(svc, g, httpapi.Config{
 		Discovery:      disc,
 		JWKSMaxAge:     cfg.JWKSMaxAge,

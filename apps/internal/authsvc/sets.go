@@ -40,6 +40,10 @@ var RealClock = wire.NewSet(
 	wire.Bind(new(ports.Clock), new(memory.RealClock)),
 )
 
+// A profile is Core plus a clock, the stores of accounts (UserRepo, SessionStore, KeyStore,
+// RateLimiter, AuditLog), the revocation store and bus, and the readiness Checks of those
+// stores. Adding the Redis and database profiles is adding such a set and one injector each.
+
 // MemoryAccounts keeps users, sessions, keys, rate-limit counters and the audit log in
 // memory (dev mode).
 var MemoryAccounts = wire.NewSet(
@@ -67,4 +71,4 @@ var MemoryRevocations = wire.NewSet(
 func NewMemoryBus() *memory.EventBus { return memory.NewEventBus(memory.EventBusConfig{}) }
 
 // MemoryProfile is the whole of the memory profile: every store in this process.
-var MemoryProfile = wire.NewSet(Core, RealClock, MemoryAccounts, MemoryRevocations)
+var MemoryProfile = wire.NewSet(Core, RealClock, MemoryAccounts, MemoryRevocations, NoChecks)

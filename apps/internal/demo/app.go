@@ -14,6 +14,7 @@ import (
 	"github.com/keygate/keygate/adapters/httpapi"
 	"github.com/keygate/keygate/adapters/jose"
 	"github.com/keygate/keygate/adapters/telemetry"
+	"github.com/keygate/keygate/apps/internal/authsvc"
 	"github.com/keygate/keygate/core/guard"
 	"github.com/keygate/keygate/ports"
 )
@@ -75,9 +76,9 @@ func NewGuard(keys *jose.RemoteKeySet, feed *guard.Feed, clock ports.Clock, m po
 func NewRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
 
 // NewHandler builds the service's HTTP API: /api/ behind the guard, /health, /ready (keys
-// loaded, revocation set synced) and /metrics.
+// loaded, revocation set synced, the profile's stores) and /metrics.
 func NewHandler(g *guard.Guard, keys *jose.RemoteKeySet, feed *guard.Feed, m *telemetry.Metrics,
-	reg *prometheus.Registry, log *slog.Logger, cfg Config) http.Handler {
+	reg *prometheus.Registry, log *slog.Logger, cfg Config, stores authsvc.Checks) http.Handler {
 	checks := []httpapi.Check{
 		{Name: "keys", Fn: func(context.Context) error {
 			if st := keys.Status(); !st.Ready {
@@ -87,6 +88,7 @@ func NewHandler(g *guard.Guard, keys *jose.RemoteKeySet, feed *guard.Feed, m *te
 		}},
 		httpapi.FeedCheck(feed),
 	}
+	checks = append(checks, stores...)
 	r := httpapi.NewRouter(log, telemetry.Handler(reg), checks, m.Middleware)
 	r.Group(func(r chi.Router) {
 		r.Use(httpapi.RequireToken(g, httpapi.WithLogger(log)))

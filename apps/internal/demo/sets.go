@@ -23,4 +23,4 @@ var Core = wire.NewSet(
 
 // StandaloneProfile runs without a revocation feed: a private, empty store and bus (dev
 // only; nothing revoked elsewhere reaches this service).
-var StandaloneProfile = wire.NewSet(Core, authsvc.RealClock, authsvc.MemoryRevocations)
+var StandaloneProfile = wire.NewSet(Core, authsvc.RealClock, authsvc.MemoryRevocations, authsvc.NoChecks)
