@@ -201,6 +201,7 @@ func TestRevocationBurst(t *testing.T) {
 			}
 			v := r.verifier(t, tt.stall)
 			const total, workers = 10000, 8
+			issueStart := time.Now()
 			var wg sync.WaitGroup
 			errs := make(chan error, workers)
 			for range workers {
@@ -218,6 +219,7 @@ func TestRevocationBurst(t *testing.T) {
 			for err := range errs {
 				t.Fatalf("revoke during the burst: %v", err)
 			}
+			t.Logf("issued %d revocations in %v", total, time.Since(issueStart).Round(time.Millisecond))
 			snap := r.converged(t, v, 60*time.Second)
 			if len(snap.Entries) != total {
 				t.Errorf("store holds %d entries, want %d", len(snap.Entries), total)
