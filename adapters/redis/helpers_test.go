@@ -1,6 +1,8 @@
 package redis_test
 
 import (
+	goredis "github.com/redis/go-redis/v9"
+
 	"strings"
 	"time"
 
@@ -16,3 +18,6 @@ func revEntry(key string) revocation.Entry {
 func heartbeat() revocation.Event {
 	return revocation.Event{Kind: revocation.EventHeartbeat, Seq: 1, PublishedAt: time.Now()}
 }
+
+// redisClient is go-redis's client interface.
+type redisClient = goredis.UniversalClient
