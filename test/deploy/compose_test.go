@@ -1,8 +1,10 @@
 package deploy
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -146,6 +148,44 @@ func TestComposeNginxMountsItsConfigAndRoutesToEveryReplica(t *testing.T) {
 		slices.Sort(got)
 		if !slices.Equal(got, want) {
 			t.Errorf("deploy/nginx/compose/%s.servers lists %v, want every compose replica: %v", a.Name, got, want)
+		}
+	}
+}
+
+// TestComposeFileValidates runs the compose CLI's own validation (`config -q`) where one is
+// installed: the v2 plugin on the file as it is, or docker-compose v1 (which predates the
+// top-level "name") on the file without that line. It also checks the secrets are demanded.
+func TestComposeFileValidates(t *testing.T) {
+	dir := filepath.Join(repoRoot(t), "deploy/compose")
+	file := readFile(t, composeFile)
+	var command []string
+	switch {
+	case exec.Command("docker", "compose", "version").Run() == nil:
+		command = []string{"docker", "compose", "--project-directory", dir, "-f", "-", "config", "-q"}
+	default:
+		if _, err := exec.LookPath("docker-compose"); err != nil {
+			t.Skip("no compose CLI (docker compose or docker-compose) installed; the structural tests above still ran")
+		}
+		command = []string{"docker-compose", "--project-directory", dir, "-f", "-", "config", "-q"}
+		file = regexp.MustCompile(`(?m)^name:.*\n`).ReplaceAll(file, nil)
+	}
+	run := func(env ...string) (string, error) {
+		cmd := exec.CommandContext(t.Context(), command[0], command[1:]...)
+		cmd.Stdin = bytes.NewReader(file)
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	secrets := []string{"KEYGATE_REFRESH_SECRET=r", "KEYGATE_KEK=k", "DB_PASSWORD=d", "REDIS_PASSWORD=p"}
+	if out, err := run(secrets...); err != nil {
+		t.Errorf("%s: %v\n%s", strings.Join(command, " "), err, out)
+	}
+	for i, s := range secrets {
+		missing := strings.SplitN(s, "=", 2)[0]
+		others := slices.Delete(slices.Clone(secrets), i, i+1)
+		out, err := run(append(others, missing+"=")...)
+		if err == nil || !strings.Contains(out, missing) {
+			t.Errorf("without %s: %v, %q; want a refusal naming it", missing, err, out)
 		}
 	}
 }

@@ -140,12 +140,13 @@ func (b *backend) port() int { return b.ln.Addr().(*net.TCPAddr).Port }
 // stop closes the listener: connections to it are refused from now on.
 func (b *backend) stop() { _ = b.srv.Close() }
 
-// nginxImage returns the image to test with and makes sure it is present, pulling it once if
-// not. An image that cannot be had skips the test (fails it with KEYGATE_REQUIRE_DOCKER=1).
-func nginxImage(t *testing.T) string {
+// needImage returns the image named by the variable env (default def) and makes sure it is
+// present, pulling it once if not. An image that cannot be had skips the test (fails it with
+// KEYGATE_REQUIRE_DOCKER=1).
+func needImage(t *testing.T, env, def string) string {
 	t.Helper()
 	containers.RequireDocker(t)
-	img := containers.Image(containers.EnvNginxImage, containers.DefaultNginxImage)
+	img := containers.Image(env, def)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
@@ -168,9 +169,9 @@ func nginxImage(t *testing.T) string {
 		return img
 	}
 	if os.Getenv(containers.EnvRequireDocker) == "1" {
-		t.Fatalf("nginx image %s cannot be had (%v) and %s=1; %s", img, err, containers.EnvRequireDocker, containers.HowToEnable)
+		t.Fatalf("image %s cannot be had (%v) and %s=1; %s", img, err, containers.EnvRequireDocker, containers.HowToEnable)
 	}
-	t.Skipf("nginx image %s cannot be had (%v); %s", img, err, containers.HowToEnable)
+	t.Skipf("image %s cannot be had (%v); %s", img, err, containers.HowToEnable)
 	return ""
 }
 
@@ -178,7 +179,7 @@ func nginxImage(t *testing.T) string {
 const gatewayHost = "host.docker.internal"
 
 func TestNginxRoutesRetriesAndCarriesRequestIDs(t *testing.T) {
-	img := nginxImage(t)
+	img := needImage(t, containers.EnvNginxImage, containers.DefaultNginxImage)
 
 	authd1, authd2 := startBackend(t, "authd-1"), startBackend(t, "authd-2")
 	orders, payments := startBackend(t, "ordersd-1"), startBackend(t, "paymentsd-1")

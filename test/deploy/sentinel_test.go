@@ -114,11 +114,10 @@ func eventually(t *testing.T, timeout time.Duration, what string, f func() (bool
 }
 
 func TestRedisSentinelFailsOverAndARestartedPodRejoinsAsReplica(t *testing.T) {
-	containers.RequireDocker(t)
 	if testing.Short() {
-		t.Skip("a Sentinel failover takes about 15 s; skipped with -short")
+		t.Skip("a Sentinel failover takes about 40 s; skipped with -short")
 	}
-	img := containers.Image(containers.EnvRedisImage, containers.DefaultRedisImage)
+	img := needImage(t, containers.EnvRedisImage, containers.DefaultRedisImage)
 	nw, err := network.New(t.Context())
 	if err != nil {
 		t.Fatalf("network: %v", err)
