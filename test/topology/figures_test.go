@@ -1,0 +1,247 @@
+package topology_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/adapters/argon2"
+	"github.com/keygate/keygate/test/containers"
+)
+
+// profile is one way to run authd for a figure: its environment, made on demand.
+type profile struct {
+	name string
+	env  func(t *testing.T) map[string]string
+}
+
+// profiles are memory (KEYGATE_DEV=1, nothing else), Redis with in-memory users, and Redis
+// with each database.
+func figureProfiles(withDatabases bool) []profile {
+	ps := []profile{
+		{"memory", func(*testing.T) map[string]string { return map[string]string{"KEYGATE_DEV": "1"} }},
+		{"redis (dev users)", func(t *testing.T) map[string]string {
+			return merge(redisEnv(containers.StartRedis(t)), map[string]string{"KEYGATE_DEV": "1"})
+		}},
+	}
+	if !withDatabases {
+		return ps
+	}
+	for _, f := range flavors {
+		ps = append(ps, profile{"redis + " + f.name, func(t *testing.T) map[string]string {
+			db := f.start(t)
+			return merge(redisEnv(containers.StartRedis(t)), db.env, map[string]string{"KEYGATE_MIGRATE": "1"})
+		}})
+	}
+	return ps
+}
+
+// startFigureAuthd starts one authd of profile p and waits until it is ready.
+func startFigureAuthd(t *testing.T, p profile, extra map[string]string) (*proc, *client) {
+	t.Helper()
+	if !*figures {
+		t.Skip("measures figures; run with -figures")
+	}
+	a := startProc(t, "authd", binary(t, "authd"), merge(authEnv(), p.env(t), map[string]string{"KEYGATE_LOG_LEVEL": "info"}, extra))
+	c := newClient(128)
+	c.waitReady(t, 60*time.Second, a.URL)
+	return a, c
+}
+
+// stats summarises latencies.
+type stats struct {
+	n        int
+	errors   int
+	p50, p99 time.Duration
+	max      time.Duration
+	rate     float64 // successful requests per second
+}
+
+func summarise(lat []time.Duration, errors int, elapsed time.Duration) stats {
+	slices.Sort(lat)
+	s := stats{n: len(lat), errors: errors}
+	if len(lat) == 0 {
+		return s
+	}
+	p := func(q float64) time.Duration { return lat[int(q*float64(len(lat)-1)+0.5)] }
+	s.p50, s.p99, s.max = p(0.50), p(0.99), lat[len(lat)-1]
+	s.rate = float64(len(lat)) / elapsed.Seconds()
+	return s
+}
+
+func (s stats) String() string {
+	r := func(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
+	return fmt.Sprintf("n %d, %.0f/s, p50 %v, p99 %v, max %v, errors %d", s.n, s.rate, r(s.p50), r(s.p99), r(s.max), s.errors)
+}
+
+// report prints a figure line to the test log and stdout.
+func report(t *testing.T, format string, args ...any) {
+	t.Helper()
+	line := fmt.Sprintf(format, args...)
+	t.Log(line)
+	fmt.Println(line)
+}
+
+// load runs workers concurrent clients for d (after a warm-up of a tenth of d, not counted);
+// each calls op(worker) in a loop, which returns whether the request succeeded.
+func load(workers int, d time.Duration, op func(worker int) bool) stats {
+	var mu sync.Mutex
+	var lat []time.Duration
+	errs := 0
+	start := time.Now()
+	from, until := start.Add(d/10), start.Add(d/10+d)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			var mine []time.Duration
+			bad := 0
+			for {
+				t0 := time.Now()
+				if t0.After(until) {
+					break
+				}
+				ok := op(w)
+				if t0.Before(from) {
+					continue
+				}
+				if ok {
+					mine = append(mine, time.Since(t0))
+				} else {
+					bad++
+				}
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			errs += bad
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return summarise(lat, errs, time.Since(from))
+}
+
+// TestFigureRefresh measures the refresh throughput of one authd on Redis (and, for
+// comparison, in memory): N clients, each refreshing its own session in a loop, for 5 s per N.
+func TestFigureRefresh(t *testing.T) {
+	if !*figures {
+		t.Skip("measures figures; run with -figures")
+	}
+	for _, p := range figureProfiles(false) {
+		t.Run(p.name, func(t *testing.T) {
+			a, c := startFigureAuthd(t, p, nil)
+			const password = "correct horse battery"
+			want(t, c.register(t, a.URL, "bench@example.com", password), http.StatusCreated, "register")
+			levels := []int{1, 4, 16, 64}
+			chains := make([]string, slices.Max(levels))
+			for i := range chains {
+				chains[i] = tokensOf(t, c.login(t, a.URL, "bench@example.com", password), "login").refresh
+			}
+			for _, n := range levels {
+				s := load(n, 5*time.Second, func(w int) bool {
+					r := c.refresh(t, a.URL, chains[w])
+					if r.status != http.StatusOK {
+						return false
+					}
+					var body struct {
+						RefreshToken string `json:"refresh_token"`
+					}
+					if json.Unmarshal(r.body, &body) != nil || body.RefreshToken == "" {
+						return false
+					}
+					chains[w] = body.RefreshToken
+					return true
+				})
+				report(t, "refresh, %s, %d clients: %v", p.name, n, s)
+				if s.errors > 0 {
+					t.Errorf("%d refreshes failed", s.errors)
+				}
+			}
+		})
+	}
+}
+
+// TestFigureLatency measures register and login latency over HTTP, one request at a time, on
+// each profile, and the argon2id hash alone in this process: what remains is HTTP, the stores
+// and the database.
+func TestFigureLatency(t *testing.T) {
+	if !*figures {
+		t.Skip("measures figures; run with -figures")
+	}
+	h, err := argon2.New(argon2.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hashes []time.Duration
+	for range 30 {
+		t0 := time.Now()
+		if _, err := h.Hash(t.Context(), "correct horse battery"); err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, time.Since(t0))
+	}
+	report(t, "argon2id hash alone (in process, default cost): %v", summarise(hashes, 0, time.Second))
+
+	const n = 100
+	for _, p := range figureProfiles(true) {
+		t.Run(p.name, func(t *testing.T) {
+			a, c := startFigureAuthd(t, p, nil)
+			const password = "correct horse battery"
+			var reg, login []time.Duration
+			for i := range n {
+				t0 := time.Now()
+				want(t, c.register(t, a.URL, fmt.Sprintf("user%d@example.com", i), password), http.StatusCreated, "register")
+				reg = append(reg, time.Since(t0))
+			}
+			for i := range n {
+				t0 := time.Now()
+				want(t, c.login(t, a.URL, fmt.Sprintf("user%d@example.com", i), password), http.StatusOK, "login")
+				login = append(login, time.Since(t0))
+			}
+			report(t, "register, %s, sequential: %v", p.name, summarise(reg, 0, time.Second))
+			report(t, "login,    %s, sequential: %v", p.name, summarise(login, 0, time.Second))
+		})
+	}
+}
+
+// TestFigureLoginConcurrency steps the number of concurrent logins on one authd (1, 2, 4, ...
+// 32) on each profile and reports p99 at each step, and the first step whose p99 is at least
+// twice that of one client. authd bounds concurrent hashes (KEYGATE_HASH_CONCURRENCY, default
+// GOMAXPROCS) and queues 8x as many; more wait for a slot or get 503.
+func TestFigureLoginConcurrency(t *testing.T) {
+	if !*figures {
+		t.Skip("measures figures; run with -figures")
+	}
+	for _, p := range figureProfiles(true) {
+		t.Run(p.name, func(t *testing.T) {
+			a, c := startFigureAuthd(t, p, nil)
+			const password = "correct horse battery"
+			const users = 32
+			for i := range users {
+				want(t, c.register(t, a.URL, fmt.Sprintf("user%d@example.com", i), password), http.StatusCreated, "register")
+			}
+			var base time.Duration
+			doubled := 0
+			var lines []string
+			for _, n := range []int{1, 2, 4, 8, 16, 32} {
+				s := load(n, 4*time.Second, func(w int) bool {
+					return c.login(t, a.URL, fmt.Sprintf("user%d@example.com", w), password).status == http.StatusOK
+				})
+				if n == 1 {
+					base = s.p99
+				}
+				if doubled == 0 && n > 1 && s.p99 >= 2*base {
+					doubled = n
+				}
+				lines = append(lines, fmt.Sprintf("%d: %v", n, s))
+				report(t, "login, %s, %d concurrent: %v", p.name, n, s)
+			}
+			report(t, "login, %s: p99 doubles (from %v with one client) at %d concurrent logins\n  %s",
+				p.name, base.Round(10*time.Microsecond), doubled, strings.Join(lines, "\n  "))
+		})
+	}
+}

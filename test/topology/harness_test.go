@@ -1,0 +1,520 @@
+package topology_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/test/containers"
+)
+
+var figures = flag.Bool("figures", false, "measure the figures (TestFigure*): refresh throughput, register and login latency, login concurrency")
+
+// Settings every authd replica of a topology shares: all replicas must agree on the refresh
+// secret and the key-encryption key.
+var (
+	refreshSecret = "topology-test-refresh-secret-0123456789abcdef"
+	kek           = base64.StdEncoding.EncodeToString([]byte("topology-test-kek-32-bytes-long!"))
+)
+
+// buildDir holds the binaries, built once per test process.
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// binary returns the path of the named binary (authd, ordersd or keygatectl), building the
+// three on first use.
+func binary(t *testing.T, name string) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "keygate-topology-"); buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", buildDir+string(filepath.Separator),
+			"./apps/authd", "./apps/ordersd", "./apps/keygatectl")
+		cmd.Dir = filepath.Join("..", "..")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(buildDir, name)
+}
+
+// syncBuffer collects a process's output.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// proc is one running binary.
+type proc struct {
+	name   string
+	URL    string // http://127.0.0.1:<port>
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	exited chan struct{}
+	err    error // after exited is closed
+}
+
+var servingLine = regexp.MustCompile(`"msg":"(\w+): serving","addr":"[^"]*:(\d+)"`)
+
+// startProc runs the binary bin as name with exactly env (plus PATH) and returns once it logs
+// that it serves. It gets SIGTERM when the test ends and must exit 0; its output is shown if
+// the test failed.
+func startProc(t *testing.T, name, bin string, env map[string]string) *proc {
+	t.Helper()
+	p := &proc{name: name, cmd: exec.Command(bin), out: &syncBuffer{}, exited: make(chan struct{})}
+	p.cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	for k, v := range env {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+			if p.err != nil {
+				t.Errorf("%s after SIGTERM: %v, want a clean exit\n%s", name, p.err, tail(p.out.String(), 20))
+			}
+		case <-time.After(20 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+			t.Errorf("%s did not stop within 20s of SIGTERM", name)
+		}
+		if t.Failed() {
+			t.Logf("%s output (last 30 lines):\n%s", name, tail(p.out.String(), 30))
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if m := servingLine.FindStringSubmatch(p.out.String()); m != nil {
+			p.URL = "http://127.0.0.1:" + m[2]
+			return p
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("%s exited before serving: %v\n%s", name, p.err, tail(p.out.String(), 30))
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s logged no serving line within 60s:\n%s", name, tail(p.out.String(), 30))
+		}
+	}
+}
+
+// running fails t if the process has exited: recovery must not need a restart.
+func (p *proc) running(t *testing.T) {
+	t.Helper()
+	select {
+	case <-p.exited:
+		t.Fatalf("%s exited (%v); it must ride out the outage\n%s", p.name, p.err, tail(p.out.String(), 30))
+	default:
+	}
+}
+
+// runCmd runs bin with args (args[0] is its name) and exactly env (plus PATH) to completion,
+// killing it after a minute, and returns its output and error.
+func runCmd(t *testing.T, bin string, env map[string]string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args[1:]...)
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// merge returns the union of the maps, later ones winning.
+func merge(ms ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// authEnv is what every authd of a topology gets: port 0, the shared secrets, limits that
+// the tests do not trip unless they mean to.
+func authEnv() map[string]string {
+	return map[string]string{
+		"PORT":                        "0",
+		"KEYGATE_REFRESH_SECRET":      refreshSecret,
+		"KEYGATE_KEK":                 kek,
+		"KEYGATE_LOGIN_LIMIT_IP":      "1000000/1h", // every test client is 127.0.0.1
+		"KEYGATE_LOGIN_LIMIT_ACCOUNT": "100000/1h",
+	}
+}
+
+// balancer is a round-robin HTTP load balancer in front of authd replicas: the issuer URL
+// that tokens name and that microservices discover the JWKS from.
+type balancer struct {
+	URL      string
+	backends atomic.Pointer[[]*url.URL]
+	next     atomic.Uint64
+}
+
+// newBalancer listens on a free port; set gives it its backends.
+func newBalancer(t *testing.T) *balancer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &balancer{URL: "http://" + ln.Addr().String()}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			bs := *b.backends.Load()
+			r.SetURL(bs[b.next.Add(1)%uint64(len(bs))])
+		},
+		ErrorLog: nil,
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if bs := b.backends.Load(); bs == nil || len(*bs) == 0 {
+			http.Error(w, "no backends", http.StatusBadGateway)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return b
+}
+
+// set replaces the backends.
+func (b *balancer) set(t *testing.T, procs ...*proc) {
+	t.Helper()
+	var us []*url.URL
+	for _, p := range procs {
+		u, err := url.Parse(p.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		us = append(us, u)
+	}
+	b.backends.Store(&us)
+}
+
+// eventually polls cond until it holds or within passes, and returns how long it took.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	deadline := start.Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// reply is one HTTP answer, read whole.
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+	err    error // transport error: status is 0
+}
+
+func (r reply) String() string {
+	if r.err != nil {
+		return "error " + r.err.Error()
+	}
+	return fmt.Sprintf("%d %s", r.status, bytes.TrimSpace(r.body))
+}
+
+// str returns a string member of the JSON body, failing t if there is none.
+func (r reply) str(t *testing.T, name string) string {
+	t.Helper()
+	var m map[string]any
+	_ = json.Unmarshal(r.body, &m)
+	s, _ := m[name].(string)
+	if s == "" {
+		t.Fatalf("no %q in %s", name, r)
+	}
+	return s
+}
+
+// code returns the problem document's code, or "".
+func (r reply) code() string {
+	var p struct {
+		Code string `json:"code"`
+	}
+	_ = json.Unmarshal(r.body, &p)
+	return p.Code
+}
+
+// client talks to the topology over HTTP.
+type client struct{ http *http.Client }
+
+func newClient(conns int) *client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = conns, conns
+	return &client{http: &http.Client{Timeout: 15 * time.Second, Transport: tr}}
+}
+
+// do sends a request; body is a JSON string (sent as application/json), url.Values (a form)
+// or nil. A transport error is returned in the reply, not fatal: an outage is under test.
+func (c *client) do(t *testing.T, method, target, bearer string, body any) reply {
+	t.Helper()
+	var rd io.Reader
+	ct := ""
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd, ct = strings.NewReader(b), "application/json"
+	case url.Values:
+		rd, ct = strings.NewReader(b.Encode()), "application/x-www-form-urlencoded"
+	default:
+		t.Fatalf("body of type %T", body)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, target, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return reply{err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return reply{err: err}
+	}
+	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// want fails t unless r has status.
+func want(t *testing.T, r reply, status int, what string) reply {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("%s: got %s, want status %d", what, r, status)
+	}
+	return r
+}
+
+// wantUnavailable fails t unless r is a 503 with a Retry-After of at least one second: what a
+// client must see while a store is down (never 400 or 401, which would log users out).
+func wantUnavailable(t *testing.T, r reply, what string) {
+	t.Helper()
+	if r.status != http.StatusServiceUnavailable {
+		t.Fatalf("%s: got %s, want 503 with Retry-After", what, r)
+	}
+	if ra := r.header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Fatalf("%s: 503 with Retry-After %q, want a positive delay", what, ra)
+	}
+}
+
+func credentials(email, password string) string {
+	b, _ := json.Marshal(map[string]string{"email": email, "password": password})
+	return string(b)
+}
+
+// tokens is what login and refresh answer.
+type tokens struct{ access, refresh string }
+
+func (c *client) register(t *testing.T, base, email, password string) reply {
+	t.Helper()
+	return c.do(t, "POST", base+"/register", "", credentials(email, password))
+}
+
+func (c *client) login(t *testing.T, base, email, password string) reply {
+	t.Helper()
+	return c.do(t, "POST", base+"/login", "", credentials(email, password))
+}
+
+func (c *client) refresh(t *testing.T, base, rt string) reply {
+	t.Helper()
+	b, _ := json.Marshal(map[string]string{"refresh_token": rt})
+	return c.do(t, "POST", base+"/refresh", "", string(b))
+}
+
+// tokensOf reads the pair of a 200 login or refresh answer.
+func tokensOf(t *testing.T, r reply, what string) tokens {
+	t.Helper()
+	want(t, r, http.StatusOK, what)
+	return tokens{access: r.str(t, "access_token"), refresh: r.str(t, "refresh_token")}
+}
+
+// signup registers email on base and logs it in.
+func (c *client) signup(t *testing.T, base, email, password string) tokens {
+	t.Helper()
+	want(t, c.register(t, base, email, password), http.StatusCreated, "register "+email)
+	return tokensOf(t, c.login(t, base, email, password), "login "+email)
+}
+
+// orders is the status a microservice answers GET /api/orders with for an access token.
+func (c *client) orders(t *testing.T, base, at string) reply {
+	t.Helper()
+	return c.do(t, "GET", base+"/api/orders", at, nil)
+}
+
+// ready returns /ready's status and its checks by name.
+func (c *client) ready(t *testing.T, base string) (int, map[string]check) {
+	t.Helper()
+	r := c.do(t, "GET", base+"/ready", "", nil)
+	var doc struct {
+		Checks map[string]check `json:"checks"`
+	}
+	_ = json.Unmarshal(r.body, &doc)
+	return r.status, doc.Checks
+}
+
+// check is one /ready check.
+type check struct {
+	Status string `json:"status"`
+	Error  string `json:"error"`
+}
+
+// waitReady waits until every base answers /ready with 200.
+func (c *client) waitReady(t *testing.T, within time.Duration, bases ...string) {
+	t.Helper()
+	for _, base := range bases {
+		eventually(t, within, base+"/ready answers 200", func() bool {
+			s, _ := c.ready(t, base)
+			return s == http.StatusOK
+		})
+	}
+}
+
+// metric returns the sum of the samples of metric name whose labels include every label
+// (e.g. `trigger="push"`) in base's /metrics.
+func (c *client) metric(t *testing.T, base, name string, labels ...string) float64 {
+	t.Helper()
+	r := want(t, c.do(t, "GET", base+"/metrics", "", nil), http.StatusOK, base+"/metrics")
+	var sum float64
+	for _, line := range strings.Split(string(r.body), "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
+			continue
+		}
+		match := true
+		for _, l := range labels {
+			match = match && strings.Contains(rest, l)
+		}
+		if !match {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(rest[strings.LastIndexByte(rest, ' ')+1:], &v); err == nil {
+			sum += v
+		}
+	}
+	return sum
+}
+
+// jwks is one JWKS answer: the document, its ETag and the kids it lists.
+type jwks struct {
+	body []byte
+	etag string
+	kids []string
+}
+
+func (c *client) jwks(t *testing.T, base string) jwks {
+	t.Helper()
+	r := want(t, c.do(t, "GET", base+"/.well-known/jwks.json", "", nil), http.StatusOK, base+" JWKS")
+	var doc struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal(r.body, &doc); err != nil {
+		t.Fatalf("%s JWKS: %v: %s", base, err, r.body)
+	}
+	j := jwks{body: r.body, etag: r.header.Get("ETag")}
+	for _, k := range doc.Keys {
+		j.kids = append(j.kids, k.Kid)
+	}
+	return j
+}
+
+// kidOf returns the kid in a compact JWS's header.
+func kidOf(t *testing.T, jws string) string {
+	t.Helper()
+	h, _, _ := strings.Cut(jws, ".")
+	b, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		t.Fatalf("token header: %v", err)
+	}
+	var hdr struct {
+		Kid string `json:"kid"`
+	}
+	if err := json.Unmarshal(b, &hdr); err != nil {
+		t.Fatalf("token header: %v", err)
+	}
+	return hdr.Kid
+}
+
+// redisEnv is the Redis setting of every process of a topology on r.
+func redisEnv(r *containers.Redis) map[string]string {
+	return map[string]string{"REDIS_ADDR": r.Addr}
+}

@@ -1,0 +1,189 @@
+package topology_test
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/test/containers"
+)
+
+// redisTopology is one authd (in-memory users, KEYGATE_DEV=1) and two ordersd, one failing
+// open (the default) and one failing closed after failClosed, all on one Redis.
+type redisTopology struct {
+	redis              *containers.Redis
+	auth, open, closed *proc
+	c                  *client
+}
+
+const failClosed = 3 * time.Second
+
+func startRedisTopology(t *testing.T) *redisTopology {
+	t.Helper()
+	// AOF, as the seed prescribes: what Redis acknowledged survives its restart.
+	tp := &redisTopology{redis: containers.StartRedis(t, containers.WithAOF()), c: newClient(16)}
+	tp.auth = startProc(t, "authd", binary(t, "authd"), merge(authEnv(), redisEnv(tp.redis), map[string]string{
+		"KEYGATE_DEV": "1",
+	}))
+	svc := merge(redisEnv(tp.redis), map[string]string{"PORT": "0", "KEYGATE_ISSUER": tp.auth.URL})
+	tp.open = startProc(t, "ordersd", binary(t, "ordersd"), svc)
+	tp.closed = startProc(t, "ordersd-fail-closed", binary(t, "ordersd"), merge(svc, map[string]string{
+		"KEYGATE_FAIL_CLOSED_AFTER": failClosed.String(),
+	}))
+	tp.c.waitReady(t, 30*time.Second, tp.auth.URL, tp.open.URL, tp.closed.URL)
+	return tp
+}
+
+// TestRedisOutage: with Redis stopped, the microservices keep serving valid tokens and keep
+// refusing a token revoked before the outage (the fail-closed one answers 503 once its set is
+// staler than KEYGATE_FAIL_CLOSED_AFTER); login and refresh answer 503 with Retry-After, never
+// 401 or invalid_grant. When Redis is back everything recovers without a restart, and a
+// revocation made then reaches the microservices at once.
+func TestRedisOutage(t *testing.T) {
+	tp := startRedisTopology(t)
+	c, auth := tp.c, tp.auth.URL
+	services := []*proc{tp.open, tp.closed}
+	const password = "correct horse battery"
+	kept := c.signup(t, auth, "alice@example.com", password)
+	gone := tokensOf(t, c.login(t, auth, "alice@example.com", password), "second login")
+	want(t, c.do(t, "POST", auth+"/logout", gone.access, nil), http.StatusNoContent, "logout")
+	for _, s := range services {
+		eventually(t, time.Second, s.name+" refuses the logged-out token", func() bool {
+			return c.orders(t, s.URL, gone.access).status == http.StatusUnauthorized
+		})
+		want(t, c.orders(t, s.URL, kept.access), http.StatusOK, s.name+" with a valid token")
+	}
+
+	tp.redis.Stop(t, 5*time.Second)
+	down := time.Now()
+
+	t.Run("microservices during the outage", func(t *testing.T) {
+		// Fail-open serves the last-known set for as long as the outage lasts: check past the
+		// fail-closed bound.
+		for time.Since(down) < failClosed+3*time.Second {
+			want(t, c.orders(t, tp.open.URL, kept.access), http.StatusOK, "fail-open ordersd, valid token, Redis down")
+			want(t, c.orders(t, tp.open.URL, gone.access), http.StatusUnauthorized, "fail-open ordersd, token revoked before the outage")
+			if r := c.orders(t, tp.closed.URL, gone.access); r.status == http.StatusOK {
+				t.Fatalf("fail-closed ordersd accepted a token revoked before the outage: %s", r)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		// The feed's heartbeat comes every 2s, so the set was known current at most 2s before
+		// the stop: by failClosed + 2s + slack the fail-closed service refuses.
+		took := eventually(t, failClosed+5*time.Second, "fail-closed ordersd answers 503 for a valid token", func() bool {
+			return c.orders(t, tp.closed.URL, kept.access).status == http.StatusServiceUnavailable
+		})
+		t.Logf("fail-closed ordersd answered 503 %v after the stop (bound %v)", time.Since(down).Round(100*time.Millisecond), failClosed)
+		_ = took
+		wantUnavailable(t, c.orders(t, tp.closed.URL, kept.access), "fail-closed ordersd past the bound")
+		for _, s := range services {
+			if got := c.metric(t, s.URL, "keygate_revocation_feed_connected"); got != 0 {
+				t.Errorf("%s: keygate_revocation_feed_connected %v during the outage, want 0", s.name, got)
+			}
+			if got := c.metric(t, s.URL, "keygate_revocation_staleness_seconds"); got < 1 {
+				t.Errorf("%s: keygate_revocation_staleness_seconds %v during the outage, want it growing", s.name, got)
+			}
+			_, checks := c.ready(t, s.URL)
+			if ch := checks["revocation_feed"]; ch.Status == "ok" {
+				t.Errorf("%s: /ready says the revocation feed is ok during the outage: %+v", s.name, checks)
+			}
+		}
+	})
+
+	t.Run("authd during the outage", func(t *testing.T) {
+		wantUnavailable(t, c.login(t, auth, "alice@example.com", password), "login with Redis down")
+		wantUnavailable(t, c.login(t, auth, "alice@example.com", "a wrong password"), "failed login with Redis down")
+		wantUnavailable(t, c.refresh(t, auth, kept.refresh), "refresh with Redis down")
+		if s, checks := c.ready(t, auth); s != http.StatusServiceUnavailable {
+			t.Errorf("authd /ready: %d %+v with Redis down, want 503", s, checks)
+		} else {
+			t.Logf("authd /ready with Redis down: %+v", checks)
+		}
+	})
+	if t.Failed() {
+		return
+	}
+
+	tp.redis.Start(t)
+	tp.redis.WaitReady(t, 30*time.Second)
+	up := time.Now()
+	for _, p := range []*proc{tp.auth, tp.open, tp.closed} {
+		p.running(t)
+	}
+
+	t.Run("recovery without a restart", func(t *testing.T) {
+		// The refresh token whose rotation failed during the outage is still good.
+		var again tokens
+		took := eventually(t, 30*time.Second, "refresh answers 200 after Redis is back", func() bool {
+			r := c.refresh(t, auth, kept.refresh)
+			switch r.status {
+			case http.StatusOK:
+				again = tokensOf(t, r, "refresh after recovery")
+				return true
+			case http.StatusServiceUnavailable:
+				return false
+			}
+			t.Fatalf("refresh after recovery with the token of before the outage: %s, want 200 (or 503 until ready)", r)
+			return false
+		})
+		t.Logf("refresh answered 200 %v after Redis answered PING", took.Round(10*time.Millisecond))
+		fresh := tokensOf(t, c.login(t, auth, "alice@example.com", password), "login after recovery")
+		c.waitReady(t, 30*time.Second, auth, tp.open.URL, tp.closed.URL)
+		t.Logf("every service ready %v after Redis answered PING", time.Since(up).Round(10*time.Millisecond))
+		for _, s := range services {
+			want(t, c.orders(t, s.URL, again.access), http.StatusOK, s.name+" after recovery, refreshed token")
+			want(t, c.orders(t, s.URL, gone.access), http.StatusUnauthorized, s.name+" after recovery, token revoked before the outage")
+		}
+		// A revocation made now reaches both microservices within milliseconds, pushed.
+		want(t, c.do(t, "POST", auth+"/logout", fresh.access, nil), http.StatusNoContent, "logout after recovery")
+		start := time.Now()
+		for _, s := range services {
+			eventually(t, 500*time.Millisecond, s.name+" refuses a token logged out after recovery", func() bool {
+				return c.orders(t, s.URL, fresh.access).status == http.StatusUnauthorized
+			})
+		}
+		t.Logf("logout after recovery refused by both microservices within %v", time.Since(start).Round(time.Millisecond))
+		want(t, c.orders(t, tp.open.URL, again.access), http.StatusOK, "the other session is untouched")
+	})
+}
+
+// TestRateLimitAcrossReplicas: failed logins for one account spread over two authd replicas
+// count against one per-account limit kept in Redis: past it, both replicas answer 429 with
+// Retry-After, though neither alone saw enough attempts to trip a limit of its own; another
+// account is not affected.
+func TestRateLimitAcrossReplicas(t *testing.T) {
+	const limit = 4
+	r := containers.StartRedis(t)
+	env := merge(authEnv(), redisEnv(r), map[string]string{
+		"KEYGATE_DEV":                 "1",
+		"KEYGATE_LOGIN_LIMIT_ACCOUNT": strconv.Itoa(limit) + "/1h",
+	})
+	a := startProc(t, "authd-a", binary(t, "authd"), env)
+	b := startProc(t, "authd-b", binary(t, "authd"), env)
+	c := newClient(4)
+	c.waitReady(t, 30*time.Second, a.URL, b.URL)
+	replicas := []*proc{a, b}
+
+	const victim = "victim@example.com"
+	for i := range limit {
+		p := replicas[i%2]
+		want(t, c.login(t, p.URL, victim, fmt.Sprintf("wrong password %d", i)), http.StatusUnauthorized,
+			fmt.Sprintf("failed login %d of %d on %s", i+1, limit, p.name))
+	}
+	for i, p := range []*proc{a, b, b, a} {
+		r := c.login(t, p.URL, victim, fmt.Sprintf("wrong password again %d", i))
+		if r.status != http.StatusTooManyRequests {
+			t.Fatalf("login %d past the shared limit of %d on %s: %s, want 429", limit+i+1, limit, p.name, r)
+		}
+		ra, err := strconv.Atoi(r.header.Get("Retry-After"))
+		if err != nil || ra < 1 || ra > 3600 {
+			t.Errorf("%s: 429 with Retry-After %q, want 1..3600 seconds", p.name, r.header.Get("Retry-After"))
+		}
+	}
+	for _, p := range replicas {
+		want(t, c.login(t, p.URL, "bystander@example.com", "wrong password"), http.StatusUnauthorized,
+			"another account on "+p.name)
+	}
+}
