@@ -19,14 +19,20 @@ import (
 func TestPubSubKilledBeforeEachRevocation(t *testing.T) {
 	r := newRig(t, time.Second)
 	v := r.verifier(t, 0)
+	conns := v.bus.connects.Load()
 	r.redis.KillPubSub(t) // once through redis-cli in the container, as an operator would
 	const rounds = 100
 	var slowest time.Duration
 	for i := range rounds {
-		// Kill only a live subscription, so every round tests a real loss.
-		for !v.feed.Status().Connected {
+		// Kill only a confirmed resubscription, so every round tests a real loss.
+		deadline := time.Now().Add(5 * time.Second)
+		for v.bus.connects.Load() <= conns {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: verifier did not resubscribe within 5s", i)
+			}
 			time.Sleep(time.Millisecond)
 		}
+		conns = v.bus.connects.Load()
 		killed, err := r.auth.ClientKillByFilter(t.Context(), "TYPE", "pubsub").Result()
 		if err != nil || killed < 1 {
 			t.Fatalf("round %d: CLIENT KILL TYPE pubsub = %d, %v; want a subscription killed", i, killed, err)
