@@ -30,7 +30,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer ln.Close()
 	cfg.Listened(ln.Addr().(*net.TCPAddr).Port)
-	app, cleanup, err := build(cfg, log)
+	app, cleanup, err := build(ctx, cfg, log)
 	if err != nil {
 		return fmt.Errorf("authd: %w", err)
 	}
@@ -39,10 +39,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 }
 
 // build calls the injector of cfg's deployment profile.
-func build(cfg authsvc.Config, log *slog.Logger) (*authsvc.App, func(), error) {
+func build(ctx context.Context, cfg authsvc.Config, log *slog.Logger) (*authsvc.App, func(), error) {
 	switch cfg.Profile {
 	case authsvc.ProfileMemory:
 		return initMemory(cfg, log)
+	case authsvc.ProfileRedis:
+		return initRedis(cfg, log)
+	case authsvc.ProfileRedisMySQL:
+		return initRedisMySQL(ctx, cfg, log)
+	case authsvc.ProfileRedisPostgres:
+		return initRedisPostgres(ctx, cfg, log)
 	default:
 		return nil, nil, fmt.Errorf("no injector for profile %q", cfg.Profile)
 	}

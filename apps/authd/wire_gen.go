@@ -7,9 +7,13 @@
 package main
 
 import (
+	"context"
 	"github.com/keygate/keygate/adapters/jose"
 	"github.com/keygate/keygate/adapters/memory"
+	"github.com/keygate/keygate/adapters/mysql"
 	"github.com/keygate/keygate/adapters/norm"
+	"github.com/keygate/keygate/adapters/postgres"
+	"github.com/keygate/keygate/adapters/redis"
 	"github.com/keygate/keygate/adapters/telemetry"
 	"github.com/keygate/keygate/apps/internal/authsvc"
 	"github.com/keygate/keygate/core/auth"
@@ -59,12 +63,12 @@ func initMemory(cfg authsvc.Config, log *slog.Logger) (*authsvc.App, func(), err
 	if err != nil {
 		return nil, nil, err
 	}
-	checks := authsvc.NoChecks()
-	handler, err := authsvc.NewHandler(service, guard, feed, metrics, registry, log, cfg, checks)
+	dependencies := authsvc.NoDependencies()
+	handler, err := authsvc.NewHandler(service, guard, feed, metrics, registry, log, cfg, dependencies)
 	if err != nil {
 		return nil, nil, err
 	}
-	app := authsvc.NewApp(service, guard, feed, handler, log, cfg)
+	app := authsvc.NewApp(service, guard, feed, handler, log, cfg, dependencies, metrics)
 	return app, func() {
 	}, nil
 }
@@ -72,3 +76,263 @@ func initMemory(cfg authsvc.Config, log *slog.Logger) (*authsvc.App, func(), err
 var (
 	_wireRealClockValue = memory.RealClock{}
 )
+
+// initRedis wires Redis (sessions, revocations, rate limits, events) with users, keys and the
+// audit log in memory (KEYGATE_DEV=1).
+func initRedis(cfg authsvc.Config, log *slog.Logger) (*authsvc.App, func(), error) {
+	userRepo := memory.NewUserRepo()
+	config := cfg.Redis
+	universalClient, cleanup, err := authsvc.NewRedisClient(config)
+	if err != nil {
+		return nil, nil, err
+	}
+	sessionStore, err := redis.NewSessionStore(universalClient, config)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	revocationStore, err := redis.NewRevocationStore(universalClient, config)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	eventBus, err := redis.NewEventBus(universalClient, config)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	keyStore := memory.NewKeyStore()
+	tokenIssuer := jose.NewTokenIssuer()
+	hasher, err := authsvc.NewHasher(cfg)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	normalizer := norm.New()
+	rateLimiter, err := redis.NewRateLimiter(universalClient, config)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	auditLog := memory.NewAuditLog()
+	realClock := _wireRealClockValue
+	registry := authsvc.NewRegistry()
+	metrics := telemetry.New(registry)
+	deps := auth.Deps{
+		Users:       userRepo,
+		Sessions:    sessionStore,
+		Revocations: revocationStore,
+		Bus:         eventBus,
+		Keys:        keyStore,
+		Issuer:      tokenIssuer,
+		Hasher:      hasher,
+		Norm:        normalizer,
+		Limiter:     rateLimiter,
+		Audit:       auditLog,
+		Clock:       realClock,
+		Metrics:     metrics,
+	}
+	service, err := authsvc.NewService(deps, cfg)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	feed := authsvc.NewFeed(revocationStore, eventBus, service, realClock, metrics)
+	guard, err := authsvc.NewGuard(service, feed, realClock, metrics, cfg)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	dependencies := authsvc.RedisDependencies(universalClient)
+	handler, err := authsvc.NewHandler(service, guard, feed, metrics, registry, log, cfg, dependencies)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	app := authsvc.NewApp(service, guard, feed, handler, log, cfg, dependencies, metrics)
+	return app, func() {
+		cleanup()
+	}, nil
+}
+
+// initRedisMySQL wires the production profile on Redis and MySQL.
+func initRedisMySQL(ctx context.Context, cfg authsvc.Config, log *slog.Logger) (*authsvc.App, func(), error) {
+	db, cleanup, err := authsvc.OpenMySQL(ctx, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	userRepo := mysql.NewUserRepo(db)
+	config := cfg.Redis
+	universalClient, cleanup2, err := authsvc.NewRedisClient(config)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	sessionStore, err := redis.NewSessionStore(universalClient, config)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	revocationStore, err := redis.NewRevocationStore(universalClient, config)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	eventBus, err := redis.NewEventBus(universalClient, config)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	keyStore := mysql.NewKeyStore(db)
+	tokenIssuer := jose.NewTokenIssuer()
+	hasher, err := authsvc.NewHasher(cfg)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	normalizer := norm.New()
+	rateLimiter, err := redis.NewRateLimiter(universalClient, config)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	auditLog := mysql.NewAuditLog(db)
+	realClock := _wireRealClockValue
+	registry := authsvc.NewRegistry()
+	metrics := telemetry.New(registry)
+	deps := auth.Deps{
+		Users:       userRepo,
+		Sessions:    sessionStore,
+		Revocations: revocationStore,
+		Bus:         eventBus,
+		Keys:        keyStore,
+		Issuer:      tokenIssuer,
+		Hasher:      hasher,
+		Norm:        normalizer,
+		Limiter:     rateLimiter,
+		Audit:       auditLog,
+		Clock:       realClock,
+		Metrics:     metrics,
+	}
+	service, err := authsvc.NewService(deps, cfg)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	feed := authsvc.NewFeed(revocationStore, eventBus, service, realClock, metrics)
+	guard, err := authsvc.NewGuard(service, feed, realClock, metrics, cfg)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	dependencies := authsvc.RedisMySQLDependencies(universalClient, db)
+	handler, err := authsvc.NewHandler(service, guard, feed, metrics, registry, log, cfg, dependencies)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	app := authsvc.NewApp(service, guard, feed, handler, log, cfg, dependencies, metrics)
+	return app, func() {
+		cleanup2()
+		cleanup()
+	}, nil
+}
+
+// initRedisPostgres wires the production profile on Redis and PostgreSQL.
+func initRedisPostgres(ctx context.Context, cfg authsvc.Config, log *slog.Logger) (*authsvc.App, func(), error) {
+	pool, cleanup, err := authsvc.OpenPostgres(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	userRepo := postgres.NewUserRepo(pool)
+	config := cfg.Redis
+	universalClient, cleanup2, err := authsvc.NewRedisClient(config)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	sessionStore, err := redis.NewSessionStore(universalClient, config)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	revocationStore, err := redis.NewRevocationStore(universalClient, config)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	eventBus, err := redis.NewEventBus(universalClient, config)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	keyStore := postgres.NewKeyStore(pool)
+	tokenIssuer := jose.NewTokenIssuer()
+	hasher, err := authsvc.NewHasher(cfg)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	normalizer := norm.New()
+	rateLimiter, err := redis.NewRateLimiter(universalClient, config)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	auditLog := postgres.NewAuditLog(pool)
+	realClock := _wireRealClockValue
+	registry := authsvc.NewRegistry()
+	metrics := telemetry.New(registry)
+	deps := auth.Deps{
+		Users:       userRepo,
+		Sessions:    sessionStore,
+		Revocations: revocationStore,
+		Bus:         eventBus,
+		Keys:        keyStore,
+		Issuer:      tokenIssuer,
+		Hasher:      hasher,
+		Norm:        normalizer,
+		Limiter:     rateLimiter,
+		Audit:       auditLog,
+		Clock:       realClock,
+		Metrics:     metrics,
+	}
+	service, err := authsvc.NewService(deps, cfg)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	feed := authsvc.NewFeed(revocationStore, eventBus, service, realClock, metrics)
+	guard, err := authsvc.NewGuard(service, feed, realClock, metrics, cfg)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	dependencies := authsvc.RedisPostgresDependencies(universalClient, pool)
+	handler, err := authsvc.NewHandler(service, guard, feed, metrics, registry, log, cfg, dependencies)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	app := authsvc.NewApp(service, guard, feed, handler, log, cfg, dependencies, metrics)
+	return app, func() {
+		cleanup2()
+		cleanup()
+	}, nil
+}

@@ -8,6 +8,7 @@ package main
 
 import (
 	"github.com/keygate/keygate/adapters/memory"
+	"github.com/keygate/keygate/adapters/redis"
 	"github.com/keygate/keygate/adapters/telemetry"
 	"github.com/keygate/keygate/apps/internal/authsvc"
 	"github.com/keygate/keygate/apps/internal/demo"
@@ -33,9 +34,9 @@ func initStandalone(cfg demo.Config, log *slog.Logger) (*demo.App, func(), error
 		cleanup()
 		return nil, nil, err
 	}
-	checks := authsvc.NoChecks()
-	handler := demo.NewHandler(guard, remoteKeySet, feed, metrics, registry, log, cfg, checks)
-	app := demo.NewApp(remoteKeySet, feed, guard, handler, log, cfg)
+	dependencies := authsvc.NoDependencies()
+	handler := demo.NewHandler(guard, remoteKeySet, feed, metrics, registry, log, cfg, dependencies)
+	app := demo.NewApp(remoteKeySet, feed, guard, handler, log, cfg, dependencies, metrics)
 	return app, func() {
 		cleanup()
 	}, nil
@@ -44,3 +45,46 @@ func initStandalone(cfg demo.Config, log *slog.Logger) (*demo.App, func(), error
 var (
 	_wireRealClockValue = memory.RealClock{}
 )
+
+// initRedis wires the Redis profile: the revocation feed from authd's Redis.
+func initRedis(cfg demo.Config, log *slog.Logger) (*demo.App, func(), error) {
+	realClock := _wireRealClockValue
+	registry := demo.NewRegistry()
+	metrics := telemetry.New(registry)
+	remoteKeySet, cleanup, err := demo.NewKeySet(realClock, metrics, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	config := cfg.Redis
+	universalClient, cleanup2, err := authsvc.NewRedisClient(config)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	revocationStore, err := redis.NewRevocationStore(universalClient, config)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	eventBus, err := redis.NewEventBus(universalClient, config)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	feed := demo.NewFeed(revocationStore, eventBus, remoteKeySet, realClock, metrics)
+	guard, err := demo.NewGuard(remoteKeySet, feed, realClock, metrics, cfg)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	dependencies := authsvc.RedisDependencies(universalClient)
+	handler := demo.NewHandler(guard, remoteKeySet, feed, metrics, registry, log, cfg, dependencies)
+	app := demo.NewApp(remoteKeySet, feed, guard, handler, log, cfg, dependencies, metrics)
+	return app, func() {
+		cleanup2()
+		cleanup()
+	}, nil
+}

@@ -39,6 +39,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 // build calls the injector of cfg's deployment profile.
 func build(cfg demo.Config, log *slog.Logger) (*demo.App, func(), error) {
 	switch cfg.Profile {
+	case demo.ProfileRedis:
+		return initRedis(cfg, log)
 	case demo.ProfileStandalone:
 		return initStandalone(cfg, log)
 	default:

@@ -15,3 +15,9 @@ func initStandalone(cfg demo.Config, log *slog.Logger) (*demo.App, func(), error
 	wire.Build(demo.StandaloneProfile)
 	return nil, nil, nil
 }
+
+// initRedis wires the Redis profile: the revocation feed from authd's Redis.
+func initRedis(cfg demo.Config, log *slog.Logger) (*demo.App, func(), error) {
+	wire.Build(demo.RedisProfile)
+	return nil, nil, nil
+}

@@ -16,7 +16,7 @@ import (
 // initAuth wires authd on the memory profile, with the stack's shared bus and revocation store.
 func initAuth(cfg authsvc.Config, log *slog.Logger, bus *memory.EventBus, store *memory.RevocationStore) (*authsvc.App, func(), error) {
 	wire.Build(
-		authsvc.Core, authsvc.RealClock, authsvc.MemoryAccounts, authsvc.NoChecks,
+		authsvc.Core, authsvc.RealClock, authsvc.MemoryAccounts, authsvc.NoDependencies,
 		wire.Bind(new(ports.EventBus), new(*memory.EventBus)),
 		wire.Bind(new(ports.RevocationStore), new(*memory.RevocationStore)),
 	)
@@ -27,7 +27,7 @@ func initAuth(cfg authsvc.Config, log *slog.Logger, bus *memory.EventBus, store 
 // fetches the JWKS from authd over HTTP, as it would in production.
 func initDemo(cfg demo.Config, log *slog.Logger, bus *memory.EventBus, store *memory.RevocationStore) (*demo.App, func(), error) {
 	wire.Build(
-		demo.Core, authsvc.RealClock, authsvc.NoChecks,
+		demo.Core, authsvc.RealClock, authsvc.NoDependencies,
 		wire.Bind(new(ports.EventBus), new(*memory.EventBus)),
 		wire.Bind(new(ports.RevocationStore), new(*memory.RevocationStore)),
 	)

@@ -58,12 +58,12 @@ func initAuth(cfg authsvc.Config, log *slog.Logger, bus *memory.EventBus, store 
 	if err != nil {
 		return nil, nil, err
 	}
-	checks := authsvc.NoChecks()
-	handler, err := authsvc.NewHandler(service, guard, feed, metrics, registry, log, cfg, checks)
+	dependencies := authsvc.NoDependencies()
+	handler, err := authsvc.NewHandler(service, guard, feed, metrics, registry, log, cfg, dependencies)
 	if err != nil {
 		return nil, nil, err
 	}
-	app := authsvc.NewApp(service, guard, feed, handler, log, cfg)
+	app := authsvc.NewApp(service, guard, feed, handler, log, cfg, dependencies, metrics)
 	return app, func() {
 	}, nil
 }
@@ -88,9 +88,9 @@ func initDemo(cfg demo.Config, log *slog.Logger, bus *memory.EventBus, store *me
 		cleanup()
 		return nil, nil, err
 	}
-	checks := authsvc.NoChecks()
-	handler := demo.NewHandler(guard, remoteKeySet, feed, metrics, registry, log, cfg, checks)
-	app := demo.NewApp(remoteKeySet, feed, guard, handler, log, cfg)
+	dependencies := authsvc.NoDependencies()
+	handler := demo.NewHandler(guard, remoteKeySet, feed, metrics, registry, log, cfg, dependencies)
+	app := demo.NewApp(remoteKeySet, feed, guard, handler, log, cfg, dependencies, metrics)
 	return app, func() {
 		cleanup()
 	}, nil

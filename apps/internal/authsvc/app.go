@@ -28,12 +28,16 @@ type App struct {
 	Handler http.Handler
 	log     *slog.Logger
 	cfg     Config
+	deps    Dependencies
+	metrics *telemetry.Metrics
 	serving chan struct{}
 }
 
 // NewApp returns an App of its parts.
-func NewApp(svc *auth.Service, g *guard.Guard, feed *guard.Feed, h http.Handler, log *slog.Logger, cfg Config) *App {
-	return &App{Service: svc, Guard: g, Feed: feed, Handler: h, log: log, cfg: cfg, serving: make(chan struct{})}
+func NewApp(svc *auth.Service, g *guard.Guard, feed *guard.Feed, h http.Handler, log *slog.Logger, cfg Config,
+	deps Dependencies, m *telemetry.Metrics) *App {
+	return &App{Service: svc, Guard: g, Feed: feed, Handler: h, log: log, cfg: cfg, deps: deps, metrics: m,
+		serving: make(chan struct{})}
 }
 
 // Serving is closed once Run has loaded the key ring, bootstrapped the admin and started to
@@ -60,6 +64,7 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = a.Service.Run(bg) })
 	wg.Go(func() { _ = a.Feed.Run(bg) })
+	wg.Go(func() { Monitor(bg, a.deps, a.metrics.SetDependency, a.log, "authd") })
 	a.log.Info("authd: serving", slog.String("addr", ln.Addr().String()),
 		slog.String("issuer", a.cfg.Auth.Issuer), slog.String("profile", string(a.cfg.Profile)))
 	close(a.serving)
@@ -100,36 +105,31 @@ func NewGuard(svc *auth.Service, feed *guard.Feed, clock ports.Clock, m ports.Me
 // NewRegistry returns the Prometheus registry the service's /metrics serves.
 func NewRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
 
-// Checks are the readiness checks a profile adds for its own stores (a Redis ping, a
-// database ping); the memory profile has none.
-type Checks []httpapi.Check
-
-// NoChecks is the Checks of a profile whose stores are in memory.
-func NoChecks() Checks { return nil }
-
-// NewHandler builds the HTTP API of DESIGN.md with /ready checking the key ring, the
-// revocation feed and the profile's stores.
+// NewHandler builds the HTTP API of DESIGN.md. /ready fails while the key ring cannot be
+// loaded or the revocation set was never loaded, and says "degraded" (still 200) while the
+// feed is disconnected or a store of the profile (Redis, the database) does not answer: login,
+// refresh and logout then answer 503 with Retry-After, and the JWKS is still served.
 func NewHandler(svc *auth.Service, g *guard.Guard, feed *guard.Feed, m *telemetry.Metrics, reg *prometheus.Registry,
-	log *slog.Logger, cfg Config, stores Checks) (http.Handler, error) {
+	log *slog.Logger, cfg Config, deps Dependencies) (http.Handler, error) {
 	disc, err := jose.Discovery(cfg.Auth.Issuer)
 	if err != nil {
 		return nil, err
 	}
-	checks := []httpapi.Check{
+	probes := []Probe{
 		{Name: "signing_keys", Fn: func(ctx context.Context) error {
 			_, _, err := svc.JWKS(ctx)
 			return err
 		}},
-		httpapi.FeedCheck(feed),
+		FeedProbe(feed, 0),
 	}
-	checks = append(checks, stores...)
-	return httpapi.NewAuthRouter(svc, g, httpapi.Config{
+	probes = append(probes, DependencyProbes(deps)...)
+	h := httpapi.NewAuthRouter(svc, g, httpapi.Config{
 		Discovery:      disc,
 		JWKSMaxAge:     cfg.JWKSMaxAge,
 		TrustedProxies: cfg.TrustedProxies,
 		Logger:         log,
 		Metrics:        telemetry.Handler(reg),
-		Checks:         checks,
 		Middleware:     []func(http.Handler) http.Handler{m.Middleware},
-	}), nil
+	})
+	return WithReady(h, probes), nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/keygate/keygate/adapters/argon2"
 	"github.com/keygate/keygate/adapters/httpapi"
+	redisadapter "github.com/keygate/keygate/adapters/redis"
 	"github.com/keygate/keygate/apps/internal/env"
 	"github.com/keygate/keygate/core/auth"
 	"github.com/keygate/keygate/core/key"
@@ -23,10 +24,18 @@ import (
 // Profile names a deployment profile: which adapters back the ports.
 type Profile string
 
-// Profiles. Only the memory profile exists today; the Redis and database profiles add an
-// injector each.
+// Profiles, chosen by Load from what is configured (docs/configuration.md):
+//
+//	no REDIS_ADDR, no database       ProfileMemory         (KEYGATE_DEV=1 only)
+//	REDIS_ADDR, no database          ProfileRedis          (KEYGATE_DEV=1 only: users, audit log and keys in memory)
+//	REDIS_ADDR + MySQL               ProfileRedisMySQL
+//	REDIS_ADDR + PostgreSQL          ProfileRedisPostgres
+//	a database without REDIS_ADDR    refused
 const (
-	ProfileMemory Profile = "memory"
+	ProfileMemory        Profile = "memory"
+	ProfileRedis         Profile = "redis"
+	ProfileRedisMySQL    Profile = "redis+mysql"
+	ProfileRedisPostgres Profile = "redis+postgres"
 )
 
 // DefaultPort is authd's port when PORT is unset.
@@ -44,7 +53,10 @@ type Config struct {
 	TrustedProxies []netip.Prefix // KEYGATE_TRUSTED_PROXIES
 	AdminEmail     string
 	AdminPassword  string
-	Warnings       []string // said once at start (dev-mode compromises)
+	Redis          redisadapter.Config // REDIS_*, KEYGATE_REDIS_PREFIX; zero in the memory profile
+	Database       Database            // DB_*, DATABASE_URL; zero without a database
+	Migrate        bool                // KEYGATE_MIGRATE: apply schema migrations at start
+	Warnings       []string            // said once at start (dev-mode compromises)
 }
 
 // Load reads authd's configuration through getenv. Every problem is reported in the one
@@ -103,37 +115,69 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.Auth.KEK = r.Base64("KEYGATE_KEK", 32)
 
-	c.Profile = profile(r, &c)
+	var hasRedis bool
+	c.Redis, hasRedis = LoadRedis(r, getenv)
+	c.Database = LoadDatabase(r, getenv)
+	c.Migrate = r.Flag("KEYGATE_MIGRATE")
+	if c.Migrate && !c.Database.Configured() {
+		r.Fail("KEYGATE_MIGRATE", "set without a database (DB_HOST or DATABASE_URL)")
+	}
+	c.Profile = profile(r, &c, hasRedis)
+	if c.Dev || c.Profile != ProfileMemory { // the memory profile outside dev mode is refused already
+		secrets(r, &c)
+	}
 	return c, r.Err()
 }
 
-// profile picks the deployment profile from what is configured, and reports settings this
-// build cannot serve yet.
-func profile(r *env.Reader, c *Config) Profile {
-	for _, name := range []string{"REDIS_ADDR"} {
-		if r.Set(name) {
-			r.Fail(name, "the Redis profile is not available in this build yet; unset it to run in memory with KEYGATE_DEV=1")
+// profile picks the deployment profile from what is configured.
+func profile(r *env.Reader, c *Config, hasRedis bool) Profile {
+	db := c.Database.Configured()
+	switch {
+	case hasRedis && db && c.Database.Driver == DriverPostgres:
+		return ProfileRedisPostgres
+	case hasRedis && db:
+		return ProfileRedisMySQL
+	case db:
+		r.Fail("REDIS_ADDR", "required with a database: refresh sessions, revocations and rate-limit counters must be shared by every replica")
+		return ProfileRedisMySQL
+	case hasRedis:
+		if !c.Dev {
+			r.Fail("DB_HOST", "required outside dev mode (or DATABASE_URL): without a database, users, the audit log and the signing keys live in memory; set KEYGATE_DEV=1 to run so")
+		} else {
+			c.Warnings = append(c.Warnings, "dev mode: REDIS_ADDR without a database: users, audit log and signing keys live in this process's memory and vanish at exit; run one replica only")
 		}
-	}
-	for _, name := range []string{"DB_HOST", "DATABASE_URL"} {
-		if r.Set(name) {
-			r.Fail(name, "the database profiles are not available in this build yet; unset it to run in memory with KEYGATE_DEV=1")
-		}
+		return ProfileRedis
 	}
 	if !c.Dev {
 		r.Fail("KEYGATE_DEV", "no database is configured (DB_HOST or DATABASE_URL): in-memory users need KEYGATE_DEV=1")
 		return ProfileMemory
 	}
 	c.Warnings = append(c.Warnings, "dev mode: users, sessions, keys and revocations live in memory and vanish at exit")
-	if len(c.Auth.RefreshSecret) == 0 {
+	return ProfileMemory
+}
+
+// secrets requires the refresh secret and the KEK outside dev mode, and the KEK whenever a
+// database holds the keys (a generated one would leave them unreadable after a restart). In
+// dev mode a missing secret is generated, with a warning.
+func secrets(r *env.Reader, c *Config) {
+	switch {
+	case len(c.Auth.RefreshSecret) > 0 || r.Set("KEYGATE_REFRESH_SECRET"):
+	case !c.Dev:
+		r.Fail("KEYGATE_REFRESH_SECRET", "required outside dev mode: at least 32 bytes, the same on every replica")
+	default:
 		c.Auth.RefreshSecret = random(32)
 		c.Warnings = append(c.Warnings, "dev mode: KEYGATE_REFRESH_SECRET is unset; using a random secret (refresh tokens die with the process)")
 	}
-	if c.Auth.KEK == nil {
+	switch {
+	case c.Auth.KEK != nil || r.Set("KEYGATE_KEK"):
+	case c.Database.Configured():
+		r.Fail("KEYGATE_KEK", "required with a database, even in dev mode: base64 of 32 bytes that seals the signing keys it stores")
+	case !c.Dev:
+		r.Fail("KEYGATE_KEK", "required outside dev mode: base64 of 32 bytes, the same on every replica")
+	default:
 		c.Auth.KEK = random(32)
 		c.Warnings = append(c.Warnings, "dev mode: KEYGATE_KEK is unset; using a random key-encryption key")
 	}
-	return ProfileMemory
 }
 
 // Listened completes the configuration once the listener's port is known: the issuer
@@ -164,6 +208,14 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("port", c.Port), slog.Bool("dev", c.Dev), slog.String("profile", string(c.Profile)),
 		slog.String("issuer", c.Auth.Issuer), slog.Any("audiences", c.Auth.Audiences),
 		slog.Duration("access_ttl", c.Auth.AccessTTL), slog.Duration("jwks_max_age", c.JWKSMaxAge),
-		slog.String("admin_email", c.AdminEmail), slog.String("secrets", "[redacted]"),
+		slog.String("admin_email", c.AdminEmail), slog.Any("redis", redisValue(c)),
+		slog.Any("database", c.Database), slog.Bool("migrate", c.Migrate), slog.String("secrets", "[redacted]"),
 	)
+}
+
+func redisValue(c Config) any {
+	if len(c.Redis.Addrs) == 0 {
+		return "none"
+	}
+	return c.Redis
 }

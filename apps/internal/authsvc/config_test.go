@@ -62,7 +62,12 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		"KEYGATE_TRUSTED_PROXIES":     "10.0.0.0/99",
 		"KEYGATE_ADMIN_EMAIL":         "admin@example.com",
 		"KEYGATE_LOG_LEVEL":           "loud",
-		"REDIS_ADDR":                  "redis:6379",
+		"REDIS_ADDR":                  "redis:6379,redis-2",
+		"REDIS_DB":                    "x",
+		"KEYGATE_REDIS_PREFIX":        "{kg}",
+		"DB_DRIVER":                   "oracle",
+		"DB_HOST":                     "db",
+		"DB_PORT":                     "99999",
 	}))
 	if err == nil {
 		t.Fatal("Load accepted a broken configuration")
@@ -75,7 +80,8 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	}
 	want := []string{"PORT", "KEYGATE_DEV", "KEYGATE_LOG_LEVEL", "KEYGATE_ISSUER", "KEYGATE_ACCESS_TTL",
 		"KEYGATE_LOGIN_LIMIT_ACCOUNT", "KEYGATE_TRUSTED_PROXIES", "KEYGATE_ADMIN_PASSWORD",
-		"KEYGATE_REFRESH_SECRET", "KEYGATE_KEK", "REDIS_ADDR", "KEYGATE_DEV"}
+		"KEYGATE_REFRESH_SECRET", "KEYGATE_KEK", "REDIS_ADDR", "REDIS_DB", "KEYGATE_REDIS_PREFIX",
+		"DB_DRIVER", "DB_PORT", "DB_NAME"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("variables named (-want +got):\n%s\nfull error:\n%v", diff, err)
 	}
@@ -105,5 +111,170 @@ func TestConfigLogsNoSecret(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "root@example.com") {
 		t.Errorf("log line lacks the non-secret settings: %s", b.String())
+	}
+}
+
+// prodEnv is a complete production configuration on Redis and MySQL.
+func prodEnv(extra map[string]string) map[string]string {
+	m := map[string]string{
+		"KEYGATE_REFRESH_SECRET": strings.Repeat("s", 32),
+		"KEYGATE_KEK":            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+		"REDIS_ADDR":             "redis:6379",
+		"DB_HOST":                "mysql",
+		"DB_USER":                "keygate",
+		"DB_PASSWORD":            "db-password",
+		"DB_NAME":                "keygate",
+	}
+	for k, v := range extra {
+		if v == "" {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// TestLoadProfiles: which environment selects which adapters.
+func TestLoadProfiles(t *testing.T) {
+	tests := []struct {
+		name   string
+		env    map[string]string
+		want   Profile
+		driver string
+	}{
+		{"nothing, dev", map[string]string{"KEYGATE_DEV": "1"}, ProfileMemory, ""},
+		{"redis only, dev", map[string]string{"KEYGATE_DEV": "1", "REDIS_ADDR": "localhost:6379"}, ProfileRedis, ""},
+		{"redis and DB_HOST", prodEnv(nil), ProfileRedisMySQL, DriverMySQL},
+		{"redis and DB_HOST, DB_DRIVER=postgres", prodEnv(map[string]string{"DB_DRIVER": "postgres"}), ProfileRedisPostgres, DriverPostgres},
+		{"redis and a postgres:// URL", prodEnv(map[string]string{"DB_HOST": "", "DB_USER": "", "DB_NAME": "",
+			"DATABASE_URL": "postgres://u:p@pg:5432/keygate?sslmode=disable"}), ProfileRedisPostgres, DriverPostgres},
+		{"redis and a postgresql:// URL", prodEnv(map[string]string{"DB_HOST": "", "DB_USER": "", "DB_NAME": "",
+			"DATABASE_URL": "postgresql://u@pg/keygate"}), ProfileRedisPostgres, DriverPostgres},
+		{"redis and a mysql:// URL", prodEnv(map[string]string{"DB_HOST": "", "DB_USER": "", "DB_NAME": "",
+			"DATABASE_URL": "mysql://u:p@db:3306/keygate"}), ProfileRedisMySQL, DriverMySQL},
+		{"redis and a MySQL DSN", prodEnv(map[string]string{"DB_HOST": "", "DB_USER": "", "DB_NAME": "",
+			"DATABASE_URL": "u:p@tcp(db:3306)/keygate"}), ProfileRedisMySQL, DriverMySQL},
+		{"sentinels", prodEnv(map[string]string{"REDIS_ADDR": "s1:26379, s2:26379,s3:26379", "REDIS_MASTER_NAME": "keygate"}),
+			ProfileRedisMySQL, DriverMySQL},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(getenv(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Profile != tt.want || c.Database.Driver != tt.driver {
+				t.Errorf("profile %q driver %q, want %q %q", c.Profile, c.Database.Driver, tt.want, tt.driver)
+			}
+		})
+	}
+}
+
+func TestLoadRedisAndDatabaseSettings(t *testing.T) {
+	c, err := Load(getenv(prodEnv(map[string]string{
+		"REDIS_ADDR": "s1:26379,s2:26379", "REDIS_PASSWORD": " pw ", "REDIS_MASTER_NAME": "keygate", "REDIS_DB": "2",
+		"KEYGATE_REDIS_PREFIX": "staging", "DB_PORT": "3307", "KEYGATE_MIGRATE": "1",
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]any{
+		"addrs": c.Redis.Addrs, "password": c.Redis.Password, "master": c.Redis.MasterName, "db": c.Redis.DB,
+		"prefix": c.Redis.Prefix, "host": c.Database.MySQL.Host, "port": c.Database.MySQL.Port,
+		"user": c.Database.MySQL.User, "dbpw": c.Database.MySQL.Password, "name": c.Database.MySQL.Name,
+		"migrate": c.Migrate, "warnings": len(c.Warnings),
+	}
+	want := map[string]any{
+		"addrs": []string{"s1:26379", "s2:26379"}, "password": " pw ", "master": "keygate", "db": 2,
+		"prefix": "staging", "host": "mysql", "port": 3307, "user": "keygate", "dbpw": "db-password",
+		"name": "keygate", "migrate": true, "warnings": 0,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("settings (-want +got):\n%s", diff)
+	}
+	c, err = Load(getenv(prodEnv(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Redis.Prefix != "keygate" {
+		t.Errorf("default prefix %q, want keygate", c.Redis.Prefix)
+	}
+}
+
+// TestLoadRefusals: each incomplete or contradictory profile stops the process with a line
+// naming the variable to set.
+func TestLoadRefusals(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string // variables named, in order
+	}{
+		{"memory without dev", nil, []string{"KEYGATE_DEV"}},
+		{"redis without a database outside dev", prodEnv(map[string]string{"DB_HOST": "", "DB_USER": "", "DB_NAME": ""}),
+			[]string{"DB_HOST"}},
+		{"a database without redis", prodEnv(map[string]string{"REDIS_ADDR": ""}), []string{"REDIS_ADDR"}},
+		{"a database without redis, even in dev", prodEnv(map[string]string{"REDIS_ADDR": "", "KEYGATE_DEV": "1"}), []string{"REDIS_ADDR"}},
+		{"no secrets outside dev", prodEnv(map[string]string{"KEYGATE_REFRESH_SECRET": "", "KEYGATE_KEK": ""}),
+			[]string{"KEYGATE_REFRESH_SECRET", "KEYGATE_KEK"}},
+		{"no KEK with a database in dev", prodEnv(map[string]string{"KEYGATE_DEV": "1", "KEYGATE_KEK": "", "KEYGATE_REFRESH_SECRET": ""}),
+			[]string{"KEYGATE_KEK"}},
+		{"DB_HOST without DB_NAME", prodEnv(map[string]string{"DB_NAME": ""}), []string{"DB_NAME"}},
+		{"both DB_HOST and DATABASE_URL", prodEnv(map[string]string{"DATABASE_URL": "mysql://u@db/keygate"}), []string{"DATABASE_URL"}},
+		{"driver and URL disagree", prodEnv(map[string]string{"DB_HOST": "", "DB_NAME": "", "DB_DRIVER": "mysql",
+			"DATABASE_URL": "postgres://u@pg/keygate"}), []string{"DB_DRIVER"}},
+		{"unknown URL scheme", prodEnv(map[string]string{"DB_HOST": "", "DB_NAME": "", "DATABASE_URL": "sqlite://x"}), []string{"DATABASE_URL"}},
+		{"bad MySQL DSN", prodEnv(map[string]string{"DB_HOST": "", "DB_NAME": "", "DATABASE_URL": "u:p@tcp(db:3306)"}), []string{"DATABASE_URL"}},
+		{"migrate without a database", map[string]string{"KEYGATE_DEV": "1", "KEYGATE_MIGRATE": "1"}, []string{"KEYGATE_MIGRATE"}},
+		{"DB parts without DB_HOST", map[string]string{"KEYGATE_DEV": "1", "DB_NAME": "keygate"}, []string{"DB_NAME"}},
+		{"sentinel name without REDIS_ADDR", map[string]string{"KEYGATE_DEV": "1", "REDIS_MASTER_NAME": "m"}, []string{"REDIS_MASTER_NAME"}},
+		{"bad redis address", prodEnv(map[string]string{"REDIS_ADDR": "redis"}), []string{"REDIS_ADDR"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(getenv(tt.env))
+			if err == nil {
+				t.Fatal("Load accepted it")
+			}
+			var got []string
+			for l := range strings.SplitSeq(err.Error(), "\n") {
+				name, _, _ := strings.Cut(strings.TrimPrefix(l, "config: "), ":")
+				got = append(got, name)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("variables named (-want +got):\n%s\nfull error:\n%v", diff, err)
+			}
+		})
+	}
+}
+
+// TestLoadRedisWithoutDatabaseWarnsOnce: the dev-only Redis profile says so in one line.
+func TestLoadRedisWithoutDatabaseWarnsOnce(t *testing.T) {
+	c, err := Load(getenv(map[string]string{"KEYGATE_DEV": "1", "REDIS_ADDR": "localhost:6379",
+		"KEYGATE_REFRESH_SECRET": strings.Repeat("s", 32), "KEYGATE_KEK": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "without a database") {
+		t.Errorf("warnings = %q, want one about running without a database", c.Warnings)
+	}
+}
+
+func TestConfigLogsNoDatabaseSecret(t *testing.T) {
+	for _, env := range []map[string]string{
+		prodEnv(map[string]string{"REDIS_PASSWORD": "redis-password-1"}),
+		prodEnv(map[string]string{"DB_HOST": "", "DB_NAME": "", "DATABASE_URL": "postgres://u:db-password@pg/keygate"}),
+	} {
+		c, err := Load(getenv(env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		slog.New(slog.NewJSONHandler(&b, nil)).Info("config", "cfg", c)
+		for _, secret := range []string{"db-password", "redis-password-1"} {
+			if strings.Contains(b.String(), secret) {
+				t.Errorf("log line contains a secret: %s", b.String())
+			}
+		}
 	}
 }

@@ -6,7 +6,10 @@ import (
 	"github.com/keygate/keygate/adapters/argon2"
 	"github.com/keygate/keygate/adapters/jose"
 	"github.com/keygate/keygate/adapters/memory"
+	mysqladapter "github.com/keygate/keygate/adapters/mysql"
 	"github.com/keygate/keygate/adapters/norm"
+	"github.com/keygate/keygate/adapters/postgres"
+	redisadapter "github.com/keygate/keygate/adapters/redis"
 	"github.com/keygate/keygate/adapters/telemetry"
 	"github.com/keygate/keygate/core/auth"
 	"github.com/keygate/keygate/ports"
@@ -40,24 +43,31 @@ var RealClock = wire.NewSet(
 	wire.Bind(new(ports.Clock), new(memory.RealClock)),
 )
 
-// A profile is Core plus a clock, the stores of accounts (UserRepo, SessionStore, KeyStore,
-// RateLimiter, AuditLog), the revocation store and bus, and the readiness Checks of those
-// stores. Adding the Redis and database profiles is adding such a set and one injector each.
+// A profile is Core plus a clock, the stores of accounts (UserRepo, KeyStore, AuditLog), of
+// sessions (SessionStore, RateLimiter), the revocation store and bus, and the Dependencies
+// /ready and keygate_dependency_up watch. Each has one injector per binary.
 
-// MemoryAccounts keeps users, sessions, keys, rate-limit counters and the audit log in
-// memory (dev mode).
-var MemoryAccounts = wire.NewSet(
+// MemoryUsers keeps users, signing keys and the audit log in memory (dev mode).
+var MemoryUsers = wire.NewSet(
 	memory.NewUserRepo,
 	wire.Bind(new(ports.UserRepo), new(*memory.UserRepo)),
-	memory.NewSessionStore,
-	wire.Bind(new(ports.SessionStore), new(*memory.SessionStore)),
 	memory.NewKeyStore,
 	wire.Bind(new(ports.KeyStore), new(*memory.KeyStore)),
-	memory.NewRateLimiter,
-	wire.Bind(new(ports.RateLimiter), new(*memory.RateLimiter)),
 	memory.NewAuditLog,
 	wire.Bind(new(ports.AuditLog), new(*memory.AuditLog)),
 )
+
+// MemorySessions keeps refresh sessions and rate-limit counters in memory (dev mode).
+var MemorySessions = wire.NewSet(
+	memory.NewSessionStore,
+	wire.Bind(new(ports.SessionStore), new(*memory.SessionStore)),
+	memory.NewRateLimiter,
+	wire.Bind(new(ports.RateLimiter), new(*memory.RateLimiter)),
+)
+
+// MemoryAccounts keeps users, sessions, keys, rate-limit counters and the audit log in
+// memory (dev mode).
+var MemoryAccounts = wire.NewSet(MemoryUsers, MemorySessions)
 
 // MemoryRevocations keeps revocations and carries events in this process.
 var MemoryRevocations = wire.NewSet(
@@ -71,4 +81,60 @@ var MemoryRevocations = wire.NewSet(
 func NewMemoryBus() *memory.EventBus { return memory.NewEventBus(memory.EventBusConfig{}) }
 
 // MemoryProfile is the whole of the memory profile: every store in this process.
-var MemoryProfile = wire.NewSet(Core, RealClock, MemoryAccounts, MemoryRevocations, NoChecks)
+var MemoryProfile = wire.NewSet(Core, RealClock, MemoryAccounts, MemoryRevocations, NoDependencies)
+
+// RedisRevocations keeps revocations in Redis and carries events over its pub/sub, from the
+// universal client of the Redis Config (which a profile provides, e.g. with wire.FieldsOf).
+var RedisRevocations = wire.NewSet(
+	NewRedisClient,
+	redisadapter.NewRevocationStore,
+	wire.Bind(new(ports.RevocationStore), new(*redisadapter.RevocationStore)),
+	redisadapter.NewEventBus,
+	wire.Bind(new(ports.EventBus), new(*redisadapter.EventBus)),
+)
+
+// RedisSessions keeps refresh sessions and rate-limit counters in Redis, shared by every
+// replica.
+var RedisSessions = wire.NewSet(
+	redisadapter.NewSessionStore,
+	wire.Bind(new(ports.SessionStore), new(*redisadapter.SessionStore)),
+	redisadapter.NewRateLimiter,
+	wire.Bind(new(ports.RateLimiter), new(*redisadapter.RateLimiter)),
+)
+
+// RedisConfig takes the Redis adapter's Config out of authd's Config.
+var RedisConfig = wire.FieldsOf(new(Config), "Redis")
+
+// RedisProfile is Redis with users, keys and the audit log in memory (KEYGATE_DEV=1 only).
+var RedisProfile = wire.NewSet(Core, RealClock, RedisConfig, RedisRevocations, RedisSessions, MemoryUsers,
+	RedisDependencies)
+
+// MySQLUsers keeps users, signing keys and the audit log in MySQL.
+var MySQLUsers = wire.NewSet(
+	OpenMySQL,
+	mysqladapter.NewUserRepo,
+	wire.Bind(new(ports.UserRepo), new(*mysqladapter.UserRepo)),
+	mysqladapter.NewKeyStore,
+	wire.Bind(new(ports.KeyStore), new(*mysqladapter.KeyStore)),
+	mysqladapter.NewAuditLog,
+	wire.Bind(new(ports.AuditLog), new(*mysqladapter.AuditLog)),
+)
+
+// PostgresUsers keeps users, signing keys and the audit log in PostgreSQL.
+var PostgresUsers = wire.NewSet(
+	OpenPostgres,
+	postgres.NewUserRepo,
+	wire.Bind(new(ports.UserRepo), new(*postgres.UserRepo)),
+	postgres.NewKeyStore,
+	wire.Bind(new(ports.KeyStore), new(*postgres.KeyStore)),
+	postgres.NewAuditLog,
+	wire.Bind(new(ports.AuditLog), new(*postgres.AuditLog)),
+)
+
+// RedisMySQLProfile is the production profile on MySQL (or MariaDB).
+var RedisMySQLProfile = wire.NewSet(Core, RealClock, RedisConfig, RedisRevocations, RedisSessions, MySQLUsers,
+	RedisMySQLDependencies)
+
+// RedisPostgresProfile is the production profile on PostgreSQL.
+var RedisPostgresProfile = wire.NewSet(Core, RealClock, RedisConfig, RedisRevocations, RedisSessions, PostgresUsers,
+	RedisPostgresDependencies)

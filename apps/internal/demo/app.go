@@ -27,11 +27,14 @@ type App struct {
 	Handler http.Handler
 	log     *slog.Logger
 	cfg     Config
+	deps    authsvc.Dependencies
+	metrics *telemetry.Metrics
 }
 
 // NewApp returns an App of its parts.
-func NewApp(keys *jose.RemoteKeySet, feed *guard.Feed, g *guard.Guard, h http.Handler, log *slog.Logger, cfg Config) *App {
-	return &App{Keys: keys, Feed: feed, Guard: g, Handler: h, log: log, cfg: cfg}
+func NewApp(keys *jose.RemoteKeySet, feed *guard.Feed, g *guard.Guard, h http.Handler, log *slog.Logger, cfg Config,
+	deps authsvc.Dependencies, m *telemetry.Metrics) *App {
+	return &App{Keys: keys, Feed: feed, Guard: g, Handler: h, log: log, cfg: cfg, deps: deps, metrics: m}
 }
 
 // Run serves on ln and keeps the key set and the revocation set current until ctx ends.
@@ -43,6 +46,13 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = a.Keys.Run(bg) })
 	wg.Go(func() { _ = a.Feed.Run(bg) })
+	deps := append(authsvc.Dependencies{{Name: telemetry.DependencyJWKS, Ping: func(context.Context) error {
+		if st := a.Keys.Status(); !st.Ready {
+			return fmt.Errorf("no usable keys from %s (last fetch: %s %s)", a.cfg.Keys.Issuer, st.LastOutcome, st.LastError)
+		}
+		return nil
+	}}}, a.deps...)
+	wg.Go(func() { authsvc.Monitor(bg, deps, a.metrics.SetDependency, a.log, a.cfg.Kind+"d") })
 	a.log.Info(a.cfg.Kind+"d: serving", slog.String("addr", ln.Addr().String()),
 		slog.String("issuer", a.cfg.Guard.Issuer), slog.Any("audience", a.cfg.Guard.Audiences),
 		slog.String("profile", string(a.cfg.Profile)))
@@ -75,24 +85,27 @@ func NewGuard(keys *jose.RemoteKeySet, feed *guard.Feed, clock ports.Clock, m po
 // NewRegistry returns the Prometheus registry the service's /metrics serves.
 func NewRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
 
-// NewHandler builds the service's HTTP API: /api/ behind the guard, /health, /ready (keys
-// loaded, revocation set synced, the profile's stores) and /metrics.
+// NewHandler builds the service's HTTP API: /api/ behind the guard, /health, /ready and
+// /metrics. /ready fails until keys are loaded and the revocation set was first synced (and
+// with KEYGATE_FAIL_CLOSED_AFTER, once the set is staler than that); with Redis or the feed
+// down it stays 200 with status "degraded", since the replica keeps verifying against its
+// last-known set (see authsvc.Ready).
 func NewHandler(g *guard.Guard, keys *jose.RemoteKeySet, feed *guard.Feed, m *telemetry.Metrics,
-	reg *prometheus.Registry, log *slog.Logger, cfg Config, stores authsvc.Checks) http.Handler {
-	checks := []httpapi.Check{
+	reg *prometheus.Registry, log *slog.Logger, cfg Config, deps authsvc.Dependencies) http.Handler {
+	probes := []authsvc.Probe{
 		{Name: "keys", Fn: func(context.Context) error {
 			if st := keys.Status(); !st.Ready {
 				return fmt.Errorf("no usable keys from %s (last fetch: %s %s)", cfg.Keys.Issuer, st.LastOutcome, st.LastError)
 			}
 			return nil
 		}},
-		httpapi.FeedCheck(feed),
+		authsvc.FeedProbe(feed, cfg.Guard.FailClosedAfter),
 	}
-	checks = append(checks, stores...)
-	r := httpapi.NewRouter(log, telemetry.Handler(reg), checks, m.Middleware)
+	probes = append(probes, authsvc.DependencyProbes(deps)...)
+	r := httpapi.NewRouter(log, telemetry.Handler(reg), nil, m.Middleware)
 	r.Group(func(r chi.Router) {
 		r.Use(httpapi.RequireToken(g, httpapi.WithLogger(log)))
 		Routes(r, cfg.Kind, NewLedger[Order](), NewLedger[Payment]())
 	})
-	return r
+	return authsvc.WithReady(r, probes)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/adapters/jose"
+	redisadapter "github.com/keygate/keygate/adapters/redis"
 	"github.com/keygate/keygate/apps/internal/authsvc"
 	"github.com/keygate/keygate/apps/internal/env"
 	"github.com/keygate/keygate/core/guard"
@@ -23,9 +24,11 @@ const (
 // Profile names a deployment profile of a demo service.
 type Profile string
 
-// Profiles. Standalone has no revocation feed (dev only); Shared is the dev stack's, with
-// the auth service's in-process bus and store. The Redis issue adds ProfileRedis.
+// Profiles. Redis is the production profile: the revocation store and events of authd's
+// Redis, chosen by REDIS_ADDR. Standalone has no revocation feed (KEYGATE_DEV=1 only); Shared
+// is the dev stack's, with the auth service's in-process bus and store.
 const (
+	ProfileRedis      Profile = "redis"
 	ProfileStandalone Profile = "standalone"
 	ProfileShared     Profile = "shared-memory"
 )
@@ -38,7 +41,8 @@ type Config struct {
 	LogLevel string
 	Profile  Profile
 	Keys     jose.Config  // KEYGATE_ISSUER, KEYGATE_JWKS_URL
-	Guard    guard.Config // KEYGATE_AUDIENCE, KEYGATE_LEEWAY, KEYGATE_MAX_TOKEN_AGE, KEYGATE_FAIL_CLOSED_AFTER
+	Guard    guard.Config        // KEYGATE_AUDIENCE, KEYGATE_LEEWAY, KEYGATE_MAX_TOKEN_AGE, KEYGATE_FAIL_CLOSED_AFTER
+	Redis    redisadapter.Config // REDIS_*, KEYGATE_REDIS_PREFIX; zero without REDIS_ADDR
 	Warnings []string
 }
 
@@ -62,13 +66,16 @@ func Load(getenv func(string) string, kind string, defPort int) (Config, error) 
 		MaxAge:          r.Duration("KEYGATE_MAX_TOKEN_AGE", guard.DefaultMaxAge, time.Minute, 24*time.Hour),
 		FailClosedAfter: r.Duration("KEYGATE_FAIL_CLOSED_AFTER", 0, time.Second, 0),
 	}
-	if r.Set("REDIS_ADDR") {
-		r.Fail("REDIS_ADDR", "the Redis profile is not available in this build yet; unset it to run standalone with KEYGATE_DEV=1")
-	}
-	c.Profile = ProfileStandalone
-	if !c.Dev {
+	var hasRedis bool
+	c.Redis, hasRedis = authsvc.LoadRedis(r, getenv)
+	switch {
+	case hasRedis:
+		c.Profile = ProfileRedis
+	case !c.Dev:
+		c.Profile = ProfileStandalone
 		r.Fail("REDIS_ADDR", "required: without Redis there is no revocation feed (logged-out tokens would stay valid); set KEYGATE_DEV=1 to run without one")
-	} else {
+	default:
+		c.Profile = ProfileStandalone
 		c.Warnings = append(c.Warnings, "dev mode without REDIS_ADDR: no revocation feed; revoked tokens are accepted here until they expire")
 	}
 	return c, r.Err()

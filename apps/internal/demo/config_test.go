@@ -56,3 +56,34 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		t.Errorf("%d lines, want one per bad variable:\n%v", n, err)
 	}
 }
+
+// TestLoadRedisProfile: REDIS_ADDR selects the Redis revocation feed, with no warning, and the
+// fail-closed bound reaches the guard.
+func TestLoadRedisProfile(t *testing.T) {
+	c, err := Load(getenv(map[string]string{
+		"REDIS_ADDR": "s1:26379,s2:26379", "REDIS_MASTER_NAME": "keygate", "REDIS_PASSWORD": "pw",
+		"KEYGATE_REDIS_PREFIX": "staging", "KEYGATE_FAIL_CLOSED_AFTER": "2m",
+	}), Orders, 8081)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Profile != ProfileRedis || len(c.Warnings) != 0 {
+		t.Errorf("profile %q warnings %q, want redis and none", c.Profile, c.Warnings)
+	}
+	if diff := cmp.Diff([]string{"s1:26379", "s2:26379"}, c.Redis.Addrs); diff != "" || c.Redis.MasterName != "keygate" ||
+		c.Redis.Password != "pw" || c.Redis.Prefix != "staging" {
+		t.Errorf("redis config %+v", c.Redis)
+	}
+	if c.Guard.FailClosedAfter != 2*time.Minute {
+		t.Errorf("FailClosedAfter = %v, want 2m", c.Guard.FailClosedAfter)
+	}
+}
+
+func TestLoadRedisBadSettings(t *testing.T) {
+	_, err := Load(getenv(map[string]string{"REDIS_ADDR": "redis", "REDIS_DB": "-1", "KEYGATE_REDIS_PREFIX": "a}b"}), Payments, 8082)
+	for _, name := range []string{"REDIS_ADDR", "REDIS_DB", "KEYGATE_REDIS_PREFIX"} {
+		if err == nil || !strings.Contains(err.Error(), "config: "+name+":") {
+			t.Errorf("error does not name %s:\n%v", name, err)
+		}
+	}
+}

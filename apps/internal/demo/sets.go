@@ -23,4 +23,9 @@ var Core = wire.NewSet(
 
 // StandaloneProfile runs without a revocation feed: a private, empty store and bus (dev
 // only; nothing revoked elsewhere reaches this service).
-var StandaloneProfile = wire.NewSet(Core, authsvc.RealClock, authsvc.MemoryRevocations, authsvc.NoChecks)
+var StandaloneProfile = wire.NewSet(Core, authsvc.RealClock, authsvc.MemoryRevocations, authsvc.NoDependencies)
+
+// RedisProfile follows authd's revocations through Redis: the revocation store and the event
+// bus on the client of the Redis Config.
+var RedisProfile = wire.NewSet(Core, authsvc.RealClock, wire.FieldsOf(new(Config), "Redis"),
+	authsvc.RedisRevocations, authsvc.RedisDependencies)
