@@ -189,3 +189,71 @@ func TestComposeFileValidates(t *testing.T) {
 		}
 	}
 }
+
+func TestComposeMonitoringIsWiredTogether(t *testing.T) {
+	c := readCompose(t)
+	mounts := func(service string) map[string]string { // container path -> repository path
+		out := map[string]string{}
+		for _, v := range c.Services[service].Volumes {
+			parts := strings.Split(v, ":")
+			if len(parts) >= 2 && strings.HasPrefix(parts[0], ".") {
+				rel, err := filepath.Rel(repoRoot(t), filepath.Join(repoRoot(t), "deploy/compose", parts[0]))
+				if err != nil {
+					t.Fatal(err)
+				}
+				out[parts[1]] = rel
+			}
+		}
+		return out
+	}
+	prom := mounts("prometheus")
+	if prom["/etc/prometheus/prometheus.yml"] != "deploy/monitoring/prometheus/prometheus.compose.yml" {
+		t.Errorf("prometheus runs %q, want deploy/monitoring/prometheus/prometheus.compose.yml", prom["/etc/prometheus/prometheus.yml"])
+	}
+	for _, rf := range readPromConfig(t, "deploy/monitoring/prometheus/prometheus.compose.yml").RuleFiles {
+		if prom[rf] != alertsFile {
+			t.Errorf("prometheus loads %s, which mounts %q, want %s", rf, prom[rf], alertsFile)
+		}
+	}
+
+	var provider struct {
+		Providers []struct {
+			Options struct {
+				Path string `json:"path"`
+			} `json:"options"`
+		} `json:"providers"`
+	}
+	if err := yaml.Unmarshal(readFile(t, "deploy/monitoring/grafana/provisioning/dashboards/keygate.yaml"), &provider); err != nil {
+		t.Fatal(err)
+	}
+	var datasources struct {
+		Datasources []struct {
+			UID string `json:"uid"`
+			URL string `json:"url"`
+		} `json:"datasources"`
+	}
+	if err := yaml.Unmarshal(readFile(t, "deploy/monitoring/grafana/provisioning/datasources/prometheus.yaml"), &datasources); err != nil {
+		t.Fatal(err)
+	}
+	graf := mounts("grafana")
+	if graf["/etc/grafana/provisioning"] != "deploy/monitoring/grafana/provisioning" {
+		t.Errorf("grafana provisioning mounted from %q", graf["/etc/grafana/provisioning"])
+	}
+	if len(provider.Providers) != 1 || graf[provider.Providers[0].Options.Path] != dashboardsDir {
+		t.Errorf("grafana reads dashboards from %+v, which do not mount %s", provider.Providers, dashboardsDir)
+	}
+	if len(datasources.Datasources) != 1 || datasources.Datasources[0].URL != "http://prometheus:9090" || datasources.Datasources[0].UID != "prometheus" {
+		t.Errorf("datasources %+v, want one, uid prometheus, at the compose service http://prometheus:9090", datasources.Datasources)
+	}
+	// Every dashboard panel queries that datasource.
+	files, _ := filepath.Glob(filepath.Join(repoRoot(t), dashboardsDir, "*.json"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(string(b), `"uid": "prometheus"`); n == 0 || strings.Contains(string(b), `"uid": "${`) {
+			t.Errorf("%s: panels do not name the provisioned datasource uid prometheus", f)
+		}
+	}
+}
