@@ -367,9 +367,11 @@ func TestSelectorsAndReferencesPointAtSomething(t *testing.T) {
 		}
 		for _, h := range b.HPAs {
 			ref := h.Spec.ScaleTargetRef
-			found := slices.ContainsFunc(b.Deployments, func(d *appsv1.Deployment) bool { return ref.Kind == "Deployment" && d.Name == ref.Name })
-			if !found {
+			i := slices.IndexFunc(b.Deployments, func(d *appsv1.Deployment) bool { return ref.Kind == "Deployment" && d.Name == ref.Name })
+			if i < 0 {
 				t.Errorf("%s: HPA %s scales a missing %s %s", dir, h.Name, ref.Kind, ref.Name)
+			} else if b.Deployments[i].Spec.Replicas != nil {
+				t.Errorf("%s: Deployment %s sets replicas, which every apply would reset under its HPA", dir, ref.Name)
 			}
 			if h.Spec.MinReplicas == nil || *h.Spec.MinReplicas > h.Spec.MaxReplicas {
 				t.Errorf("%s: HPA %s min %v > max %d", dir, h.Name, h.Spec.MinReplicas, h.Spec.MaxReplicas)
