@@ -115,9 +115,10 @@ const HeaderRequestID = "X-Request-ID"
 type requestIDKey struct{}
 
 // RequestID takes the request id from the X-Request-ID header (as NGINX sets it), or makes
-// one when the header is absent or unusable (longer than 128 bytes, or bytes outside
-// [A-Za-z0-9._:-]), returns it in the response's X-Request-ID, and stores it in the request's
-// context, where RequestIDFrom and the logger of NewLogger find it.
+// one when the header is absent or unusable (empty, longer than 64 bytes, or bytes outside
+// [A-Za-z0-9._-]: the rule of deploy/nginx and adapters/httpapi), returns it in the response's
+// X-Request-ID, and stores it in the request's context, where RequestIDFrom and the logger of
+// NewLogger find it.
 func RequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(HeaderRequestID)
@@ -142,14 +143,14 @@ func RequestIDFrom(ctx context.Context) string {
 }
 
 func validRequestID(id string) bool {
-	if id == "" || len(id) > 128 {
+	if id == "" || len(id) > 64 {
 		return false
 	}
 	for i := range len(id) {
 		c := id[i]
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
-			c == '.', c == '_', c == ':', c == '-':
+			c == '.', c == '_', c == '-':
 		default:
 			return false
 		}

@@ -149,7 +149,9 @@ func TestRequestIDKeepsAGoodIncomingIDAndReplacesABadOne(t *testing.T) {
 		{name: "uuid", incoming: "3f1c2a9e-7b1d-4c2e-9a8f-1e2d3c4b5a69", keep: true},
 		{name: "absent", incoming: "", keep: false},
 		{name: "log injection", incoming: "abc\n{\"level\":\"ERROR\"}", keep: false},
-		{name: "too long", incoming: strings.Repeat("a", 129), keep: false},
+		{name: "longest kept", incoming: strings.Repeat("a", 64), keep: true},
+		{name: "too long", incoming: strings.Repeat("a", 65), keep: false},
+		{name: "colon", incoming: "a:b", keep: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -347,6 +347,7 @@ func TestNginxRoutesRetriesAndCarriesRequestIDs(t *testing.T) {
 			{"none: nginx makes one", "", false},
 			{"caller's id kept", "lb-7f3a.42", true},
 			{"unsafe id replaced", "bad id\"", false},
+			{"id the services would refuse replaced", "a:b", false},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
