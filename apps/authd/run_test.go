@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -78,5 +80,144 @@ func TestRunOnPortZero(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "dev mode") {
 		t.Error("no dev-mode warning in the log")
+	}
+}
+
+// closedAddr returns a local address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// start runs authd with env until the test ends and returns its base URL.
+func start(t *testing.T, env map[string]string) (string, *syncBuffer) {
+	t.Helper()
+	out := &syncBuffer{}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"authd"}, func(k string) string { return env[k] }, out) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if m := servingAddr.FindStringSubmatch(out.String()); m != nil {
+			return "http://localhost:" + m[1], out
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("authd stopped: %v\n%s", err, out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("authd did not start:\n%s", out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRunRedisDown: authd on the Redis profile with Redis unreachable starts (the key ring is
+// in memory here), answers login and register with 503 and Retry-After (never 401 or
+// invalid_grant), reports Redis down on /ready and in keygate_dependency_up, and still serves
+// its JWKS.
+func TestRunRedisDown(t *testing.T) {
+	base, out := start(t, map[string]string{"PORT": "0", "KEYGATE_DEV": "1", "REDIS_ADDR": closedAddr(t)})
+	if !strings.Contains(out.String(), "without a database") {
+		t.Errorf("no warning about running without a database:\n%s", out)
+	}
+	for _, path := range []string{"/register", "/login"} {
+		resp, err := http.Post(base+path, "application/json",
+			strings.NewReader(`{"email":"a@example.com","password":"correct horse battery"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%s: %d Retry-After %q, want 503 with Retry-After", path, resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+	}
+	resp, err := http.Get(base + "/.well-known/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("JWKS: %d, want 200 with Redis down", resp.StatusCode)
+	}
+	var ready struct {
+		Status string
+		Checks map[string]struct{ Status string }
+	}
+	resp, err = http.Get(base + "/ready")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&ready)
+	resp.Body.Close()
+	if err != nil || ready.Checks["redis"].Status != "degraded" {
+		t.Errorf("/ready %d %+v (%v), want redis degraded", resp.StatusCode, ready, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), `keygate_dependency_up{dependency="redis"} 0`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics never said redis is down:\n%s", b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRunMemoryReady: the memory profile is ready with nothing degraded.
+func TestRunMemoryReady(t *testing.T) {
+	base, _ := start(t, map[string]string{"PORT": "0", "KEYGATE_DEV": "1"})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/ready")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK && strings.Contains(string(b), `"status":"ok"`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/ready: %d %s", resp.StatusCode, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRunDatabaseDownAtStart: with the database unreachable authd stops at start with one
+// clear line (its key ring lives there; the orchestrator restarts it).
+func TestRunDatabaseDownAtStart(t *testing.T) {
+	host, port, _ := net.SplitHostPort(closedAddr(t))
+	for _, driver := range []string{"mysql", "postgres"} {
+		t.Run(driver, func(t *testing.T) {
+			env := map[string]string{"PORT": "0", "REDIS_ADDR": closedAddr(t), "DB_DRIVER": driver, "DB_HOST": host,
+				"DB_PORT": port, "DB_NAME": "keygate", "DB_USER": "keygate",
+				"KEYGATE_REFRESH_SECRET": strings.Repeat("s", 32), "KEYGATE_KEK": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
+			err := run(t.Context(), []string{"authd"}, func(k string) string { return env[k] }, &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), "database unreachable at start") {
+				t.Errorf("run = %v, want a stop naming the unreachable database", err)
+			}
+		})
 	}
 }

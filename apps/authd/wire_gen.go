@@ -82,7 +82,7 @@ var (
 func initRedis(cfg authsvc.Config, log *slog.Logger) (*authsvc.App, func(), error) {
 	userRepo := memory.NewUserRepo()
 	config := cfg.Redis
-	universalClient, cleanup, err := authsvc.NewRedisClient(config)
+	universalClient, cleanup, err := authsvc.NewRedisClient(config, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -163,7 +163,7 @@ func initRedisMySQL(ctx context.Context, cfg authsvc.Config, log *slog.Logger) (
 	}
 	userRepo := mysql.NewUserRepo(db)
 	config := cfg.Redis
-	universalClient, cleanup2, err := authsvc.NewRedisClient(config)
+	universalClient, cleanup2, err := authsvc.NewRedisClient(config, log)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -254,7 +254,7 @@ func initRedisPostgres(ctx context.Context, cfg authsvc.Config, log *slog.Logger
 	}
 	userRepo := postgres.NewUserRepo(pool)
 	config := cfg.Redis
-	universalClient, cleanup2, err := authsvc.NewRedisClient(config)
+	universalClient, cleanup2, err := authsvc.NewRedisClient(config, log)
 	if err != nil {
 		cleanup()
 		return nil, nil, err

@@ -1,6 +1,9 @@
-// Command keygatectl is keygate's operator tool. Today it has one command, keys generate,
-// which prints a new Ed25519 signing key as JSON (kid, public JWK, and the private seed sealed
-// under KEYGATE_KEK, or raw with -raw). Run it without arguments for usage.
+// Command keygatectl is keygate's operator tool. It reads the same environment as authd and
+// works directly on its stores through the same use cases as the admin API: migrate applies
+// the database schema; keys list|rotate|retire manage the signing-key ring (keys generate
+// prints a new key); users list|disable and audit administer accounts (disabling revokes every
+// session and pushes the revocation to every verifier, as the API does). Output is aligned
+// text, or JSON with -json. Run it without arguments for usage.
 package main
 
 import (

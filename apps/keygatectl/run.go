@@ -15,13 +15,31 @@ import (
 	"github.com/keygate/keygate/core/key"
 )
 
-const usage = `usage: keygatectl <command>
+const usage = `usage: keygatectl <command> [flags] [arguments]
+
+keygatectl reads the same environment as authd (docs/configuration.md): REDIS_ADDR, DB_HOST
+(or DATABASE_URL), KEYGATE_KEK, KEYGATE_REFRESH_SECRET... and works on the same stores, through
+the same use cases as the admin API. With KEYGATE_DEV=1 and no stores it runs on an empty
+in-memory profile. Every command takes -json for output machines read.
 
 commands:
-  keys generate [-raw]   print a new Ed25519 signing key as JSON: its kid (RFC 7638
-                         thumbprint), its public JWK, and its private seed sealed under
-                         KEYGATE_KEK (base64 of 32 bytes), or raw with -raw
-  help                   print this message
+  migrate                         apply the embedded schema migrations to the database
+                                  (needs only DB_DRIVER, DB_* or DATABASE_URL)
+  keys list                       the signing-key ring: kid, slot, state, times
+  keys rotate                     create the next key now; it is published for 2x
+                                  KEYGATE_JWKS_MAX_AGE before it signs
+  keys retire KID                 stop key KID signing now; it stays published until
+                                  the tokens it signed expire
+  keys generate [-raw]            print a new Ed25519 signing key as JSON: its kid (RFC 7638
+                                  thumbprint), its public JWK, and its private seed sealed under
+                                  KEYGATE_KEK (base64 of 32 bytes), or raw with -raw
+  users list [-after ID] [-limit N]
+                                  users ordered by id, N per page (default 100, at most 1000)
+  users disable USER_ID_OR_EMAIL  disable a user: every session and token revoked at once,
+                                  pushed to every verifier
+  audit USER_ID_OR_EMAIL [-limit N]
+                                  a user's audit events, newest first (default 100)
+  help                            print this message
 `
 
 // errUsage is returned, after the usage is printed, for a command line keygatectl does not
@@ -29,16 +47,44 @@ commands:
 var errUsage = errors.New("keygatectl: unknown command (see usage above)")
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	return cli{open: open}.run(ctx, args, getenv, stdout)
+}
+
+// cli runs keygatectl's commands; open wires the tool of a configuration (tests share one
+// memory tool between commands).
+type cli struct {
+	open func(ctx context.Context, getenv func(string) string) (*tool, func(), error)
+}
+
+func (c cli) run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) < 2 {
 		fmt.Fprint(stdout, usage)
 		return errUsage
 	}
+	cmd, sub := args[1], ""
+	if len(args) >= 3 {
+		sub = args[2]
+	}
 	switch {
-	case args[1] == "help" || args[1] == "-h" || args[1] == "--help":
+	case cmd == "help" || cmd == "-h" || cmd == "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
-	case args[1] == "keys" && len(args) >= 3 && args[2] == "generate":
+	case cmd == "migrate":
+		return migrate(ctx, args[2:], getenv, stdout)
+	case cmd == "keys" && sub == "generate":
 		return keysGenerate(args[3:], getenv, stdout)
+	case cmd == "keys" && sub == "list":
+		return c.keysList(ctx, args[3:], getenv, stdout)
+	case cmd == "keys" && sub == "rotate":
+		return c.keysRotate(ctx, args[3:], getenv, stdout)
+	case cmd == "keys" && sub == "retire":
+		return c.keysRetire(ctx, args[3:], getenv, stdout)
+	case cmd == "users" && sub == "list":
+		return c.usersList(ctx, args[3:], getenv, stdout)
+	case cmd == "users" && sub == "disable":
+		return c.usersDisable(ctx, args[3:], getenv, stdout)
+	case cmd == "audit":
+		return c.audit(ctx, args[2:], getenv, stdout)
 	default:
 		fmt.Fprint(stdout, usage)
 		return errUsage

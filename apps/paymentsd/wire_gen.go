@@ -56,7 +56,7 @@ func initRedis(cfg demo.Config, log *slog.Logger) (*demo.App, func(), error) {
 		return nil, nil, err
 	}
 	config := cfg.Redis
-	universalClient, cleanup2, err := authsvc.NewRedisClient(config)
+	universalClient, cleanup2, err := authsvc.NewRedisClient(config, log)
 	if err != nil {
 		cleanup()
 		return nil, nil, err

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -244,9 +245,20 @@ func MigrateDatabase(ctx context.Context, d Database, log *slog.Logger) (int64, 
 
 // NewRedisClient returns the universal Redis client of cfg (plain, Sentinel or Cluster) and
 // its cleanup. It does not dial: a Redis that is down at start makes the stores answer
-// ports.ErrUnavailable until it is back.
-func NewRedisClient(cfg redisadapter.Config) (goredis.UniversalClient, func(), error) {
+// ports.ErrUnavailable until it is back. go-redis's own messages (one per failed dial) go to
+// log at debug level: Monitor reports Redis going down and coming back once each.
+func NewRedisClient(cfg redisadapter.Config, log *slog.Logger) (goredis.UniversalClient, func(), error) {
+	redisLogOnce.Do(func() { goredis.SetLogger(redisLogger{log}) })
 	return redisadapter.NewClient(cfg)
+}
+
+// redisLogOnce sets go-redis's process-wide logger once, before the first client exists.
+var redisLogOnce sync.Once
+
+type redisLogger struct{ l *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.l.DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
 }
 
 // Dependency is a store a profile relies on, pinged by /ready (where its failure means
