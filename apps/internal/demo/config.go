@@ -40,7 +40,7 @@ type Config struct {
 	Dev      bool
 	LogLevel string
 	Profile  Profile
-	Keys     jose.Config  // KEYGATE_ISSUER, KEYGATE_JWKS_URL
+	Keys     jose.Config         // KEYGATE_ISSUER, KEYGATE_JWKS_URL
 	Guard    guard.Config        // KEYGATE_AUDIENCE, KEYGATE_LEEWAY, KEYGATE_MAX_TOKEN_AGE, KEYGATE_FAIL_CLOSED_AFTER
 	Redis    redisadapter.Config // REDIS_*, KEYGATE_REDIS_PREFIX; zero without REDIS_ADDR
 	Warnings []string
