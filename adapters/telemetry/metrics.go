@@ -245,8 +245,9 @@ func boolFloat(b bool) float64 {
 	return 0
 }
 
-// Handler serves the metrics of reg in the Prometheus exposition format, for /metrics. An
-// error while gathering one collector is logged by no one and skips that collector only.
+// Handler serves the metrics of reg in the Prometheus exposition format (or OpenMetrics, when
+// the scraper asks for it), for /metrics. A collector that fails to gather is left out of the
+// answer; the others are still served.
 func Handler(reg *prometheus.Registry) http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorHandling:     promhttp.ContinueOnError,
