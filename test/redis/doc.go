@@ -2,7 +2,7 @@
 // Redis in a container: the Redis RevocationStore and EventBus feeding core/guard's Feed and
 // Guard, checked after each fault to hold exactly the store's entries and to refuse every
 // revoked token. Run them with the container settings of test/testbed/up.sh; the propagation
-// figures need -propagation:
+// figures come from a benchmark:
 //
-//	go test ./test/redis -run TestPropagation -propagation -v
+//	go test ./test/redis -run '^$' -bench Propagation -benchtime 10000x
 package redis

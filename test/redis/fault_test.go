@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -246,3 +247,5 @@ func TestRevocationBurst(t *testing.T) {
 		})
 	}
 }
+
+var viaProxy = flag.Bool("proxy", false, "BenchmarkPropagation: connect through the published port (Docker's userland proxy) instead of the container network")

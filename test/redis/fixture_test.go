@@ -47,7 +47,7 @@ type rig struct {
 
 // newRig starts Redis; the clients time out after timeout (and ping an idle subscription
 // every timeout/4), so that faults show quickly.
-func newRig(t *testing.T, timeout time.Duration, opts ...containers.RedisOption) *rig {
+func newRig(t testing.TB, timeout time.Duration, opts ...containers.RedisOption) *rig {
 	t.Helper()
 	r := &rig{redis: containers.StartRedis(t, opts...), prefix: fmt.Sprintf("fault-%d", time.Now().UnixNano()),
 		signer: newSigner(), timeout: timeout}
@@ -58,14 +58,14 @@ func newRig(t *testing.T, timeout time.Duration, opts ...containers.RedisOption)
 
 // direct makes the rig's clients, and the verifiers made after, connect to the container's
 // own address, bypassing Docker's userland proxy (as pods on one network would).
-func (r *rig) direct(t *testing.T) {
+func (r *rig) direct(t testing.TB) {
 	t.Helper()
 	r.addr = r.redis.ContainerAddr
 	r.connect(t)
 }
 
 // connect (re)makes the auth side's client, store and bus.
-func (r *rig) connect(t *testing.T) {
+func (r *rig) connect(t testing.TB) {
 	t.Helper()
 	cfg := r.config()
 	var cleanup func()
@@ -120,7 +120,7 @@ func (r *rig) revoke(ctx context.Context, e revocation.Entry) (uint64, error) {
 	return seq, err
 }
 
-func (r *rig) mustRevoke(t *testing.T, e revocation.Entry) uint64 {
+func (r *rig) mustRevoke(t testing.TB, e revocation.Entry) uint64 {
 	t.Helper()
 	seq, err := r.revoke(t.Context(), e)
 	if err != nil {
@@ -139,7 +139,7 @@ type verifier struct {
 
 // verifier starts a Feed that reconciles only through the bus (its poll and periodic resync
 // are an hour away, so they cannot hide a lost event) and waits for its first snapshot.
-func (r *rig) verifier(t *testing.T, stall time.Duration) *verifier {
+func (r *rig) verifier(t testing.TB, stall time.Duration) *verifier {
 	t.Helper()
 	cfg := r.config()
 	if stall > 0 {
@@ -182,7 +182,7 @@ func (r *rig) verifier(t *testing.T, stall time.Duration) *verifier {
 }
 
 // waitSeq waits until the verifier has applied every revocation up to seq.
-func (v *verifier) waitSeq(t *testing.T, seq uint64, within time.Duration) time.Duration {
+func (v *verifier) waitSeq(t testing.TB, seq uint64, within time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for v.feed.Status().Seq < seq {
@@ -198,7 +198,7 @@ func (v *verifier) waitSeq(t *testing.T, seq uint64, within time.Duration) time.
 // acknowledged revocation is in the store, that the verifier refuses a token for each entry of
 // the store, and that it still accepts a token nobody revoked. With as many entries in its
 // set as the store has, and each of the store's enforced, the set equals the store's.
-func (r *rig) converged(t *testing.T, v *verifier, within time.Duration) revocation.Snapshot {
+func (r *rig) converged(t testing.TB, v *verifier, within time.Duration) revocation.Snapshot {
 	t.Helper()
 	start := time.Now()
 	var snap revocation.Snapshot
