@@ -47,7 +47,9 @@ type roundRobin[T any] struct {
 
 func (r *roundRobin[T]) pick() T { return r.all[(r.next.Add(1)-1)%uint64(len(r.all))] }
 
-type sessionReplicas struct{ roundRobin[*redisadapter.SessionStore] }
+type sessionReplicas struct {
+	roundRobin[*redisadapter.SessionStore]
+}
 
 func (s *sessionReplicas) Create(ctx context.Context, v session.Session) error {
 	return s.pick().Create(ctx, v)
@@ -58,7 +60,9 @@ func (s *sessionReplicas) Get(ctx context.Context, sid string) (session.Session,
 func (s *sessionReplicas) Update(ctx context.Context, sid string, fn func(*session.Session) error) (session.Session, error) {
 	return s.pick().Update(ctx, sid, fn)
 }
-func (s *sessionReplicas) Delete(ctx context.Context, sid string) error { return s.pick().Delete(ctx, sid) }
+func (s *sessionReplicas) Delete(ctx context.Context, sid string) error {
+	return s.pick().Delete(ctx, sid)
+}
 func (s *sessionReplicas) ListByUser(ctx context.Context, uid string) ([]session.Session, error) {
 	return s.pick().ListByUser(ctx, uid)
 }
@@ -66,13 +70,17 @@ func (s *sessionReplicas) DeleteByUser(ctx context.Context, uid string) ([]strin
 	return s.pick().DeleteByUser(ctx, uid)
 }
 
-type limiterReplicas struct{ roundRobin[*redisadapter.RateLimiter] }
+type limiterReplicas struct {
+	roundRobin[*redisadapter.RateLimiter]
+}
 
 func (l *limiterReplicas) Allow(ctx context.Context, key string, limit int, window time.Duration) (bool, time.Duration, error) {
 	return l.pick().Allow(ctx, key, limit, window)
 }
 
-type revocationReplicas struct{ roundRobin[*redisadapter.RevocationStore] }
+type revocationReplicas struct {
+	roundRobin[*redisadapter.RevocationStore]
+}
 
 func (s *revocationReplicas) Revoke(ctx context.Context, e revocation.Entry) (uint64, error) {
 	return s.pick().Revoke(ctx, e)

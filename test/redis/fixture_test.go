@@ -31,11 +31,11 @@ const (
 // rig is one Redis with the auth service's side of the feed (a store and a bus on their own
 // client) and the entries it has revoked.
 type rig struct {
-	redis  *containers.Redis
-	prefix string
-	auth   goredis.UniversalClient
-	store  *redisadapter.RevocationStore
-	bus    *redisadapter.EventBus
+	redis   *containers.Redis
+	prefix  string
+	auth    goredis.UniversalClient
+	store   *redisadapter.RevocationStore
+	bus     *redisadapter.EventBus
 	signer  signer
 	timeout time.Duration
 	addr    string // where clients connect
