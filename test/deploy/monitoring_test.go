@@ -274,6 +274,10 @@ func TestKubernetesScrapeConfigDiscoversPods(t *testing.T) {
 			if !ok {
 				continue
 			}
+			// The scrape config keeps only pods labelled part-of keygate.
+			if d.Spec.Template.Labels["app.kubernetes.io/part-of"] != "keygate" {
+				t.Errorf("%s: %s pods lack app.kubernetes.io/part-of=keygate, which %s keeps", dir, d.Name, rel)
+			}
 			ann := d.Spec.Template.Annotations
 			if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/port"] != fmt.Sprint(app.Port) || ann["prometheus.io/path"] != "/metrics" {
 				t.Errorf("%s: %s pod annotations %v, want scrape true, port %d, path /metrics", dir, d.Name, ann, app.Port)
