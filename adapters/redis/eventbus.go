@@ -85,9 +85,7 @@ func (s *subscription) lost() {
 	}
 }
 
-// receive reads ps until ctx ends or the server stops answering pings. A broken connection
-// is redialled by go-redis on the next read, which resubscribes; the loop waits with backoff
-// between failures.
+// receive reads ps until ctx ends, the connection fails, or the server stops answering pings.
 func (s *subscription) receive(ctx context.Context, ps *goredis.PubSub) {
 	pinged := false
 	for {
@@ -102,16 +100,10 @@ func (s *subscription) receive(ctx context.Context, ps *goredis.PubSub) {
 			_ = ps.Ping(ctx)
 			pinged = true
 			continue
-		case isTimeout(err):
-			return // no answer for two intervals: start over on a new connection
 		default:
-			s.lost()
-			if !sleepCtx(ctx, retryDelay(s.failures)) {
-				return
-			}
-			s.failures++
-			pinged = false
-			continue
+			// Lost (or no answer for two intervals): start over on a new connection, in a
+			// known state, rather than trust whatever go-redis redialled.
+			return
 		}
 		pinged = false
 		switch m := msg.(type) {

@@ -7,10 +7,19 @@
 #
 #   eval "$(bash test/testbed/up.sh)"
 #
-# Environment: KEYGATE_TESTBED_MIRROR overrides the Debian mirror (default: apt's own);
-# KEYGATE_TESTBED_LOG is dockerd's log file (default /var/log/keygate-dockerd.log);
-# KEYGATE_TESTBED_REBUILD=1 rebuilds every image.
+# Options: --check also starts each image once and checks that it answers (redis-cli ping, a
+# MariaDB and a PostgreSQL query, nginx -t). Environment: KEYGATE_TESTBED_MIRROR overrides the
+# Debian mirror (default: apt's own); KEYGATE_TESTBED_LOG is dockerd's log file (default
+# /var/log/keygate-dockerd.log); KEYGATE_TESTBED_REBUILD=1 rebuilds every image.
 set -euo pipefail
+
+check=
+for arg in "$@"; do
+	case "$arg" in
+	--check) check=1 ;;
+	*) echo "usage: $0 [--check]" >&2; exit 2 ;;
+	esac
+done
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 prefix=keygate-testbed
@@ -154,6 +163,43 @@ build redis "$redis_tag"
 build mariadb "$mariadb_tag"
 build postgres "$postgres_tag"
 build nginx "$nginx_tag"
+
+# 5. Optionally, each image answers.
+# retry N CMD...: runs CMD every half second until it succeeds, at most N times.
+retry() {
+	local n=$1
+	shift
+	for _ in $(seq 1 "$n"); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.5
+	done
+	"$@" >&2
+}
+smoke() { # smoke NAME TAG [docker run options...] -- PROBE...: PROBE must succeed in the container
+	local name=$1 tag=$2 id
+	shift 2
+	local run=() probe=()
+	while [ "$1" != -- ]; do run+=("$1"); shift; done
+	shift
+	probe=("$@")
+	id=$(docker run -d --rm "${run[@]}" "$tag")
+	if retry 120 docker exec "$id" "${probe[@]}"; then
+		log "$name ($tag) answers"
+		docker rm -f "$id" >/dev/null
+	else
+		docker logs "$id" 2>&1 | tail -n 20 >&2
+		docker rm -f "$id" >/dev/null
+		die "$name ($tag) does not answer: ${probe[*]}"
+	fi
+}
+if [ -n "$check" ]; then
+	smoke redis "$redis_tag" -- redis-cli ping
+	smoke mariadb "$mariadb_tag" -e MYSQL_ROOT_PASSWORD=check -e MYSQL_DATABASE=check -e MYSQL_USER=check \
+		-e MYSQL_PASSWORD=check -- mariadb -h 127.0.0.1 -u check -pcheck check -e 'SELECT 1'
+	smoke postgres "$postgres_tag" -e POSTGRES_PASSWORD=check -e POSTGRES_DB=check -- \
+		psql -h 127.0.0.1 -U postgres -d check -c 'SELECT 1'
+	smoke nginx "$nginx_tag" -- nginx -t
+fi
 
 log "ready in $(($(date +%s) - t0)) s"
 cat <<OUT
