@@ -2,9 +2,6 @@ package telemetry
 
 import (
 	"bufio"
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"net"
 	"net/http"
@@ -106,61 +103,4 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return h.Hijack()
 	}
 	return nil, nil, errors.New("telemetry: hijack: response writer does not support it")
-}
-
-// HeaderRequestID is the header that carries a request's id from the load balancer through
-// every service and back to the client.
-const HeaderRequestID = "X-Request-ID"
-
-type requestIDKey struct{}
-
-// RequestID takes the request id from the X-Request-ID header (as NGINX sets it), or makes
-// one when the header is absent or unusable (empty, longer than 64 bytes, or bytes outside
-// [A-Za-z0-9._-]: the rule of deploy/nginx and adapters/httpapi), returns it in the response's
-// X-Request-ID, and stores it in the request's context, where RequestIDFrom and the logger of
-// NewLogger find it.
-func RequestID(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(HeaderRequestID)
-		if !validRequestID(id) {
-			id = newRequestID()
-			r.Header.Set(HeaderRequestID, id)
-		}
-		w.Header().Set(HeaderRequestID, id)
-		next.ServeHTTP(w, r.WithContext(WithRequestID(r.Context(), id)))
-	})
-}
-
-// WithRequestID returns ctx carrying the request id id.
-func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
-}
-
-// RequestIDFrom returns the request id carried by ctx, or "".
-func RequestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
-
-func validRequestID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	for i := range len(id) {
-		c := id[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
-			c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// newRequestID returns 32 hex digits, the shape of NGINX's $request_id.
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+).
-	return hex.EncodeToString(b[:])
 }

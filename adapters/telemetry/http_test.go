@@ -139,50 +139,10 @@ func TestMiddlewareRecordsA500WhenTheHandlerPanics(t *testing.T) {
 	}
 }
 
-func TestRequestIDKeepsAGoodIncomingIDAndReplacesABadOne(t *testing.T) {
-	tests := []struct {
-		name     string
-		incoming string
-		keep     bool
-	}{
-		{name: "nginx request id", incoming: "0123456789abcdef0123456789abcdef", keep: true},
-		{name: "uuid", incoming: "3f1c2a9e-7b1d-4c2e-9a8f-1e2d3c4b5a69", keep: true},
-		{name: "absent", incoming: "", keep: false},
-		{name: "log injection", incoming: "abc\n{\"level\":\"ERROR\"}", keep: false},
-		{name: "longest kept", incoming: strings.Repeat("a", 64), keep: true},
-		{name: "too long", incoming: strings.Repeat("a", 65), keep: false},
-		{name: "colon", incoming: "a:b", keep: false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var seen string
-			h := telemetry.RequestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				seen = telemetry.RequestIDFrom(r.Context())
-			}))
-			req := httptest.NewRequest(http.MethodGet, "/", nil)
-			if tt.incoming != "" {
-				req.Header.Set("X-Request-ID", tt.incoming)
-			}
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			returned := rec.Header().Get("X-Request-ID")
-			if returned != seen || seen == "" {
-				t.Fatalf("context id %q, response header %q: want equal and non-empty", seen, returned)
-			}
-			if tt.keep && seen != tt.incoming {
-				t.Errorf("id = %q, want the incoming %q", seen, tt.incoming)
-			}
-			if !tt.keep && (seen == tt.incoming || len(seen) != 32) {
-				t.Errorf("id = %q, want a fresh 32-hex-digit id", seen)
-			}
-		})
-	}
-}
-
-func TestLoggerWritesJSONWithTheRequestID(t *testing.T) {
+func TestLoggerWritesOneJSONObjectPerLine(t *testing.T) {
 	var buf bytes.Buffer
 	log := telemetry.NewLogger(&buf, "info")
-	ctx := telemetry.WithRequestID(t.Context(), "req-1")
+	ctx := t.Context()
 	log.DebugContext(ctx, "hidden")
 	log.With("app", "authd").InfoContext(ctx, "login", "result", "ok")
 
@@ -191,7 +151,7 @@ func TestLoggerWritesJSONWithTheRequestID(t *testing.T) {
 		t.Fatalf("log line %q is not one JSON object: %v", buf.String(), err)
 	}
 	delete(got, "time")
-	want := map[string]any{"level": "INFO", "msg": "login", "app": "authd", "result": "ok", "request_id": "req-1"}
+	want := map[string]any{"level": "INFO", "msg": "login", "app": "authd", "result": "ok"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("log line (-want +got):\n%s", diff)
 	}

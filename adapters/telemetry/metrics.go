@@ -4,8 +4,7 @@
 // docs/configuration.md (MetricNames lists them, so the alert rules and dashboards in deploy/
 // can be checked against the code). Middleware records http_request_duration_seconds by chi
 // route pattern, never by raw path, so the label set stays bounded. NewLogger builds the slog
-// JSON logger every binary uses; RequestID carries X-Request-ID from the load balancer into
-// every log line of the request.
+// JSON logger every binary uses.
 package telemetry
 
 import (
