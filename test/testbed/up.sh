@@ -92,6 +92,14 @@ if ! docker info >/dev/null 2>&1; then
 fi
 log "docker $(docker version -f '{{.Server.Version}}' 2>/dev/null) answers"
 
+# replaced lists the ids of images that a rebuild replaced, removed at the end (when unused).
+replaced=()
+remember_old() {
+	local id
+	id=$(docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true)
+	[ -z "$id" ] || replaced=("$id" "${replaced[@]}")
+}
+
 # recipe_of prints the recipe hash an image carries, or nothing.
 recipe_of() {
 	docker image inspect -f "{{index .Config.Labels \"$label\"}}" "$1" 2>/dev/null || true
@@ -119,6 +127,7 @@ if [ "${KEYGATE_TESTBED_REBUILD:-}" != 1 ] && [ "$(recipe_of "$base_tag")" = "$b
 else
 	log "debootstrap $suite from $mirror"
 	started=$SECONDS
+	remember_old "$base_tag"
 	root=$(mktemp -d /tmp/keygate-testbed-root.XXXXXX)
 	trap 'as_root rm -rf "$root"' EXIT
 	as_root debootstrap --variant=minbase "$suite" "$root" "$mirror" >/tmp/keygate-testbed-debootstrap.log 2>&1 ||
@@ -146,6 +155,7 @@ build() { # build NAME TAG
 	fi
 	log "building $tag"
 	local started=$SECONDS
+	remember_old "$tag"
 	if ! docker build --network host --pull=false -q \
 		--build-arg "BASE=$base_tag" --label "$label=$recipe" \
 		-t "$tag" "$here/$name" >"/tmp/keygate-testbed-$name.log" 2>&1; then
@@ -163,6 +173,11 @@ build redis "$redis_tag"
 build mariadb "$mariadb_tag"
 build postgres "$postgres_tag"
 build nginx "$nginx_tag"
+
+# Old images of the tags rebuilt, newest first so that a server image goes before its base.
+for id in "${replaced[@]}"; do
+	docker rmi "$id" >/dev/null 2>&1 || true
+done
 
 # 5. Optionally, each image answers.
 # retry N CMD...: runs CMD every half second until it succeeds, at most N times.
