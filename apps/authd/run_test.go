@@ -215,8 +215,9 @@ func TestRunDatabaseDownAtStart(t *testing.T) {
 				"DB_PORT": port, "DB_NAME": "keygate", "DB_USER": "keygate",
 				"KEYGATE_REFRESH_SECRET": strings.Repeat("s", 32), "KEYGATE_KEK": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
 			err := run(t.Context(), []string{"authd"}, func(k string) string { return env[k] }, &bytes.Buffer{})
-			if err == nil || !strings.Contains(err.Error(), "database unreachable at start") {
-				t.Errorf("run = %v, want a stop naming the unreachable database", err)
+			// The adapter's prefix shows the profile's injector opened the right driver.
+			if err == nil || !strings.Contains(err.Error(), "database unreachable at start: "+driver+":") {
+				t.Errorf("run = %v, want a stop naming the unreachable %s database", err, driver)
 			}
 		})
 	}
