@@ -28,7 +28,7 @@ const defaultAdminEmail = "admin@example.com"
 // URLs and a quickstart to stdout (then the services' JSON logs). authd listens on PORT
 // (default 8080), orders and payments on the next two ports; PORT=0 picks three free ports.
 // The listeners are bound before anything is built, so the issuer URL names authd's real
-// port. Dev mode is implied; the admin is KEYGATE_ADMIN_EMAIL (default admin@example.com) with
+// port. Dev mode and the memory adapters are implied (REDIS_* and DB_* are ignored); the admin is KEYGATE_ADMIN_EMAIL (default admin@example.com) with
 // KEYGATE_ADMIN_PASSWORD, or a generated password that is printed.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) > 1 {
@@ -39,6 +39,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if adminPassword == "" {
 		adminPassword = randomPassword()
 	}
+	getenv = memoryOnly(getenv)
 	authEnv := overlay(getenv, map[string]string{
 		"KEYGATE_DEV":            "1",
 		"KEYGATE_ADMIN_EMAIL":    or(getenv("KEYGATE_ADMIN_EMAIL"), defaultAdminEmail),
@@ -149,6 +150,20 @@ Try it:
   curl -s -i %s/api/orders -H "Authorization: Bearer $TOKEN"   # 401 at once: the session is revoked
 
 `, auth, orders, payments, adminEmail, pw, auth, login, auth, login, orders, orders, auth, orders)
+}
+
+// storeVars select Redis or a database; the dev stack runs on the memory adapters whatever
+// they say.
+var storeVars = []string{"REDIS_ADDR", "REDIS_PASSWORD", "REDIS_MASTER_NAME", "REDIS_DB", "KEYGATE_REDIS_PREFIX",
+	"DB_DRIVER", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME", "DATABASE_URL", "KEYGATE_MIGRATE"}
+
+// memoryOnly returns getenv with the variables that select Redis or a database unset.
+func memoryOnly(getenv func(string) string) func(string) string {
+	unset := map[string]string{}
+	for _, name := range storeVars {
+		unset[name] = ""
+	}
+	return overlay(getenv, unset)
 }
 
 // overlay returns getenv with some variables replaced.
