@@ -90,6 +90,10 @@ func (f *Feed) Status() FeedStatus {
 		Seq: f.seq.Load(), Entries: f.set.Len()}
 }
 
+// Entries returns a copy of the entries of the local set active at now, so tests and tools can
+// compare a verifier's set with its store's.
+func (f *Feed) Entries(now time.Time) []revocation.Entry { return f.set.Entries(now) }
+
 // Ready reports whether the set has been loaded from the store at least once.
 func (f *Feed) Ready() bool {
 	select {

@@ -229,6 +229,20 @@ func (r *rig) converged(t testing.TB, v *verifier, within time.Duration) revocat
 	for _, e := range snap.Entries {
 		in[string(e.Kind)+":"+e.Key] = true
 	}
+	local := map[string]bool{}
+	for _, e := range v.feed.Entries(time.Now()) {
+		local[string(e.Kind)+":"+e.Key] = true
+	}
+	for k := range in {
+		if !local[k] {
+			t.Errorf("store entry %s missing from the verifier's set", k)
+		}
+	}
+	for k := range local {
+		if !in[k] {
+			t.Errorf("verifier holds %s, which the store does not", k)
+		}
+	}
 	r.mu.Lock()
 	acked := append([]revocation.Entry(nil), r.acked...)
 	r.mu.Unlock()
