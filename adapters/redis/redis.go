@@ -10,6 +10,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -40,9 +41,13 @@ type Config struct {
 	// Prefix names every key and the event channel ("{Prefix}:..."), so deployments and
 	// tests can share a server. It must not contain '{' or '}'. Default DefaultPrefix.
 	Prefix string
-	// DialTimeout, ReadTimeout and WriteTimeout bound each network step; zero takes
-	// go-redis's defaults (5s, 3s, 3s).
+	// DialTimeout, ReadTimeout and WriteTimeout bound each network step. Zero means 1s to dial
+	// (an auth request that cannot reach Redis should answer 503 quickly, not hang) and 3s to
+	// read or write (a snapshot of a large revocation set is one long reply).
 	DialTimeout, ReadTimeout, WriteTimeout time.Duration
+	// MaxRetries is how often a failed command is retried on a fresh connection (a reset
+	// after a failover). Zero means 1; negative means none.
+	MaxRetries int
 	// PingInterval is how often an idle subscription is checked with a PING; one left
 	// unanswered for another interval declares the subscription lost. Default 1s.
 	PingInterval time.Duration
@@ -97,16 +102,26 @@ func NewClient(cfg Config) (goredis.UniversalClient, func(), error) {
 		return nil, nil, err
 	}
 	c := goredis.NewUniversalClient(&goredis.UniversalOptions{
-		Addrs:        cfg.Addrs,
-		Password:     cfg.Password,
-		MasterName:   cfg.MasterName,
-		DB:           cfg.DB,
-		DialTimeout:  cfg.DialTimeout,
-		ReadTimeout:  cfg.ReadTimeout,
-		WriteTimeout: cfg.WriteTimeout,
-		Protocol:     2, // plain RESP2 pub/sub; nothing here needs RESP3
+		Addrs:           cfg.Addrs,
+		Password:        cfg.Password,
+		MasterName:      cfg.MasterName,
+		DB:              cfg.DB,
+		DialTimeout:     orDefault(cfg.DialTimeout, time.Second),
+		ReadTimeout:     orDefault(cfg.ReadTimeout, 3*time.Second),
+		WriteTimeout:    orDefault(cfg.WriteTimeout, 3*time.Second),
+		MaxRetries:      cmp.Or(cfg.MaxRetries, 1),
+		MinRetryBackoff: 8 * time.Millisecond,
+		MaxRetryBackoff: 64 * time.Millisecond,
+		Protocol:        2, // plain RESP2 pub/sub; nothing here needs RESP3
 	})
 	return c, func() { _ = c.Close() }, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }
 
 // keys names the keys of one prefix.
