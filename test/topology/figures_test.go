@@ -20,13 +20,17 @@ type profile struct {
 	env  func(t *testing.T) map[string]string
 }
 
-// profiles are memory (KEYGATE_DEV=1, nothing else), Redis with in-memory users, and Redis
-// with each database.
+// figureProfiles are memory (KEYGATE_DEV=1, nothing else), Redis with in-memory users, and
+// Redis with each database. The processes reach the servers at their container addresses, as
+// pods would, not through Docker's userland proxy; Redis runs without persistence.
 func figureProfiles(withDatabases bool) []profile {
+	redis := func(t *testing.T) map[string]string {
+		return map[string]string{"REDIS_ADDR": containers.StartRedis(t).ContainerAddr}
+	}
 	ps := []profile{
 		{"memory", func(*testing.T) map[string]string { return map[string]string{"KEYGATE_DEV": "1"} }},
 		{"redis (dev users)", func(t *testing.T) map[string]string {
-			return merge(redisEnv(containers.StartRedis(t)), map[string]string{"KEYGATE_DEV": "1"})
+			return merge(redis(t), map[string]string{"KEYGATE_DEV": "1"})
 		}},
 	}
 	if !withDatabases {
@@ -35,7 +39,7 @@ func figureProfiles(withDatabases bool) []profile {
 	for _, f := range flavors {
 		ps = append(ps, profile{"redis + " + f.name, func(t *testing.T) map[string]string {
 			db := f.start(t)
-			return merge(redisEnv(containers.StartRedis(t)), db.env, map[string]string{"KEYGATE_MIGRATE": "1"})
+			return merge(redis(t), db.env, db.direct(t), map[string]string{"KEYGATE_MIGRATE": "1"})
 		}})
 	}
 	return ps
@@ -125,13 +129,14 @@ func load(workers int, d time.Duration, op func(worker int) bool) stats {
 	return summarise(lat, errs, time.Since(from))
 }
 
-// TestFigureRefresh measures the refresh throughput of one authd on Redis (and, for
-// comparison, in memory): N clients, each refreshing its own session in a loop, for 5 s per N.
+// TestFigureRefresh measures the refresh throughput of one authd on Redis (with in-memory
+// users, and with each database, which a refresh reads the user from) and, for comparison, in
+// memory: N clients, each refreshing its own session in a loop, for 5 s per N.
 func TestFigureRefresh(t *testing.T) {
 	if !*figures {
 		t.Skip("measures figures; run with -figures")
 	}
-	for _, p := range figureProfiles(false) {
+	for _, p := range figureProfiles(true) {
 		t.Run(p.name, func(t *testing.T) {
 			a, c := startFigureAuthd(t, p, nil)
 			const password = "correct horse battery"
@@ -177,6 +182,7 @@ func TestFigureLatency(t *testing.T) {
 		t.Fatal(err)
 	}
 	var hashes []time.Duration
+	began := time.Now()
 	for range 30 {
 		t0 := time.Now()
 		if _, err := h.Hash(t.Context(), "correct horse battery"); err != nil {
@@ -184,7 +190,7 @@ func TestFigureLatency(t *testing.T) {
 		}
 		hashes = append(hashes, time.Since(t0))
 	}
-	report(t, "argon2id hash alone (in process, default cost): %v", summarise(hashes, 0, time.Second))
+	report(t, "argon2id hash alone (in process, default cost): %v", summarise(hashes, 0, time.Since(began)))
 
 	const n = 100
 	for _, p := range figureProfiles(true) {
@@ -192,18 +198,20 @@ func TestFigureLatency(t *testing.T) {
 			a, c := startFigureAuthd(t, p, nil)
 			const password = "correct horse battery"
 			var reg, login []time.Duration
+			began := time.Now()
 			for i := range n {
 				t0 := time.Now()
 				want(t, c.register(t, a.URL, fmt.Sprintf("user%d@example.com", i), password), http.StatusCreated, "register")
 				reg = append(reg, time.Since(t0))
 			}
+			regTook, began := time.Since(began), time.Now()
 			for i := range n {
 				t0 := time.Now()
 				want(t, c.login(t, a.URL, fmt.Sprintf("user%d@example.com", i), password), http.StatusOK, "login")
 				login = append(login, time.Since(t0))
 			}
-			report(t, "register, %s, sequential: %v", p.name, summarise(reg, 0, time.Second))
-			report(t, "login,    %s, sequential: %v", p.name, summarise(login, 0, time.Second))
+			report(t, "register, %s, sequential: %v", p.name, summarise(reg, 0, regTook))
+			report(t, "login,    %s, sequential: %v", p.name, summarise(login, 0, time.Since(began)))
 		})
 	}
 }
@@ -228,8 +236,16 @@ func TestFigureLoginConcurrency(t *testing.T) {
 			doubled := 0
 			var lines []string
 			for _, n := range []int{1, 2, 4, 8, 16, 32} {
+				var mu sync.Mutex
+				refused := map[string]int{} // status and Retry-After of the failures
 				s := load(n, 4*time.Second, func(w int) bool {
-					return c.login(t, a.URL, fmt.Sprintf("user%d@example.com", w), password).status == http.StatusOK
+					r := c.login(t, a.URL, fmt.Sprintf("user%d@example.com", w), password)
+					if r.status != http.StatusOK {
+						mu.Lock()
+						refused[fmt.Sprintf("%d (Retry-After %q)", r.status, r.header.Get("Retry-After"))]++
+						mu.Unlock()
+					}
+					return r.status == http.StatusOK
 				})
 				if n == 1 {
 					base = s.p99
@@ -238,7 +254,7 @@ func TestFigureLoginConcurrency(t *testing.T) {
 					doubled = n
 				}
 				lines = append(lines, fmt.Sprintf("%d: %v", n, s))
-				report(t, "login, %s, %d concurrent: %v", p.name, n, s)
+				report(t, "login, %s, %d concurrent: %v; failures %v", p.name, n, s, refused)
 			}
 			report(t, "login, %s: p99 doubles (from %v with one client) at %d concurrent logins\n  %s",
 				p.name, base.Round(10*time.Microsecond), doubled, strings.Join(lines, "\n  "))

@@ -101,18 +101,30 @@ func tail(s string, n int) string {
 type proc struct {
 	name   string
 	URL    string // http://127.0.0.1:<port>
+	Issuer string // the issuer its serving line names (authd), or ""
 	cmd    *exec.Cmd
 	out    *syncBuffer
 	exited chan struct{}
 	err    error // after exited is closed
 }
 
-var servingLine = regexp.MustCompile(`"msg":"(\w+): serving","addr":"[^"]*:(\d+)"`)
+var (
+	servingLine = regexp.MustCompile(`"msg":"(\w+): serving","addr":"[^"]*:(\d+)".*`)
+	issuerAttr  = regexp.MustCompile(`"issuer":"([^"]+)"`)
+)
 
 // startProc runs the binary bin as name with exactly env (plus PATH) and returns once it logs
 // that it serves. It gets SIGTERM when the test ends and must exit 0; its output is shown if
 // the test failed.
 func startProc(t *testing.T, name, bin string, env map[string]string) *proc {
+	t.Helper()
+	p := spawn(t, name, bin, env)
+	p.waitServing(t)
+	return p
+}
+
+// spawn starts the binary as startProc does, without waiting.
+func spawn(t *testing.T, name, bin string, env map[string]string) *proc {
 	t.Helper()
 	p := &proc{name: name, cmd: exec.Command(bin), out: &syncBuffer{}, exited: make(chan struct{})}
 	p.cmd.Env = []string{"PATH=/usr/bin:/bin"}
@@ -143,11 +155,21 @@ func startProc(t *testing.T, name, bin string, env map[string]string) *proc {
 			t.Logf("%s output (last 30 lines):\n%s", name, tail(p.out.String(), 30))
 		}
 	})
+	return p
+}
+
+// waitServing waits until p logs that it serves, and sets its URL and Issuer.
+func (p *proc) waitServing(t *testing.T) {
+	t.Helper()
+	name := p.name
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if m := servingLine.FindStringSubmatch(p.out.String()); m != nil {
 			p.URL = "http://127.0.0.1:" + m[2]
-			return p
+			if im := issuerAttr.FindStringSubmatch(m[0]); im != nil {
+				p.Issuer = im[1]
+			}
+			return
 		}
 		select {
 		case <-p.exited:
@@ -418,32 +440,62 @@ func (c *client) orders(t *testing.T, base, at string) reply {
 	return c.do(t, "GET", base+"/api/orders", at, nil)
 }
 
-// ready returns /ready's status and its checks by name.
-func (c *client) ready(t *testing.T, base string) (int, map[string]check) {
+// ready returns /ready's status code, its overall status (ok, degraded, unavailable) and its
+// checks by name.
+func (c *client) ready(t *testing.T, base string) (int, string, map[string]check) {
 	t.Helper()
 	r := c.do(t, "GET", base+"/ready", "", nil)
 	var doc struct {
+		Status string           `json:"status"`
 		Checks map[string]check `json:"checks"`
 	}
 	_ = json.Unmarshal(r.body, &doc)
-	return r.status, doc.Checks
+	return r.status, doc.Status, doc.Checks
 }
 
 // check is one /ready check.
 type check struct {
-	Status string `json:"status"`
+	Status string `json:"status"` // ok, degraded, fail
 	Error  string `json:"error"`
 }
 
-// waitReady waits until every base answers /ready with 200.
+// waitReady waits until every base answers /ready with 200 and status ok: whole, not
+// degraded.
 func (c *client) waitReady(t *testing.T, within time.Duration, bases ...string) {
 	t.Helper()
 	for _, base := range bases {
-		eventually(t, within, base+"/ready answers 200", func() bool {
-			s, _ := c.ready(t, base)
-			return s == http.StatusOK
+		eventually(t, within, base+"/ready answers 200 ok", func() bool {
+			code, status, _ := c.ready(t, base)
+			return code == http.StatusOK && status == "ok"
 		})
 	}
+}
+
+// wantDegraded fails t unless base answers /ready with 200 "degraded" (it serves what it can
+// and must not be pulled from the load balancer) and a check that is not ok and whose name or
+// error contains one of words.
+func (c *client) wantDegraded(t *testing.T, base, what string, words ...string) {
+	t.Helper()
+	code, status, checks := c.ready(t, base)
+	if code != http.StatusOK || status != "degraded" || !failing(checks, words...) {
+		t.Errorf("%s /ready: %d %q %+v, want 200 \"degraded\" naming %v", what, code, status, checks, words)
+	}
+}
+
+// failing reports whether a check that is not ok names one of words in its name or error.
+func failing(checks map[string]check, words ...string) bool {
+	for name, ch := range checks {
+		if ch.Status == "ok" {
+			continue
+		}
+		s := strings.ToLower(name + " " + ch.Error)
+		for _, w := range words {
+			if strings.Contains(s, w) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // metric returns the sum of the samples of metric name whose labels include every label
