@@ -76,7 +76,11 @@ var errHelp = errors.New("help")
 func (c *command) usage() string {
 	var flags []string
 	c.fs.VisitAll(func(f *flag.Flag) {
-		if f.Name != "json" {
+		switch b, ok := f.Value.(interface{ IsBoolFlag() bool }); {
+		case f.Name == "json":
+		case ok && b.IsBoolFlag():
+			flags = append(flags, "[-"+f.Name+"]")
+		default:
 			flags = append(flags, "[-"+f.Name+" "+strings.ToUpper(f.Name)+"]")
 		}
 	})
@@ -280,15 +284,24 @@ func (cl cli) keysRotate(ctx context.Context, args []string, getenv func(string)
 
 func (cl cli) keysRetire(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	c := newCommand("keys retire", "KID", 1, stdout)
+	compromised := c.fs.Bool("compromised", false, "withdraw the key from the JWKS at once")
 	return cl.withTool(ctx, c, args, getenv, func(t *tool) error {
 		kid := c.operand[0]
-		if err := t.svc.RetireKey(ctx, kid); err != nil {
+		retire, state := t.svc.RetireKey, "retired"
+		if *compromised {
+			retire, state = t.svc.WithdrawKey, "withdrawn"
+		}
+		if err := retire(ctx, kid); err != nil {
 			if errors.Is(err, ports.ErrNotFound) {
 				return fmt.Errorf("keygatectl: keys retire: no key %q (see keys list)", kid)
 			}
 			return c.fail(err)
 		}
-		return c.print(map[string]string{"kid": kid, "state": "retired"}, func(w io.Writer) {
+		return c.print(map[string]string{"kid": kid, "state": state}, func(w io.Writer) {
+			if *compromised {
+				fmt.Fprintf(w, "withdrew key %s: it signs no more and has left the JWKS; verifiers refuse its tokens once the key-change event reaches them\n", kid)
+				return
+			}
 			fmt.Fprintf(w, "retired key %s: it signs no more and stays published until the tokens it signed expire\n", kid)
 		})
 	})

@@ -289,3 +289,38 @@ func TestUsageErrors(t *testing.T) {
 		t.Errorf("-h: %v %q", err, out)
 	}
 }
+
+func TestKeysRetireCompromisedWithdrawsAtOnce(t *testing.T) {
+	c, _ := memoryCLI(t)
+	var list struct{ Keys []keyRow }
+	if err := json.Unmarshal([]byte(mustCtl(t, c, "keys", "list", "-json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	leaked := list.Keys[0].Kid
+	out := mustCtl(t, c, "keys", "retire", "-compromised", leaked)
+	if !strings.Contains(out, "withdrew key "+leaked) {
+		t.Errorf("retire -compromised said %q", out)
+	}
+	if err := json.Unmarshal([]byte(mustCtl(t, c, "keys", "list", "-json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]string{}
+	for _, k := range list.Keys {
+		states[k.Kid] = k.State
+	}
+	if states[leaked] != "expired" {
+		t.Errorf("withdrawn key state = %q, want expired (unpublished); all: %v", states[leaked], states)
+	}
+	signing := 0
+	for kid, st := range states {
+		if st == "signing" && kid != leaked {
+			signing++
+		}
+	}
+	if signing != 1 {
+		t.Errorf("after withdrawing the only key, want exactly one new signing key: %v", states)
+	}
+	if usage, _ := ctl(t, c, "keys", "retire", "-h"); !strings.Contains(usage, "keys retire [-json] [-compromised] KID") {
+		t.Errorf("usage = %q, want it to show -compromised", usage)
+	}
+}

@@ -28,8 +28,9 @@ commands:
   keys list                       the signing-key ring: kid, slot, state, times
   keys rotate                     create the next key now; it is published for 2x
                                   KEYGATE_JWKS_MAX_AGE before it signs
-  keys retire KID                 stop key KID signing now; it stays published until
-                                  the tokens it signed expire
+  keys retire [-compromised] KID  stop key KID signing now; it stays published until
+                                  the tokens it signed expire, or, with -compromised, leaves
+                                  the JWKS at once so every verifier refuses its tokens
   keys generate [-raw]            print a new Ed25519 signing key as JSON: its kid (RFC 7638
                                   thumbprint), its public JWK, and its private seed sealed under
                                   KEYGATE_KEK (base64 of 32 bytes), or raw with -raw

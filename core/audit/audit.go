@@ -20,6 +20,7 @@ const (
 	ActionUserRevoked   Action = "user_revoked"
 	ActionKeyRotated    Action = "key_rotated"
 	ActionKeyRetired    Action = "key_retired"
+	ActionKeyWithdrawn  Action = "key_withdrawn"
 	ActionSessionRevoke Action = "session_revoke"
 )
 

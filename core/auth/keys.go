@@ -256,16 +256,32 @@ func (s *Service) RotateKeys(ctx context.Context) (key.Key, error) {
 	return public(k), nil
 }
 
-// RetireKey stops key kid signing now. It stays published for KeepAfter, so the tokens it
-// signed keep verifying until they expire. If no key is left to sign, a new one is created
-// at once. An unknown kid wraps ports.ErrNotFound.
+// RetireKey stops key kid signing now. It stays published until the tokens it signed have
+// expired (Keys.KeepAfter), so nobody is logged out; the pending key, if any, signs at once
+// when kid was the signing key (key.Ring.Signing). ports.ErrNotFound for an unknown kid.
 func (s *Service) RetireKey(ctx context.Context, kid string) error {
+	return s.retire(ctx, kid, false)
+}
+
+// WithdrawKey is RetireKey for a compromised key: it stops signing and leaves the JWKS at once,
+// so every verifier refuses the tokens it signed as soon as the key-change event reaches it
+// (their holders refresh and get tokens from the next key).
+func (s *Service) WithdrawKey(ctx context.Context, kid string) error {
+	return s.retire(ctx, kid, true)
+}
+
+func (s *Service) retire(ctx context.Context, kid string, withdraw bool) error {
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
 	defer s.unlock()
 	now := s.d.Clock.Now()
-	if err := s.d.Keys.Retire(ctx, kid, now); err != nil {
+	at, action := now, audit.ActionKeyRetired
+	if withdraw {
+		// Retired KeepAfter ago: key.Ring.Published drops it now. One mechanism, no new state.
+		at, action = now.Add(-s.cfg.Keys.KeepAfter), audit.ActionKeyWithdrawn
+	}
+	if err := s.d.Keys.Retire(ctx, kid, at); err != nil {
 		if errors.Is(err, ports.ErrNotFound) {
 			return fmt.Errorf("auth: retire key: %w", err)
 		}
@@ -273,7 +289,7 @@ func (s *Service) RetireKey(ctx context.Context, kid string) error {
 	}
 	_, err := s.ensureLocked(ctx, now)
 	s.keysChanged(ctx, now)
-	s.audit(ctx, audit.Event{At: now, Action: audit.ActionKeyRetired, Detail: "kid " + kid})
+	s.audit(ctx, audit.Event{At: now, Action: action, Detail: "kid " + kid})
 	return err
 }
 

@@ -418,3 +418,27 @@ func TestRunPublishesHeartbeatsAndSurvivesFailures(t *testing.T) {
 		t.Errorf("Run with stores down = %v", err)
 	}
 }
+
+func TestWithdrawnKeyLeavesTheJWKSAtOnce(t *testing.T) {
+	e := newEnv(t)
+	e.register(t, "alice@example.org")
+	k1 := e.storedKeys(t)[0].ID
+	if _, err := e.svc.KeySet().PublicKey(t.Context(), k1, false); err != nil {
+		t.Fatalf("signing key before the withdrawal: %v", err)
+	}
+	if err := e.svc.WithdrawKey(t.Context(), k1); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(e.jwksKids(t), k1) {
+		t.Error("withdrawn key still in the JWKS")
+	}
+	if _, err := e.svc.KeySet().PublicKey(t.Context(), k1, true); !errors.Is(err, token.ErrUnknownKid) {
+		t.Errorf("withdrawn key: PublicKey = %v, want token.ErrUnknownKid", err)
+	}
+	if got := e.signingKid(t); got == k1 || got == "" {
+		t.Errorf("after the withdrawal tokens are signed by %q, want a new key", got)
+	}
+	if err := e.svc.WithdrawKey(t.Context(), "no-such-kid"); !errors.Is(err, ports.ErrNotFound) {
+		t.Errorf("WithdrawKey of an unknown kid: %v", err)
+	}
+}
