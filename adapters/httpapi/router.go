@@ -100,13 +100,13 @@ func NewAuthRouter(svc AuthService, v Verifier, cfg Config) http.Handler {
 	return r
 }
 
-// NewRouter returns a chi router with what every keygate service shares: request ids, panic
-// recovery, security headers, then mw (HTTP metrics, say), problem+json answers for unknown
+// NewRouter returns a chi router with what every keygate service shares: request ids, an
+// access log line per request carrying the request id, panic recovery, security headers, then mw (HTTP metrics, say), problem+json answers for unknown
 // routes and methods, /health, /ready running checks, and /metrics serving metrics (if not
 // nil). Services add their own routes to it.
 func NewRouter(log *slog.Logger, metrics http.Handler, checks []Check, mw ...func(http.Handler) http.Handler) chi.Router {
 	r := chi.NewRouter()
-	r.Use(WithRequestID, recoverer(log), securityHeaders)
+	r.Use(WithRequestID, accessLog(log), recoverer(log), securityHeaders)
 	r.Use(mw...)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { writeError(w, r, log, errRouteNotFound) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) { writeError(w, r, log, errMethodNotAllowed) })

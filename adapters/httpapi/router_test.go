@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -392,5 +394,27 @@ func TestPanicBecomesOpaque500(t *testing.T) {
 	r.ServeHTTP(w, httptest.NewRequest("GET", "/boom", nil))
 	if w.Code != 500 || strings.Contains(w.Body.String(), "secret") {
 		t.Errorf("panic answered %d %s, want an opaque 500", w.Code, w.Body)
+	}
+}
+
+func TestAccessLogCarriesTheRequestID(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	r := NewRouter(log, nil, nil)
+	r.Get("/api/things/{id}", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	req := httptest.NewRequest(http.MethodGet, "/api/things/42", nil)
+	req.Header.Set(RequestIDHeader, "from-nginx-1")
+	r.ServeHTTP(httptest.NewRecorder(), req)
+	r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/health", nil)) // debug: not logged
+
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("want exactly one JSON line, got %q: %v", buf.String(), err)
+	}
+	for k, want := range map[string]any{"msg": "request", "request_id": "from-nginx-1", "method": "GET",
+		"route": "/api/things/{id}", "status": float64(http.StatusTeapot)} {
+		if line[k] != want {
+			t.Errorf("%s = %v, want %v (line %v)", k, line[k], want, line)
+		}
 	}
 }

@@ -262,7 +262,7 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"retire without a kid", []string{"keys", "retire"}, "keys retire: missing KID (usage: keygatectl keys retire [-json] KID)"},
+		{"retire without a kid", []string{"keys", "retire"}, "keys retire: missing KID (usage: keygatectl keys retire [-json] [-compromised] KID)"},
 		{"retire with two", []string{"keys", "retire", "a", "b"}, `unexpected arguments ["b"]`},
 		{"disable without a user", []string{"users", "disable"}, "missing USER_ID_OR_EMAIL"},
 		{"audit without a user", []string{"audit"}, "audit: missing USER_ID_OR_EMAIL"},

@@ -1,0 +1,43 @@
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+)
+
+// accessLog writes one structured line per request: its request id (the one NGINX set, so a
+// request can be followed from the load balancer through every service), method, route pattern
+// (never the raw path, which may carry ids), status and duration. Probes and scrapes (/health,
+// /ready, /metrics) are logged at debug level so they do not drown the rest.
+func accessLog(log *slog.Logger) func(http.Handler) http.Handler {
+	log = logger(log)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			next.ServeHTTP(ww, r)
+			route := "unmatched"
+			if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+				route = rc.RoutePattern()
+			}
+			level := slog.LevelInfo
+			switch route {
+			case "/health", "/ready", "/metrics":
+				level = slog.LevelDebug
+			}
+			status := ww.Status()
+			if status == 0 {
+				status = http.StatusOK
+			}
+			log.LogAttrs(r.Context(), level, "request",
+				slog.String("request_id", RequestID(r.Context())),
+				slog.String("method", r.Method), slog.String("route", route),
+				slog.Int("status", status), slog.Int("bytes", ww.BytesWritten()),
+				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
+		})
+	}
+}
