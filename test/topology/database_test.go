@@ -258,6 +258,7 @@ func testDatabase(t *testing.T, tp *dbTopology) {
 		// client keeps its token and retries later.
 		wantUnavailable(t, c.refresh(t, a, pending.refresh), "refresh with the database down")
 		time.Sleep(refreshGrace + 500*time.Millisecond)
+		want(t, c.orders(t, orders, u.access), http.StatusOK, "ordersd, seconds into the database outage")
 		tp.db.start(t)
 		for _, p := range []*proc{tp.a, tp.b, tp.orders} {
 			p.running(t)
@@ -285,7 +286,9 @@ func testDatabase(t *testing.T, tp *dbTopology) {
 			t.Errorf("refresh after recovery with the token whose refresh got 503 during the outage: %s, want 200 "+
 				"(the session must not be rotated by a refresh that failed)", r)
 		}
-		want(t, c.orders(t, orders, u.access), http.StatusOK, "ordersd after recovery")
+		want(t, c.orders(t, orders, u.access), http.StatusOK, "ordersd after recovery, token of before the outage")
+		after := tokensOf(t, c.login(t, tp.lb.URL, "newcomer@example.com", password), "login after recovery")
+		want(t, c.orders(t, orders, after.access), http.StatusOK, "ordersd after recovery, token issued after it")
 	})
 
 	t.Run("rotated key signs on both replicas and ordersd accepts its tokens", func(t *testing.T) {
