@@ -175,33 +175,22 @@ func (s *Service) Refresh(ctx context.Context, rt session.RefreshToken, c Client
 		return TokenPair{}, ErrInvalidGrant
 	}
 	now := s.d.Clock.Now()
-	sess, err := s.d.Sessions.Update(ctx, sid, func(ss *session.Session) error {
-		out, err := ss.Rotate(gen, now, s.cfg.Session)
-		if err == nil && out == session.Rotated {
-			ss.UserAgent = clip(c.UserAgent, 256)
-			ss.RemoteIP = clip(c.IP, 64)
-		}
-		return err
-	})
+	// Everything that can fail for want of a store is read before the session rotates: a
+	// refresh answered 503 must leave the session as it was, so the client's retry after the
+	// outage still holds the current token (not one rotated away, which would be reuse).
+	cur, err := s.d.Sessions.Get(ctx, sid)
 	switch {
-	case err == nil:
-	case errors.Is(err, session.ErrReused):
-		userID := ""
-		if old, gerr := s.d.Sessions.Get(ctx, sid); gerr == nil {
-			userID = old.UserID // for the audit record only
-		}
-		if err := s.revokeSession(ctx, sid, now); err != nil {
-			return TokenPair{}, err
-		}
-		s.audit(ctx, audit.Event{At: now, Action: audit.ActionRefreshReuse, UserID: userID, ActorID: userID,
-			RemoteIP: c.IP, Detail: fmt.Sprintf("session %s generation %d", sid, gen)})
+	case errors.Is(err, ports.ErrNotFound):
 		return TokenPair{}, ErrInvalidGrant
-	case errors.Is(err, ports.ErrNotFound), errors.Is(err, session.ErrExpired):
-		return TokenPair{}, ErrInvalidGrant
-	default:
-		return TokenPair{}, unavailable("refresh: rotate session", err)
+	case err != nil:
+		return TokenPair{}, unavailable("refresh: read session", err)
 	}
-	u, err := s.d.Users.ByID(ctx, sess.UserID)
+	// A dry run of the rotation on a copy: theft is detected even while the user store is down.
+	probe := cur
+	if _, err := probe.Rotate(gen, now, s.cfg.Session); err != nil {
+		return TokenPair{}, s.refreshRefused(ctx, sid, cur.UserID, gen, now, c, err)
+	}
+	u, err := s.d.Users.ByID(ctx, cur.UserID)
 	if err != nil && !errors.Is(err, ports.ErrNotFound) {
 		return TokenPair{}, unavailable("refresh: find user", err)
 	}
@@ -211,7 +200,41 @@ func (s *Service) Refresh(ctx context.Context, rt session.RefreshToken, c Client
 		}
 		return TokenPair{}, ErrInvalidGrant
 	}
+	if _, err := s.current(ctx); err != nil { // the key ring: signing must not fail after rotating
+		return TokenPair{}, err
+	}
+	sess, err := s.d.Sessions.Update(ctx, sid, func(ss *session.Session) error {
+		out, err := ss.Rotate(gen, now, s.cfg.Session)
+		if err == nil && out == session.Rotated {
+			ss.UserAgent = clip(c.UserAgent, 256)
+			ss.RemoteIP = clip(c.IP, 64)
+		}
+		return err
+	})
+	if err != nil {
+		// The session changed between the read and the rotation (a racing refresh, a logout).
+		return TokenPair{}, s.refreshRefused(ctx, sid, cur.UserID, gen, now, c, err)
+	}
 	return s.issue(ctx, u, sess, now)
+}
+
+// refreshRefused turns a failed rotation into the answer: reuse revokes the whole session
+// (RFC 9700) and is audited; a vanished or expired session is an invalid grant; anything else
+// is the store being unavailable.
+func (s *Service) refreshRefused(ctx context.Context, sid, userID string, gen uint64, now time.Time, c Client, err error) error {
+	switch {
+	case errors.Is(err, session.ErrReused):
+		if err := s.revokeSession(ctx, sid, now); err != nil {
+			return err
+		}
+		s.audit(ctx, audit.Event{At: now, Action: audit.ActionRefreshReuse, UserID: userID, ActorID: userID,
+			RemoteIP: c.IP, Detail: fmt.Sprintf("session %s generation %d", sid, gen)})
+		return ErrInvalidGrant
+	case errors.Is(err, ports.ErrNotFound), errors.Is(err, session.ErrExpired):
+		return ErrInvalidGrant
+	default:
+		return unavailable("refresh: rotate session", err)
+	}
 }
 
 // issue signs an access token for u in sess and derives the refresh token of sess's current

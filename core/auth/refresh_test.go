@@ -139,9 +139,17 @@ func TestRefreshFailures(t *testing.T) {
 		{name: "session store down", wantErr: ports.ErrUnavailable, wantAliveSess: true,
 			swap: func(d *Deps) { d.Sessions = portstest.UnavailableSessionStore{} },
 			do:   func(_ *testing.T, _ *env, tp TokenPair) session.RefreshToken { return tp.RefreshToken }},
-		{name: "user repo down", wantErr: ports.ErrUnavailable,
+		{name: "user repo down leaves the session unrotated", wantErr: ports.ErrUnavailable, wantAliveSess: true,
 			swap: func(d *Deps) { d.Users = portstest.UnavailableUserRepo{} },
 			do:   func(_ *testing.T, _ *env, tp TokenPair) session.RefreshToken { return tp.RefreshToken }},
+		{name: "reuse detected while the user repo is down", wantErr: ErrInvalidGrant, wantRevoked: true,
+			wantAudit: audit.ActionRefreshReuse,
+			swap:      func(d *Deps) { d.Users = portstest.UnavailableUserRepo{} },
+			do: func(t *testing.T, e *env, tp TokenPair) session.RefreshToken {
+				tp2 := e.refresh(t, tp.RefreshToken)
+				e.refresh(t, tp2.RefreshToken)
+				return tp.RefreshToken
+			}},
 		{name: "revocation store down during reuse", wantErr: ports.ErrUnavailable,
 			swap: func(d *Deps) { d.Revocations = portstest.UnavailableRevocationStore{} },
 			do: func(t *testing.T, e *env, tp TokenPair) session.RefreshToken {
@@ -181,6 +189,9 @@ func TestRefreshFailures(t *testing.T) {
 				}
 			}
 			if tt.wantAliveSess {
+				// Past the grace window: had the failed call rotated the session, the token
+				// would now be reuse.
+				e.clock.Advance(11 * time.Second)
 				if _, err := e.svc.Refresh(t.Context(), tp.RefreshToken, client); err != nil {
 					t.Errorf("the legitimate refresh token no longer works: %v", err)
 				}
