@@ -65,7 +65,7 @@ type driverLogger struct{ l *slog.Logger }
 
 func (d driverLogger) Print(v ...any) {
 	if d.l != nil {
-		d.l.Warn("mysql driver", "msg", strings.TrimSpace(fmt.Sprint(v...)))
+		d.l.Warn("mysql driver", "detail", strings.TrimSpace(fmt.Sprint(v...)))
 	}
 }
 

@@ -49,6 +49,7 @@ type FeedConfig struct {
 	Timeout   time.Duration // bound on each store call; default 5s
 	RetryMin  time.Duration // first retry delay after a failed resync or subscription; default 100ms
 	RetryMax  time.Duration // retry delay cap (exponential backoff, full jitter); default 30s
+	Report    time.Duration // how often the feed gauges (connected, staleness) are reported, even while a store call hangs; default 1s
 }
 
 func (c *FeedConfig) defaults() {
@@ -64,6 +65,7 @@ func (c *FeedConfig) defaults() {
 	def(&c.Timeout, 5*time.Second)
 	def(&c.RetryMin, 100*time.Millisecond)
 	def(&c.RetryMax, 30*time.Second)
+	def(&c.Report, time.Second)
 	c.RetryMax = max(c.RetryMax, c.RetryMin)
 }
 
@@ -154,6 +156,7 @@ func (f *Feed) Run(ctx context.Context) error {
 		f.running.Store(false)
 	}()
 	wg.Go(func() { f.subscribe(ctx, r.subEvents) })
+	wg.Go(func() { f.report(ctx) })
 
 	poll := time.NewTicker(f.cfg.Poll)
 	defer poll.Stop()
@@ -188,6 +191,22 @@ func (f *Feed) Run(ctx context.Context) error {
 		}
 		stale, _ := f.staleness(f.clock.Now())
 		f.metrics.Feed(f.connected.Load(), stale)
+	}
+}
+
+// report publishes the feed gauges on its own clock, so the staleness a dashboard shows keeps
+// growing while the loop above waits on a store that does not answer.
+func (f *Feed) report(ctx context.Context) {
+	t := time.NewTicker(f.cfg.Report)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			stale, _ := f.staleness(f.clock.Now())
+			f.metrics.Feed(f.connected.Load(), stale)
+		}
 	}
 }
 

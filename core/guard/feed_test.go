@@ -380,3 +380,32 @@ func TestAuthenticateDuringReplace(t *testing.T) {
 		t.Errorf("periodic resyncs = %d: the set was not replaced during the run", m.resyncs("periodic"))
 	}
 }
+
+// A store that stops answering in the middle of a call blocks the feed's loop; the staleness
+// gauge must keep growing anyway, or dashboards and alerts would show a frozen, healthy value.
+func TestFeedReportsStalenessWhileTheStoreHangs(t *testing.T) {
+	clock := newClock()
+	store, bus, m := newStore(clock), newBus(), newMetrics()
+	release := make(chan struct{})
+	defer close(release)
+	store.onSnap = func() { <-release } // the first snapshot never returns
+	f := NewFeed(store, bus, nil, clock, m, FeedConfig{Report: 5 * time.Millisecond, Timeout: time.Hour})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go f.Run(ctx)
+
+	clock.Add(time.Minute)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m.mu.Lock()
+		stale := m.stale
+		m.mu.Unlock()
+		if stale >= time.Minute {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("staleness reported = %v a minute into a hung snapshot, want at least 1m", stale)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -52,6 +52,7 @@ type countingMetrics struct {
 	applied  map[string]int
 	storeOps map[string]int
 	entries  int
+	stale    time.Duration // last staleness reported by Feed
 }
 
 func newMetrics() *countingMetrics {
@@ -63,7 +64,11 @@ func (m *countingMetrics) TokenIssued()                            {}
 func (m *countingMetrics) Login(string)                            {}
 func (m *countingMetrics) SigningKey(_, _ time.Duration)           {}
 func (m *countingMetrics) JWKSFetch(string, string, time.Duration) {}
-func (m *countingMetrics) Feed(bool, time.Duration)                {}
+func (m *countingMetrics) Feed(_ bool, stale time.Duration) {
+	m.mu.Lock()
+	m.stale = stale
+	m.mu.Unlock()
+}
 func (m *countingMetrics) Verified(r string, _ time.Duration) {
 	m.mu.Lock()
 	m.verified[r]++
