@@ -2,48 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"strconv"
 
-	"github.com/keygate/keygate/adapters/telemetry"
 	"github.com/keygate/keygate/apps/internal/demo"
 )
 
-// run reads the configuration, listens on PORT (default 8082), wires the profile the
-// configuration asks for, and serves until ctx ends. Logs go to stdout as JSON.
+// run is demo.Run for the payments service on port 8082 by default.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) > 1 {
-		return fmt.Errorf("paymentsd: unexpected arguments %q: paymentsd is configured by environment variables (docs/configuration.md)", args[1:])
-	}
-	cfg, err := demo.Load(getenv, demo.Payments, 8082)
-	if err != nil {
-		return err
-	}
-	log := telemetry.NewLogger(stdout, cfg.LogLevel)
-	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
-	if err != nil {
-		return fmt.Errorf("paymentsd: listen: %w", err)
-	}
-	defer ln.Close()
-	app, cleanup, err := build(cfg, log)
-	if err != nil {
-		return fmt.Errorf("paymentsd: %w", err)
-	}
-	defer cleanup()
-	return app.Run(ctx, ln)
-}
-
-// build calls the injector of cfg's deployment profile.
-func build(cfg demo.Config, log *slog.Logger) (*demo.App, func(), error) {
-	switch cfg.Profile {
-	case demo.ProfileRedis:
-		return initRedis(cfg, log)
-	case demo.ProfileStandalone:
-		return initStandalone(cfg, log)
-	default:
-		return nil, nil, fmt.Errorf("no injector for profile %q", cfg.Profile)
-	}
+	return demo.Run(ctx, demo.Payments, 8082, args, getenv, stdout)
 }

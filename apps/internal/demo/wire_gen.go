@@ -4,39 +4,38 @@
 //go:build !wireinject
 // +build !wireinject
 
-package main
+package demo
 
 import (
 	"github.com/keygate/keygate/adapters/memory"
 	"github.com/keygate/keygate/adapters/redis"
 	"github.com/keygate/keygate/adapters/telemetry"
 	"github.com/keygate/keygate/apps/internal/authsvc"
-	"github.com/keygate/keygate/apps/internal/demo"
 	"log/slog"
 )
 
 // Injectors from wire.go:
 
 // initStandalone wires the standalone profile: no revocation feed (KEYGATE_DEV=1 only).
-func initStandalone(cfg demo.Config, log *slog.Logger) (*demo.App, func(), error) {
+func initStandalone(cfg Config, log *slog.Logger) (*App, func(), error) {
 	realClock := _wireRealClockValue
-	registry := demo.NewRegistry()
+	registry := NewRegistry()
 	metrics := telemetry.New(registry)
-	remoteKeySet, cleanup, err := demo.NewKeySet(realClock, metrics, cfg)
+	remoteKeySet, cleanup, err := NewKeySet(realClock, metrics, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
 	revocationStore := memory.NewRevocationStore(realClock)
 	eventBus := authsvc.NewMemoryBus()
-	feed := demo.NewFeed(revocationStore, eventBus, remoteKeySet, realClock, metrics)
-	guard, err := demo.NewGuard(remoteKeySet, feed, realClock, metrics, cfg)
+	feed := NewFeed(revocationStore, eventBus, remoteKeySet, realClock, metrics)
+	guard, err := NewGuard(remoteKeySet, feed, realClock, metrics, cfg)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
 	dependencies := authsvc.NoDependencies()
-	handler := demo.NewHandler(guard, remoteKeySet, feed, metrics, registry, log, cfg, dependencies)
-	app := demo.NewApp(remoteKeySet, feed, guard, handler, log, cfg, dependencies, metrics)
+	handler := NewHandler(guard, remoteKeySet, feed, metrics, registry, log, cfg, dependencies)
+	app := NewApp(remoteKeySet, feed, guard, handler, log, cfg, dependencies, metrics)
 	return app, func() {
 		cleanup()
 	}, nil
@@ -47,11 +46,11 @@ var (
 )
 
 // initRedis wires the Redis profile: the revocation feed from authd's Redis.
-func initRedis(cfg demo.Config, log *slog.Logger) (*demo.App, func(), error) {
+func initRedis(cfg Config, log *slog.Logger) (*App, func(), error) {
 	realClock := _wireRealClockValue
-	registry := demo.NewRegistry()
+	registry := NewRegistry()
 	metrics := telemetry.New(registry)
-	remoteKeySet, cleanup, err := demo.NewKeySet(realClock, metrics, cfg)
+	remoteKeySet, cleanup, err := NewKeySet(realClock, metrics, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -73,16 +72,16 @@ func initRedis(cfg demo.Config, log *slog.Logger) (*demo.App, func(), error) {
 		cleanup()
 		return nil, nil, err
 	}
-	feed := demo.NewFeed(revocationStore, eventBus, remoteKeySet, realClock, metrics)
-	guard, err := demo.NewGuard(remoteKeySet, feed, realClock, metrics, cfg)
+	feed := NewFeed(revocationStore, eventBus, remoteKeySet, realClock, metrics)
+	guard, err := NewGuard(remoteKeySet, feed, realClock, metrics, cfg)
 	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	dependencies := authsvc.RedisDependencies(universalClient)
-	handler := demo.NewHandler(guard, remoteKeySet, feed, metrics, registry, log, cfg, dependencies)
-	app := demo.NewApp(remoteKeySet, feed, guard, handler, log, cfg, dependencies, metrics)
+	handler := NewHandler(guard, remoteKeySet, feed, metrics, registry, log, cfg, dependencies)
+	app := NewApp(remoteKeySet, feed, guard, handler, log, cfg, dependencies, metrics)
 	return app, func() {
 		cleanup2()
 		cleanup()
