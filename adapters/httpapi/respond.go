@@ -40,10 +40,34 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(append(body, '\n'))
 }
 
-// Check is one readiness check: Fn reports why its dependency is not ready, or nil.
+// Readiness policy, the same in every keygate service: a replica that cannot do its job at
+// all (no signing or verification keys, a revocation set never loaded, a fail-closed verifier
+// past its staleness bound) answers /ready with 503, so it gets no traffic. A replica that was
+// whole and lost a dependency (Redis, the database, the revocation feed's connection) answers
+// 200 with status "degraded" and names the dependency: it still serves what it can (tokens
+// verify against the last-known revocation set; authd serves its JWKS and answers login with
+// 503 and Retry-After), and Kubernetes does not pull every replica at once over an outage that
+// would hit them all.
+
+// Check is one readiness check. Fn returns nil when ready, an error made with Degraded when
+// the replica still serves without it, and any other error when it cannot serve.
 type Check struct {
 	Name string
 	Fn   func(ctx context.Context) error
+}
+
+// degradedError marks a check failure that leaves the replica serving.
+type degradedError struct{ err error }
+
+func (e degradedError) Error() string { return e.err.Error() }
+func (e degradedError) Unwrap() error { return e.err }
+
+// Degraded marks err (nil stays nil) as a dependency failure the replica serves through.
+func Degraded(err error) error {
+	if err == nil {
+		return nil
+	}
+	return degradedError{err}
 }
 
 // Health answers liveness: 200 while the process serves.
@@ -54,8 +78,10 @@ func Health(w http.ResponseWriter, _ *http.Request) {
 // readyTimeout bounds each readiness check.
 const readyTimeout = 2 * time.Second
 
-// Ready returns a readiness handler running checks concurrently: 200 when all pass, else 503;
-// the body names each check with its status and, when it fails, its error.
+// Ready returns a readiness handler running checks concurrently: 200 {"status":"ok"} when all
+// pass, 200 {"status":"degraded"} when only Degraded failures occur, else 503
+// {"status":"unavailable"}; "checks" names each check with its status (ok, degraded, fail)
+// and error.
 func Ready(checks []Check) http.HandlerFunc {
 	type result struct {
 		Status string `json:"status"`
@@ -72,6 +98,9 @@ func Ready(checks []Check) http.HandlerFunc {
 				res := result{Status: "ok"}
 				if err := c.Fn(ctx); err != nil {
 					res = result{Status: "fail", Error: err.Error()}
+					if errors.As(err, new(degradedError)) {
+						res.Status = "degraded"
+					}
 				}
 				mu.Lock()
 				results[c.Name] = res
@@ -81,8 +110,11 @@ func Ready(checks []Check) http.HandlerFunc {
 		wg.Wait()
 		status, code := "ok", http.StatusOK
 		for _, res := range results {
-			if res.Status != "ok" {
+			switch {
+			case res.Status == "fail":
 				status, code = "unavailable", http.StatusServiceUnavailable
+			case res.Status == "degraded" && code == http.StatusOK:
+				status = "degraded"
 			}
 		}
 		WriteJSON(w, code, map[string]any{"status": status, "checks": results})
@@ -125,16 +157,21 @@ type invalidError struct{ detail string }
 func (e *invalidError) Error() string { return "httpapi: invalid request: " + e.detail }
 func (e *invalidError) Unwrap() error { return errBadRequest }
 
-// FeedCheck is the readiness check of a revocation feed: ready once its set was loaded from
-// the store, and while its subscription is connected.
-func FeedCheck(f *guard.Feed) Check {
+// FeedCheck is the readiness check of a revocation feed: failing until its set is first
+// loaded, and (with failClosedAfter > 0) once the set is staler than that, since the guard then
+// refuses every token; Degraded while it is disconnected but still within bounds.
+func FeedCheck(f *guard.Feed, failClosedAfter time.Duration) Check {
 	return Check{Name: "revocation_feed", Fn: func(context.Context) error {
 		st := f.Status()
 		switch {
 		case !st.Synced:
 			return errors.New("revocation set not loaded yet")
+		case failClosedAfter > 0 && st.Staleness > failClosedAfter:
+			return fmt.Errorf("revocation set stale for %v, over the fail-closed bound %v: refusing tokens",
+				st.Staleness.Round(time.Second), failClosedAfter)
 		case !st.Connected:
-			return fmt.Errorf("revocation feed disconnected; set stale for %v", st.Staleness.Round(time.Second))
+			return Degraded(fmt.Errorf("revocation feed disconnected; serving from the last-known set, stale for %v",
+				st.Staleness.Round(time.Second)))
 		}
 		return nil
 	}}

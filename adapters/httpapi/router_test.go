@@ -313,6 +313,7 @@ func TestRequestID(t *testing.T) {
 func TestReadyReportsEachCheck(t *testing.T) {
 	ok := Check{Name: "keys", Fn: func(context.Context) error { return nil }}
 	bad := Check{Name: "feed", Fn: func(context.Context) error { return errors.New("feed: not synced") }}
+	redisDown := Check{Name: "redis", Fn: func(context.Context) error { return Degraded(errors.New("connection refused")) }}
 	tests := []struct {
 		name   string
 		checks []Check
@@ -324,6 +325,12 @@ func TestReadyReportsEachCheck(t *testing.T) {
 		{"one fails", []Check{ok, bad}, 503, map[string]any{"status": "unavailable",
 			"checks": map[string]any{"keys": map[string]any{"status": "ok"},
 				"feed": map[string]any{"status": "fail", "error": "feed: not synced"}}}},
+		{"a lost dependency keeps the replica serving", []Check{ok, redisDown}, 200, map[string]any{"status": "degraded",
+			"checks": map[string]any{"keys": map[string]any{"status": "ok"},
+				"redis": map[string]any{"status": "degraded", "error": "connection refused"}}}},
+		{"a failure outranks a degradation", []Check{bad, redisDown}, 503, map[string]any{"status": "unavailable",
+			"checks": map[string]any{"feed": map[string]any{"status": "fail", "error": "feed: not synced"},
+				"redis": map[string]any{"status": "degraded", "error": "connection refused"}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

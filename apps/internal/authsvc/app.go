@@ -115,21 +115,21 @@ func NewHandler(svc *auth.Service, g *guard.Guard, feed *guard.Feed, m *telemetr
 	if err != nil {
 		return nil, err
 	}
-	probes := []Probe{
+	checks := []httpapi.Check{
 		{Name: "signing_keys", Fn: func(ctx context.Context) error {
 			_, _, err := svc.JWKS(ctx)
 			return err
 		}},
-		FeedProbe(feed, 0),
+		httpapi.FeedCheck(feed, 0),
 	}
-	probes = append(probes, DependencyProbes(deps)...)
-	h := httpapi.NewAuthRouter(svc, g, httpapi.Config{
+	checks = append(checks, DependencyChecks(deps)...)
+	return httpapi.NewAuthRouter(svc, g, httpapi.Config{
 		Discovery:      disc,
 		JWKSMaxAge:     cfg.JWKSMaxAge,
 		TrustedProxies: cfg.TrustedProxies,
 		Logger:         log,
 		Metrics:        telemetry.Handler(reg),
+		Checks:         checks,
 		Middleware:     []func(http.Handler) http.Handler{m.Middleware},
-	})
-	return WithReady(h, probes), nil
+	}), nil
 }

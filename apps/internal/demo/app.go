@@ -89,23 +89,23 @@ func NewRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
 // /metrics. /ready fails until keys are loaded and the revocation set was first synced (and
 // with KEYGATE_FAIL_CLOSED_AFTER, once the set is staler than that); with Redis or the feed
 // down it stays 200 with status "degraded", since the replica keeps verifying against its
-// last-known set (see authsvc.Ready).
+// last-known set (see httpapi.Ready).
 func NewHandler(g *guard.Guard, keys *jose.RemoteKeySet, feed *guard.Feed, m *telemetry.Metrics,
 	reg *prometheus.Registry, log *slog.Logger, cfg Config, deps authsvc.Dependencies) http.Handler {
-	probes := []authsvc.Probe{
+	checks := []httpapi.Check{
 		{Name: "keys", Fn: func(context.Context) error {
 			if st := keys.Status(); !st.Ready {
 				return fmt.Errorf("no usable keys from %s (last fetch: %s %s)", cfg.Keys.Issuer, st.LastOutcome, st.LastError)
 			}
 			return nil
 		}},
-		authsvc.FeedProbe(feed, cfg.Guard.FailClosedAfter),
+		httpapi.FeedCheck(feed, cfg.Guard.FailClosedAfter),
 	}
-	probes = append(probes, authsvc.DependencyProbes(deps)...)
-	r := httpapi.NewRouter(log, telemetry.Handler(reg), nil, m.Middleware)
+	checks = append(checks, authsvc.DependencyChecks(deps)...)
+	r := httpapi.NewRouter(log, telemetry.Handler(reg), checks, m.Middleware)
 	r.Group(func(r chi.Router) {
 		r.Use(httpapi.RequireToken(g, httpapi.WithLogger(log)))
 		Routes(r, cfg.Kind, NewLedger[Order](), NewLedger[Payment]())
 	})
-	return authsvc.WithReady(r, probes)
+	return r
 }
