@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -38,6 +39,10 @@ func (s *Service) allow(ctx context.Context, prefix, subject string, l Limit) er
 	if subject == "" {
 		return nil
 	}
+	switch prefix {
+	case keyLoginAddress, keyRegisterAddress, keyRevokeAddress:
+		subject = addressBucket(subject)
+	}
 	ok, retry, err := s.d.Limiter.Allow(ctx, prefix+subject, l.N, l.Window)
 	if err != nil {
 		return unavailable("rate limit", err)
@@ -48,9 +53,27 @@ func (s *Service) allow(ctx context.Context, prefix, subject string, l Limit) er
 	return nil
 }
 
+// addressBucket returns the rate-limit subject of a client address: an IPv6 address counts
+// as its /64, the smallest network a single site is routinely given (one host can use any of
+// its 2^64 addresses, so a per-address bucket would not limit it at all); an IPv4 address, or
+// anything that does not parse, counts as itself.
+func addressBucket(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if !a.Is6() {
+		return a.String()
+	}
+	p, _ := a.WithZone("").Prefix(64) // never fails for an IPv6 address without a zone
+	return p.String()
+}
+
 // Register creates a user. Bad input returns identity.ErrInvalidEmail, ErrInvalidPassword or
 // ErrInvalidName (wrapped); a taken e-mail returns ErrEmailTaken. Attempts are rate-limited
-// per client address and per e-mail (keys "register:ip:<ip>", "register:acct:<email>").
+// per client address and per e-mail (keys "register:ip:<ip>", "register:acct:<email>"; an IPv6
+// address counts as its /64).
 func (s *Service) Register(ctx context.Context, email, password, name string, c Client) (identity.User, error) {
 	if err := s.allow(ctx, keyRegisterAddress, c.IP, s.cfg.LimitAddress); err != nil {
 		return identity.User{}, err
@@ -88,7 +111,8 @@ func (s *Service) Register(ctx context.Context, email, password, name string, c 
 // Login checks credentials and opens a session. An unknown e-mail, a wrong password and a
 // disabled account cost the same password-hash work and return the same
 // ErrInvalidCredentials. Attempts are rate-limited per client address and per e-mail (keys
-// "login:ip:<ip>", "login:acct:<email>"): a refusal is a *RateLimitedError.
+// "login:ip:<ip>", "login:acct:<email>"; an IPv6 address counts as its /64): a refusal is a
+// *RateLimitedError.
 func (s *Service) Login(ctx context.Context, email, password string, c Client) (TokenPair, error) {
 	tp, result, err := s.login(ctx, email, password, c)
 	s.d.Metrics.Login(result)

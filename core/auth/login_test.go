@@ -344,6 +344,11 @@ func TestLoginRateLimits(t *testing.T) {
 		{"per address", func(c *Config) { c.LimitAddress = Limit{N: 2, Window: time.Minute} },
 			[]string{"1", "1", "1", "2"}, []string{testPassword, testPassword, testPassword, testPassword},
 			[]string{"ok", "ok", "limited", "ok"}},
+		// One host holds a whole /64: hopping addresses inside it must not reset the count.
+		{"per address, IPv6 counts by /64", func(c *Config) { c.LimitAddress = Limit{N: 2, Window: time.Minute} },
+			[]string{"2001:db8:1:2::1", "2001:db8:1:2::ffff", "2001:db8:1:2:abcd::9", "2001:db8:1:3::1"},
+			[]string{testPassword, testPassword, testPassword, testPassword},
+			[]string{"ok", "ok", "limited", "ok"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

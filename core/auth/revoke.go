@@ -124,7 +124,7 @@ func (s *Service) LogoutAll(ctx context.Context, p token.Claims, c Client) error
 // by its jti until it expires. Unknown, invalid or expired tokens succeed silently. When the
 // revocation cannot be stored (or the access token cannot be checked now) the error wraps
 // ports.ErrUnavailable: the client must treat the token as still valid. Attempts are
-// rate-limited per client address (key "revoke:ip:<ip>").
+// rate-limited per client address (key "revoke:ip:<ip>"; an IPv6 address counts as its /64).
 func (s *Service) Revoke(ctx context.Context, raw, hint string, c Client) error {
 	if err := s.allow(ctx, keyRevokeAddress, c.IP, s.cfg.LimitAddress); err != nil {
 		return err
