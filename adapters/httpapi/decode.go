@@ -9,6 +9,9 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // MaxBodyBytes is the largest request body the API reads; a larger one is refused with 413
@@ -68,8 +71,10 @@ func decodeStrict(body []byte, v any) error {
 }
 
 // checkObject walks body's tokens and rejects anything but one object, duplicate member
-// names in any object (the standard decoder would silently keep the last), and nesting
-// deeper than maxJSONDepth.
+// names in any object (the standard decoder would silently keep the last; names are compared
+// as it matches them, without regard to case), nesting deeper than maxJSONDepth, and strings
+// holding U+FFFD (the decoder's replacement for invalid UTF-8 and lone surrogates, which would
+// make different byte strings, say two passwords, decode to the same value; RFC 7493).
 func checkObject(body []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -113,12 +118,19 @@ func checkObject(body []byte) error {
 			if !ok {
 				return fmt.Errorf("%w: member name", errBadRequest)
 			}
-			if _, dup := top.keys[name]; dup {
+			if strings.ContainsRune(name, utf8.RuneError) {
+				return fmt.Errorf("%w: invalid UTF-8", errBadRequest)
+			}
+			folded := foldName(name)
+			if _, dup := top.keys[folded]; dup {
 				return fmt.Errorf("%w: duplicate member %q", errBadRequest, name)
 			}
-			top.keys[name] = struct{}{}
+			top.keys[folded] = struct{}{}
 			top.key = false
 			continue
+		}
+		if str, ok := tok.(string); ok && strings.ContainsRune(str, utf8.RuneError) {
+			return fmt.Errorf("%w: invalid UTF-8", errBadRequest)
 		}
 		if top != nil && top.object {
 			top.key = true // a value follows a name; the next token is a name again
@@ -163,6 +175,12 @@ func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 		}
 	}
 	return vals, nil
+}
+
+// foldName folds a member name the way encoding/json matches names to fields (upper case of
+// the lower case, rune by rune), so names the decoder would treat as one compare equal.
+func foldName(name string) string {
+	return strings.Map(func(r rune) rune { return unicode.ToUpper(unicode.ToLower(r)) }, name)
 }
 
 func equalFoldASCII(a, b string) bool {
