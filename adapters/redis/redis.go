@@ -112,7 +112,11 @@ func NewClient(cfg Config) (goredis.UniversalClient, func(), error) {
 		MaxRetries:      cmp.Or(cfg.MaxRetries, 1),
 		MinRetryBackoff: 8 * time.Millisecond,
 		MaxRetryBackoff: 64 * time.Millisecond,
-		Protocol:        2, // plain RESP2 pub/sub; nothing here needs RESP3
+		// Without it go-redis ignores the caller's deadline on the socket and waits out
+		// ReadTimeout (times the retries): a request's budget and the feed's bound on a store
+		// call would not hold against a server that stopped answering.
+		ContextTimeoutEnabled: true,
+		Protocol:              2, // plain RESP2 pub/sub; nothing here needs RESP3
 	})
 	return c, func() { _ = c.Close() }, nil
 }

@@ -1,6 +1,7 @@
 package redis_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -128,5 +129,30 @@ func TestConfig(t *testing.T) {
 	cfg := redisadapter.Config{Addrs: []string{"redis:6379"}, Password: "hunter2"}
 	if got := fmt.Sprint(cfg.LogValue()); contains(got, "hunter2") {
 		t.Errorf("LogValue = %s, shows the password", got)
+	}
+}
+
+// TestCallEndsAtItsDeadline shows that a caller's deadline bounds a call to a server that has
+// stopped answering (paused, overloaded): an auth request answers 503 within its own budget
+// instead of waiting out the client's read timeout, and the feed's bound on a store call holds.
+func TestCallEndsAtItsDeadline(t *testing.T) {
+	r := containers.StartRedis(t)
+	cfg := redisadapter.Config{Addrs: []string{r.Addr}, Prefix: "deadline", ReadTimeout: 20 * time.Second}
+	c, closeFn, err := redisadapter.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn()
+	rs := must[*redisadapter.RevocationStore](t)(redisadapter.NewRevocationStore(c, cfg))
+	if _, err := rs.Seq(t.Context()); err != nil { // a connection in the pool, set up
+		t.Fatal(err)
+	}
+	r.CLI(t, "CLIENT", "PAUSE", "4000", "ALL")
+	defer r.CLI(t, "CLIENT", "UNPAUSE")
+
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := rs.Seq(ctx); !errors.Is(err, ports.ErrUnavailable) {
+		t.Errorf("Seq with a 300ms deadline on a server paused for 4s = %v, want ports.ErrUnavailable", err)
 	}
 }
