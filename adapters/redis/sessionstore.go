@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"strconv"
-	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -24,7 +23,7 @@ import (
 type SessionStore struct {
 	client goredis.UniversalClient
 	keys   keys
-	locks  [64]sync.Mutex
+	locks  [64]chan struct{} // one-slot semaphores, so a wait can end with its context
 	seed   maphash.Seed
 }
 
@@ -38,7 +37,11 @@ func NewSessionStore(client goredis.UniversalClient, cfg Config) (*SessionStore,
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &SessionStore{client: client, keys: newKeys(cfg), seed: maphash.MakeSeed()}, nil
+	st := &SessionStore{client: client, keys: newKeys(cfg), seed: maphash.MakeSeed()}
+	for i := range st.locks {
+		st.locks[i] = make(chan struct{}, 1)
+	}
+	return st, nil
 }
 
 // maxUpdateAttempts bounds Update's optimistic retries under contention from other processes.
@@ -52,13 +55,22 @@ local function extend(key, exp)
 end
 `
 
-// KEYS: session, user index. ARGV: expiry ms, sid, field/value pairs.
+// KEYS: session, user index. ARGV: expiry ms, sid, key base, field/value pairs.
 // Returns 1 created, 0 exists, 2 already expired (nothing written).
+// Redis expires sessions but not their ids in the index, which a user who keeps logging in
+// keeps alive: each Create checks up to 10 ids at random and drops those whose session is
+// gone, so expired ids stay a bounded fraction of the index.
 const createLua = nowMillisLua + extendLua + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 if tonumber(ARGV[1]) <= now then return 2 end
-redis.call('HSET', KEYS[1], 'v', '1', unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], 'v', '1', unpack(ARGV, 4))
 redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+local sample = redis.call('SRANDMEMBER', KEYS[2], 10)
+for i = 1, #sample do
+  if redis.call('EXISTS', ARGV[3] .. 'sess:' .. sample[i]) == 0 then
+    redis.call('SREM', KEYS[2], sample[i])
+  end
+end
 redis.call('SADD', KEYS[2], ARGV[2])
 extend(KEYS[2], ARGV[1])
 return 1
@@ -141,7 +153,7 @@ func decodeSession(m map[string]string) (session.Session, string, error) {
 // Create stores s; ErrConflict if its ID exists. A session already past its expiry (by the
 // server's clock) is accepted and never readable.
 func (st *SessionStore) Create(ctx context.Context, s session.Session) error {
-	args := append([]any{ceilMillis(s.ExpiresAt), s.ID}, sessionFields(s)...)
+	args := append([]any{ceilMillis(s.ExpiresAt), s.ID, st.keys.base}, sessionFields(s)...)
 	res, err := createScript.Run(ctx, st.client,
 		[]string{st.keys.session(s.ID), st.keys.userSessions(s.UserID)}, args...).Int()
 	switch {
@@ -173,16 +185,26 @@ func (st *SessionStore) get(ctx context.Context, sid string) (session.Session, s
 	return decodeSession(m)
 }
 
-func (st *SessionStore) lock(sid string) *sync.Mutex {
-	return &st.locks[maphash.String(st.seed, sid)%uint64(len(st.locks))]
+// lock takes the local lock of sid's stripe, or gives up when ctx ends, and returns its
+// release. An Update queued behind a slow one answers within its caller's budget.
+func (st *SessionStore) lock(ctx context.Context, sid string) (func(), error) {
+	l := st.locks[maphash.String(st.seed, sid)%uint64(len(st.locks))]
+	select {
+	case l <- struct{}{}:
+		return func() { <-l }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // Update atomically applies fn to session sid and stores the result; fn may run more than
 // once. The session keeps its ID; a changed UserID moves it between users' lists.
 func (st *SessionStore) Update(ctx context.Context, sid string, fn func(*session.Session) error) (session.Session, error) {
-	mu := st.lock(sid)
-	mu.Lock()
-	defer mu.Unlock()
+	unlock, err := st.lock(ctx, sid)
+	if err != nil {
+		return session.Session{}, wrap("update session", err)
+	}
+	defer unlock()
 	for attempt := range maxUpdateAttempts {
 		s, ver, err := st.get(ctx, sid)
 		if err != nil {
