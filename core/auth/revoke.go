@@ -21,8 +21,12 @@ const revokeTimeout = 10 * time.Second
 // revoke makes e durable, then pushes it: RevocationStore.Revoke, then Bus.Publish of an
 // EventRevoked with the returned sequence number. A publish failure is counted (see
 // PublishFailures) but not returned: the entry is durable and verifiers reconcile by polling
-// the store's sequence number.
+// the store's sequence number. Once started it runs to completion (bounded by revokeTimeout)
+// even if ctx ends: a client hanging up after the store answered must not leave the entry
+// durable but unpushed, which verifiers would only learn of at their next reconcile.
 func (s *Service) revoke(ctx context.Context, e revocation.Entry) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
+	defer cancel()
 	start := s.d.Clock.Now()
 	seq, err := s.d.Revocations.Revoke(ctx, e)
 	s.d.Metrics.RevocationStoreOp("revoke", s.d.Clock.Now().Sub(start), err)

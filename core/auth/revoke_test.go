@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
@@ -342,4 +343,62 @@ func TestUseCasesWithAStoreDown(t *testing.T) {
 	}
 	// Nothing was revoked by the failed calls that reached the revocation store.
 	e.claims(t, e.alicePair.AccessToken)
+}
+
+// leavingRevocationStore stores an entry, then ends the caller's context: the client hung up
+// just after the revocation became durable.
+type leavingRevocationStore struct {
+	ports.RevocationStore
+	leave context.CancelFunc
+}
+
+func (s leavingRevocationStore) Revoke(ctx context.Context, e revocation.Entry) (uint64, error) {
+	seq, err := s.RevocationStore.Revoke(ctx, e)
+	s.leave()
+	return seq, err
+}
+
+// A revocation that was stored is pushed too, even when the caller leaves in between:
+// otherwise verifiers would accept the token until their next reconcile.
+func TestRevocationIsPushedWhenTheCallerLeaves(t *testing.T) {
+	tests := []struct {
+		name   string
+		revoke func(t *testing.T, ctx context.Context, e *env, svc *Service, tp TokenPair) error
+		kind   revocation.Kind
+	}{
+		{"RFC 7009 access token", func(_ *testing.T, ctx context.Context, _ *env, svc *Service, tp TokenPair) error {
+			return svc.Revoke(ctx, tp.AccessToken, "access_token", client)
+		}, revocation.KindToken},
+		{"RFC 7009 refresh token", func(_ *testing.T, ctx context.Context, _ *env, svc *Service, tp TokenPair) error {
+			return svc.Revoke(ctx, string(tp.RefreshToken), "refresh_token", client)
+		}, revocation.KindSession},
+		{"logout", func(t *testing.T, ctx context.Context, e *env, svc *Service, tp TokenPair) error {
+			return svc.Logout(ctx, e.claims(t, tp.AccessToken), client)
+		}, revocation.KindSession},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.register(t, "alice@example.org")
+			tp := e.login(t, "alice@example.org")
+			events := e.subscribe(t, nil)
+			ctx, leave := context.WithCancel(t.Context())
+			defer leave()
+			svc := e.service(t, func(d *Deps) { d.Revocations = leavingRevocationStore{d.Revocations, leave} })
+			if err := tt.revoke(t, ctx, e, svc, tp); err != nil {
+				t.Fatalf("revoke: %v", err)
+			}
+			if got := svc.PublishFailures(); got != 0 {
+				t.Errorf("publish failures = %d, want 0", got)
+			}
+			waitFor(t, "the revocation event", func() bool {
+				for _, ev := range events() {
+					if ev.Kind == revocation.EventRevoked && ev.Entry.Kind == tt.kind {
+						return true
+					}
+				}
+				return false
+			})
+		})
+	}
 }
