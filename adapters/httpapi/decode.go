@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -56,6 +57,11 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 
 // decodeStrict decodes body, one JSON object, into v; see decodeJSON.
 func decodeStrict(body []byte, v any) error {
+	if !utf8.Valid(body) || loneSurrogate(body) {
+		// The decoder would replace each with U+FFFD, so different byte strings (two
+		// passwords, say) would decode to the same value (RFC 8259 section 8.1, RFC 7493).
+		return fmt.Errorf("%w: invalid UTF-8 or a lone surrogate escape", errBadRequest)
+	}
 	if err := checkObject(body); err != nil {
 		return err
 	}
@@ -70,11 +76,45 @@ func decodeStrict(body []byte, v any) error {
 	return nil
 }
 
+// loneSurrogate reports whether body holds a \u escape of a UTF-16 surrogate that is not
+// part of a high-low pair. Backslashes occur only inside strings in valid JSON; on invalid
+// JSON the answer does not matter, the decoder refuses it.
+func loneSurrogate(body []byte) bool {
+	esc := func(i int) (rune, bool) { // the \uXXXX escape at body[i:], if any
+		if i+6 > len(body) || body[i] != '\\' || body[i+1] != 'u' {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(string(body[i+2:i+6]), 16, 16)
+		return rune(n), err == nil
+	}
+	for i := 0; i < len(body); i++ {
+		if body[i] != '\\' {
+			continue
+		}
+		r, ok := esc(i)
+		if !ok {
+			i++ // a two-byte escape such as \\ or \"
+			continue
+		}
+		switch {
+		case 0xDC00 <= r && r <= 0xDFFF:
+			return true
+		case 0xD800 <= r && r <= 0xDBFF:
+			lo, ok := esc(i + 6)
+			if !ok || lo < 0xDC00 || lo > 0xDFFF {
+				return true
+			}
+			i += 11
+		default:
+			i += 5
+		}
+	}
+	return false
+}
+
 // checkObject walks body's tokens and rejects anything but one object, duplicate member
 // names in any object (the standard decoder would silently keep the last; names are compared
-// as it matches them, without regard to case), nesting deeper than maxJSONDepth, and strings
-// holding U+FFFD (the decoder's replacement for invalid UTF-8 and lone surrogates, which would
-// make different byte strings, say two passwords, decode to the same value; RFC 7493).
+// as it matches them, without regard to case), and nesting deeper than maxJSONDepth.
 func checkObject(body []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -118,9 +158,6 @@ func checkObject(body []byte) error {
 			if !ok {
 				return fmt.Errorf("%w: member name", errBadRequest)
 			}
-			if strings.ContainsRune(name, utf8.RuneError) {
-				return fmt.Errorf("%w: invalid UTF-8", errBadRequest)
-			}
 			folded := foldName(name)
 			if _, dup := top.keys[folded]; dup {
 				return fmt.Errorf("%w: duplicate member %q", errBadRequest, name)
@@ -128,9 +165,6 @@ func checkObject(body []byte) error {
 			top.keys[folded] = struct{}{}
 			top.key = false
 			continue
-		}
-		if str, ok := tok.(string); ok && strings.ContainsRune(str, utf8.RuneError) {
-			return fmt.Errorf("%w: invalid UTF-8", errBadRequest)
 		}
 		if top != nil && top.object {
 			top.key = true // a value follows a name; the next token is a name again

@@ -58,6 +58,10 @@ func TestStrictJSONBodies(t *testing.T) {
 		// passwords would collapse into one.
 		{"invalid UTF-8 in a value", "/login", ct, "{\"email\":\"alice@example.com\",\"password\":\"correct horse\xff\"}", 400, "invalid_request"},
 		{"lone surrogate escape", "/login", ct, `{"email":"alice@example.com","password":"correct horse\ud800"}`, 400, "invalid_request"},
+		{"lone low surrogate escape", "/login", ct, `{"email":"alice@example.com","password":"\udc00correct horse"}`, 400, "invalid_request"},
+		{"high surrogate before another escape", "/login", ct, `{"email":"alice@example.com","password":"correct horse\ud800\u0041"}`, 400, "invalid_request"},
+		{"escaped backslash before u is no escape", "/login", ct, `{"email":"alice@example.com","password":"correct horse\\ud800"}`, 401, "invalid_credentials"},
+		{"register surrogate pair and U+FFFD are fine", "/register", ct, `{"email":"c@x.y","password":"long enough","name":"\ud83d\ude00 �"}`, 201, ""},
 		{"L-04 unknown field", "/login", ct, `{"email":"alice@example.com","password":"correct horse","admin":true}`, 400, "invalid_request"},
 		{"L-04 trailing object", "/login", ct, `{"email":"alice@example.com","password":"correct horse"}{}`, 400, "invalid_request"},
 		{"L-04 trailing garbage", "/login", ct, `{"email":"alice@example.com","password":"correct horse"} x`, 400, "invalid_request"},
