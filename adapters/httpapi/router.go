@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -109,13 +110,35 @@ func NewRouter(log *slog.Logger, metrics http.Handler, checks []Check, mw ...fun
 	r.Use(WithRequestID, accessLog(log), recoverer(log), securityHeaders)
 	r.Use(mw...)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { writeError(w, r, log, errRouteNotFound) })
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) { writeError(w, r, log, errMethodNotAllowed) })
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		allow(w, r, req)
+		writeError(w, req, log, errMethodNotAllowed)
+	})
 	r.Get("/health", Health)
 	r.Get("/ready", Ready(checks))
 	if metrics != nil {
 		r.Method(http.MethodGet, "/metrics", metrics)
 	}
 	return r
+}
+
+// allow sets the Allow header of a 405 answer (RFC 9110 section 15.5.6: it must list the
+// methods the target supports), asking mux which methods req's path has routes for.
+func allow(w http.ResponseWriter, mux chi.Routes, req *http.Request) {
+	path := req.URL.RawPath
+	if path == "" {
+		path = req.URL.Path
+	}
+	var ms []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete} {
+		if mux.Match(chi.NewRouteContext(), m, path) {
+			ms = append(ms, m)
+		}
+	}
+	if len(ms) > 0 {
+		w.Header().Set("Allow", strings.Join(ms, ", "))
+	}
 }
 
 func (rt *router) client(r *http.Request) auth.Client {

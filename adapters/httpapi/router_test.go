@@ -173,6 +173,32 @@ func TestBearerRoutes(t *testing.T) {
 	}
 }
 
+// A 405 names the methods the resource has (RFC 9110 section 15.5.6), so a client can tell
+// a wrong method from a wrong path.
+func TestMethodNotAllowedListsAllow(t *testing.T) {
+	srv := newTestServer(t, &scriptedService{}, Config{})
+	tests := []struct {
+		name, method, path, want string
+	}{
+		{"login", "GET", "/login", "POST"},
+		{"one session", "PUT", "/sessions/s1", "DELETE"},
+		{"admin list, on the admin subrouter", "POST", "/admin/users", "GET"},
+		{"admin action", "DELETE", "/admin/users/u3/disable", "POST"},
+		{"jwks", "POST", "/.well-known/jwks.json", "GET"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := do(t, srv, tt.method, tt.path, "", "Authorization", "Bearer admin-token")
+			if resp.StatusCode != http.StatusMethodNotAllowed {
+				t.Fatalf("status = %d, want 405", resp.StatusCode)
+			}
+			if got := resp.Header.Get("Allow"); got != tt.want {
+				t.Errorf("Allow = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestSessionsMarkTheCurrentOne(t *testing.T) {
 	srv := newTestServer(t, &scriptedService{}, Config{})
 	resp := do(t, srv, "GET", "/sessions", "", "Authorization", "Bearer user-token")
