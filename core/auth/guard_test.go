@@ -104,6 +104,32 @@ func TestWithTheRealGuard(t *testing.T) {
 			t.Errorf("token of a login after logout-all: %v", err)
 		}
 	})
+	t.Run("a disabled admin's earlier token loses the admin routes", func(t *testing.T) {
+		e, g := newGuardEnv(t)
+		for _, em := range []string{"root@example.org", "mallory@example.org"} {
+			if err := e.svc.BootstrapAdmin(t.Context(), em, testPassword); err != nil {
+				t.Fatal(err)
+			}
+		}
+		root, err := g.Authenticate(t.Context(), e.login(t, "root@example.org").AccessToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mallory := e.login(t, "mallory@example.org")
+		mc, err := g.Authenticate(t.Context(), mallory.AccessToken)
+		if err != nil || !mc.HasRole("admin") {
+			t.Fatalf("mallory's token: %v, roles %v", err, mc.Roles)
+		}
+		if err := e.svc.DisableUser(t.Context(), root, mc.Subject, client); err != nil {
+			t.Fatal(err)
+		}
+		// The token still says admin; the subject revocation is what refuses it.
+		e.clock.Advance(time.Millisecond)
+		waitRefused(t, g, mallory.AccessToken)
+		if _, err := e.svc.Refresh(t.Context(), mallory.RefreshToken, client); !errors.Is(err, ErrInvalidGrant) {
+			t.Errorf("refresh of the disabled admin: %v", err)
+		}
+	})
 	t.Run("a key created by another replica verifies at once", func(t *testing.T) {
 		e, g := newGuardEnv(t)
 		e.register(t, "alice@example.org")
