@@ -30,7 +30,7 @@ type Feed struct {
 	created    time.Time
 	running    atomic.Bool
 	connected  atomic.Bool
-	current    atomic.Int64  // unix nanoseconds when the set was last known current; 0: never
+	current    atomic.Int64  // 1 + nanoseconds from created to when the set was last known current; 0: never
 	seq        atomic.Uint64 // last sequence number applied in order
 	syncedCh   chan struct{}
 	syncedOnce sync.Once
@@ -123,10 +123,12 @@ func (f *Feed) staleness(now time.Time) (time.Duration, bool) {
 	if c == 0 {
 		return max(now.Sub(f.created), 0), false
 	}
-	return max(now.Sub(time.Unix(0, c)), 0), true
+	return max(now.Sub(f.created)-time.Duration(c-1), 0), true
 }
 
-func (f *Feed) markCurrent(now time.Time) { f.current.Store(now.UnixNano()) }
+// markCurrent records now as an offset from created: with a real clock both carry Go's
+// monotonic reading, so stepping the wall clock back cannot make a dead feed look fresh.
+func (f *Feed) markCurrent(now time.Time) { f.current.Store(int64(now.Sub(f.created)) + 1) }
 
 // feedRun is the state of Run's goroutine.
 type feedRun struct {
