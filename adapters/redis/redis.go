@@ -37,7 +37,10 @@ type Config struct {
 	Addrs      []string
 	Password   string
 	MasterName string // Sentinel master name; empty without Sentinel
-	DB         int
+	// SentinelPassword authenticates to the Sentinels themselves (Password is the data
+	// nodes'); empty when the Sentinels need none.
+	SentinelPassword string
+	DB               int
 	// Prefix names every key and the event channel ("{Prefix}:..."), so deployments and
 	// tests can share a server. It must not contain '{' or '}'. Default DefaultPrefix.
 	Prefix string
@@ -56,7 +59,7 @@ type Config struct {
 // LogValue redacts the password.
 func (c Config) LogValue() slog.Value {
 	pw := ""
-	if c.Password != "" {
+	if c.Password != "" || c.SentinelPassword != "" {
 		pw = "[redacted]"
 	}
 	return slog.GroupValue(

@@ -174,20 +174,22 @@ func TestLoadProfiles(t *testing.T) {
 func TestLoadRedisAndDatabaseSettings(t *testing.T) {
 	c, err := Load(getenv(prodEnv(map[string]string{
 		"REDIS_ADDR": "s1:26379,s2:26379", "REDIS_PASSWORD": " pw ", "REDIS_MASTER_NAME": "keygate", "REDIS_DB": "2",
-		"KEYGATE_REDIS_PREFIX": "staging", "DB_PORT": "3307", "KEYGATE_MIGRATE": "1",
+		"REDIS_SENTINEL_PASSWORD": "sentinel-pw", "KEYGATE_REDIS_PREFIX": "staging", "DB_PORT": "3307", "KEYGATE_MIGRATE": "1",
 	})))
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]any{
 		"addrs": c.Redis.Addrs, "password": c.Redis.Password, "master": c.Redis.MasterName, "db": c.Redis.DB,
-		"prefix": c.Redis.Prefix, "host": c.Database.MySQL.Host, "port": c.Database.MySQL.Port,
+		"sentinel_password": c.Redis.SentinelPassword,
+		"prefix":            c.Redis.Prefix, "host": c.Database.MySQL.Host, "port": c.Database.MySQL.Port,
 		"user": c.Database.MySQL.User, "dbpw": c.Database.MySQL.Password, "name": c.Database.MySQL.Name,
 		"migrate": c.Migrate, "warnings": len(c.Warnings),
 	}
 	want := map[string]any{
 		"addrs": []string{"s1:26379", "s2:26379"}, "password": " pw ", "master": "keygate", "db": 2,
-		"prefix": "staging", "host": "mysql", "port": 3307, "user": "keygate", "dbpw": "db-password",
+		"sentinel_password": "sentinel-pw",
+		"prefix":            "staging", "host": "mysql", "port": 3307, "user": "keygate", "dbpw": "db-password",
 		"name": "keygate", "migrate": true, "warnings": 0,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -228,6 +230,7 @@ func TestLoadRefusals(t *testing.T) {
 		{"migrate without a database", map[string]string{"KEYGATE_DEV": "1", "KEYGATE_MIGRATE": "1"}, []string{"KEYGATE_MIGRATE"}},
 		{"DB parts without DB_HOST", map[string]string{"KEYGATE_DEV": "1", "DB_NAME": "keygate"}, []string{"DB_NAME"}},
 		{"sentinel name without REDIS_ADDR", map[string]string{"KEYGATE_DEV": "1", "REDIS_MASTER_NAME": "m"}, []string{"REDIS_MASTER_NAME"}},
+		{"sentinel password without a master name", prodEnv(map[string]string{"REDIS_SENTINEL_PASSWORD": "x"}), []string{"REDIS_SENTINEL_PASSWORD"}},
 		{"bad redis address", prodEnv(map[string]string{"REDIS_ADDR": "redis"}), []string{"REDIS_ADDR"}},
 	}
 	for _, tt := range tests {

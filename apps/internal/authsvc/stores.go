@@ -53,12 +53,13 @@ func (d Database) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("driver", d.Driver), slog.String("host", host), slog.String("name", name))
 }
 
-// LoadRedis reads REDIS_ADDR (comma-separated), REDIS_PASSWORD, REDIS_MASTER_NAME, REDIS_DB and
+// LoadRedis reads REDIS_ADDR (comma-separated), REDIS_PASSWORD, REDIS_MASTER_NAME,
+// REDIS_SENTINEL_PASSWORD, REDIS_DB and
 // KEYGATE_REDIS_PREFIX into the Redis adapter's Config; ok is false when REDIS_ADDR is unset.
 // Problems are recorded on r.
 func LoadRedis(r *env.Reader, getenv func(string) string) (cfg redisadapter.Config, ok bool) {
 	if !r.Set("REDIS_ADDR") {
-		for _, name := range []string{"REDIS_MASTER_NAME", "REDIS_DB"} {
+		for _, name := range []string{"REDIS_MASTER_NAME", "REDIS_SENTINEL_PASSWORD", "REDIS_DB"} {
 			if r.Set(name) {
 				r.Fail(name, "set without REDIS_ADDR")
 			}
@@ -74,6 +75,10 @@ func LoadRedis(r *env.Reader, getenv func(string) string) (cfg redisadapter.Conf
 	}
 	cfg.Password = getenv("REDIS_PASSWORD") // taken as given, not trimmed
 	cfg.MasterName = r.String("REDIS_MASTER_NAME", "")
+	cfg.SentinelPassword = getenv("REDIS_SENTINEL_PASSWORD")
+	if cfg.SentinelPassword != "" && cfg.MasterName == "" {
+		r.Fail("REDIS_SENTINEL_PASSWORD", "set without REDIS_MASTER_NAME (it is the Sentinels' password)")
+	}
 	cfg.DB = r.Int("REDIS_DB", 0, 0, 1<<16)
 	cfg.Prefix = r.String("KEYGATE_REDIS_PREFIX", redisadapter.DefaultPrefix)
 	if strings.ContainsAny(cfg.Prefix, "{} ") {
