@@ -145,9 +145,11 @@ func (s *Service) AuditOf(ctx context.Context, p token.Claims, userID string, li
 }
 
 // BootstrapAdmin creates (or promotes) the first admin: a user with this e-mail and password
-// and the admin role is created if the e-mail is not registered; an existing user gets the
-// admin role added and keeps their password (password is then not checked against it).
-// It is idempotent, and safe to run on every replica at start.
+// and the admin role is created if the e-mail is not registered; an existing user without the
+// admin role gets it only if password is theirs, else the error wraps ErrForbidden and nobody
+// is promoted (registration proves no ownership of an e-mail address: anyone could have
+// registered it first, and would otherwise become admin with their own password). An existing
+// admin is left as is. It is idempotent, and safe to run on every replica at start.
 func (s *Service) BootstrapAdmin(ctx context.Context, email, password string) error {
 	norm, err := identity.NormalizeEmail(email, s.d.Norm.NFC)
 	if err != nil {
@@ -164,7 +166,14 @@ func (s *Service) BootstrapAdmin(ctx context.Context, email, password string) er
 			if u.HasRole(identity.RoleAdmin) {
 				return nil
 			}
-			_, err := s.d.Users.Update(ctx, u.ID, func(u *identity.User) error {
+			ok, err := s.d.Hasher.Verify(ctx, u.PasswordHash, s.d.Norm.NFKC(password))
+			if errors.Is(err, ports.ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				return unavailable("bootstrap admin: verify password", err)
+			}
+			if err != nil || !ok {
+				return fmt.Errorf("auth: bootstrap admin: the e-mail is registered to an account with another password; not promoting it: %w", ErrForbidden)
+			}
+			_, err = s.d.Users.Update(ctx, u.ID, func(u *identity.User) error {
 				if !u.HasRole(identity.RoleAdmin) {
 					u.Roles = append(u.Roles, identity.RoleAdmin)
 					u.UpdatedAt = now

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/keygate/keygate/core/audit"
 	"github.com/keygate/keygate/core/identity"
 	"github.com/keygate/keygate/core/revocation"
@@ -133,16 +134,23 @@ func TestBootstrapAdmin(t *testing.T) {
 		setup     func(t *testing.T, e *env)
 		wantRoles []string
 		wantPW    string // the password that logs in afterwards
+		wantErr   error
 	}{
-		{"creates the admin", nil, []string{identity.RoleAdmin}, "the admin password"},
-		{"promotes an existing user and keeps their password", func(t *testing.T, e *env) {
+		{"creates the admin", nil, []string{identity.RoleAdmin}, "the admin password", nil},
+		{"promotes an existing user who holds the password", func(t *testing.T, e *env) {
+			if _, err := e.svc.Register(t.Context(), "root@example.org", "the admin password", "", client); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{identity.RoleAdmin}, "the admin password", nil},
+		// Anyone may register any address: whoever took root@ first must not become admin.
+		{"does not promote an account registered with another password", func(t *testing.T, e *env) {
 			e.register(t, "root@example.org")
-		}, []string{identity.RoleAdmin}, testPassword},
+		}, nil, "", ErrForbidden},
 		{"is idempotent", func(t *testing.T, e *env) {
 			if err := e.svc.BootstrapAdmin(t.Context(), "root@example.org", "the admin password"); err != nil {
 				t.Fatal(err)
 			}
-		}, []string{identity.RoleAdmin}, "the admin password"},
+		}, []string{identity.RoleAdmin}, "the admin password", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,15 +158,18 @@ func TestBootstrapAdmin(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(t, e)
 			}
-			if err := e.svc.BootstrapAdmin(t.Context(), "Root@Example.org", "the admin password"); err != nil {
-				t.Fatal(err)
+			if err := e.svc.BootstrapAdmin(t.Context(), "Root@Example.org", "the admin password"); !errors.Is(err, tt.wantErr) {
+				t.Fatalf("BootstrapAdmin: %v, want %v", err, tt.wantErr)
 			}
 			u, err := e.users.ByEmail(t.Context(), "root@example.org")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.wantRoles, u.Roles); diff != "" {
+			if diff := cmp.Diff(tt.wantRoles, u.Roles, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("roles (-want +got):\n%s", diff)
+			}
+			if tt.wantErr != nil {
+				return
 			}
 			tp, err := e.svc.Login(t.Context(), "root@example.org", tt.wantPW, client)
 			if err != nil {
