@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/keygate/keygate/core/audit"
 	"github.com/keygate/keygate/core/auth"
@@ -102,12 +103,14 @@ func NewAuthRouter(svc AuthService, v Verifier, cfg Config) http.Handler {
 }
 
 // NewRouter returns a chi router with what every keygate service shares: request ids, an
-// access log line per request carrying the request id, panic recovery, security headers, then mw (HTTP metrics, say), problem+json answers for unknown
+// access log line per request carrying the request id, panic recovery, security headers, HEAD
+// answered by every GET route (RFC 9110 section 9.3.2), then mw (HTTP metrics, say),
+// problem+json answers (405 with Allow) for unknown
 // routes and methods, /health, /ready running checks, and /metrics serving metrics (if not
 // nil). Services add their own routes to it.
 func NewRouter(log *slog.Logger, metrics http.Handler, checks []Check, mw ...func(http.Handler) http.Handler) chi.Router {
 	r := chi.NewRouter()
-	r.Use(WithRequestID, accessLog(log), recoverer(log), securityHeaders)
+	r.Use(WithRequestID, accessLog(log), recoverer(log), securityHeaders, middleware.GetHead)
 	r.Use(mw...)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { writeError(w, r, log, errRouteNotFound) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
@@ -130,10 +133,13 @@ func allow(w http.ResponseWriter, mux chi.Routes, req *http.Request) {
 		path = req.URL.Path
 	}
 	var ms []string
-	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
-		http.MethodPatch, http.MethodDelete} {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete} {
 		if mux.Match(chi.NewRouteContext(), m, path) {
 			ms = append(ms, m)
+			if m == http.MethodGet {
+				ms = append(ms, http.MethodHead) // every GET route answers HEAD (middleware.GetHead)
+			}
 		}
 	}
 	if len(ms) > 0 {

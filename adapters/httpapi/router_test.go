@@ -182,9 +182,10 @@ func TestMethodNotAllowedListsAllow(t *testing.T) {
 	}{
 		{"login", "GET", "/login", "POST"},
 		{"one session", "PUT", "/sessions/s1", "DELETE"},
-		{"admin list, on the admin subrouter", "POST", "/admin/users", "GET"},
+		{"admin list, on the admin subrouter", "POST", "/admin/users", "GET, HEAD"},
 		{"admin action", "DELETE", "/admin/users/u3/disable", "POST"},
-		{"jwks", "POST", "/.well-known/jwks.json", "GET"},
+		{"jwks", "POST", "/.well-known/jwks.json", "GET, HEAD"},
+		{"HEAD of a POST route", "HEAD", "/login", "POST"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -194,6 +195,32 @@ func TestMethodNotAllowedListsAllow(t *testing.T) {
 			}
 			if got := resp.Header.Get("Allow"); got != tt.want {
 				t.Errorf("Allow = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// HEAD works wherever GET does (RFC 9110 section 9.3.2): monitors and caches use it.
+func TestHeadAnswersLikeGet(t *testing.T) {
+	srv := newTestServer(t, &scriptedService{jwksDoc: []byte(`{"keys":[]}`)}, Config{})
+	tests := []struct {
+		name, path, cacheControl string
+	}{
+		{"jwks", "/.well-known/jwks.json", "public, max-age=300, stale-if-error=86400"},
+		{"discovery", "/.well-known/openid-configuration", "public, max-age=300, stale-if-error=86400"},
+		{"health", "/health", "no-store"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := do(t, srv, http.MethodHead, tt.path, "")
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status = %d, want 200", resp.StatusCode)
+			}
+			if got := resp.Header.Get("Cache-Control"); got != tt.cacheControl {
+				t.Errorf("Cache-Control = %q, want %q", got, tt.cacheControl)
+			}
+			if b, _ := io.ReadAll(resp.Body); len(b) != 0 {
+				t.Errorf("HEAD answered a body: %q", b)
 			}
 		})
 	}
