@@ -23,8 +23,9 @@ const MaxBodyBytes = 8 << 10
 const maxJSONDepth = 8
 
 // decodeJSON reads r's body into v strictly: the Content-Type must be application/json (415),
-// the body at most MaxBodyBytes (413), one JSON object with no duplicate member names, no
-// member v does not know, no nesting deeper than maxJSONDepth and nothing after it (400).
+// the body at most MaxBodyBytes (413), valid UTF-8 without lone surrogate escapes, one JSON
+// object with no duplicate member names (ignoring case), no member v does not know, no nesting
+// deeper than maxJSONDepth and nothing after it (400).
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {

@@ -17,9 +17,10 @@ import (
 )
 
 // DecodeJSON reads r's body into v strictly, for services built on this package: the
-// Content-Type must be application/json (415), the body at most MaxBodyBytes (413), one JSON
-// object with no duplicate or unknown members and nothing after it (400). Answer its error
-// with WriteError.
+// Content-Type must be application/json (415), the body at most MaxBodyBytes (413), valid
+// UTF-8 without lone surrogate escapes, one JSON object with no duplicate (compared as the
+// decoder matches names, ignoring case) or unknown members and nothing after it (400). Answer
+// its error with WriteError.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error { return decodeJSON(w, r, v) }
 
 // WriteError answers err as an RFC 9457 problem document through the package's one error
