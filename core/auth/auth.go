@@ -80,7 +80,7 @@ type Config struct {
 	ClientID       string         // client_id claim of first-party tokens; default "keygate"
 	Scope          string         // scope claim of first-party tokens; default "openid"
 	AccessTTL      time.Duration  // default 15m
-	Leeway         time.Duration  // added to revocation expiries; default 30s
+	Leeway         time.Duration  // added to revocation expiries; default 2m (see DefaultLeeway)
 	Session        session.Policy // default {IdleTTL 336h, MaxTTL 720h, Grace 10s}; Grace < 0 disables the grace window
 	Keys           key.Policy     // default {RotateEvery 720h, PublishLead 10m, KeepAfter AccessTTL+Leeway+KeyCheckEvery}
 	RefreshSecret  []byte         // required, at least 32 bytes
@@ -131,10 +131,14 @@ type verifierBox struct{ v Verifier }
 
 // Defaults.
 const (
-	DefaultClientID       = "keygate"
-	DefaultScope          = "openid"
-	DefaultAccessTTL      = 15 * time.Minute
-	DefaultLeeway         = 30 * time.Second
+	DefaultClientID  = "keygate"
+	DefaultScope     = "openid"
+	DefaultAccessTTL = 15 * time.Minute
+	// DefaultLeeway is the largest clock-skew leeway a verifier may allow on exp (the guard's
+	// MaxLeeway, KEYGATE_LEEWAY at most 120s). A revocation entry lives until the token's exp
+	// plus this, so that no verifier, however lenient, accepts a revoked token again after
+	// its entry has lapsed.
+	DefaultLeeway         = 2 * time.Minute
 	DefaultHeartbeatEvery = 2 * time.Second
 	DefaultKeyCheckEvery  = time.Minute
 )

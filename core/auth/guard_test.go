@@ -147,3 +147,57 @@ func TestWithTheRealGuard(t *testing.T) {
 		}
 	})
 }
+
+// A revocation must outlive the token at every verifier, including one allowed the largest
+// clock-skew leeway (guard.MaxLeeway, KEYGATE_LEEWAY=120s): else the token, past its exp but
+// within that verifier's leeway, would be accepted again once the entry lapsed.
+func TestRevocationOutlivesTheMostLenientVerifier(t *testing.T) {
+	tests := []struct {
+		name   string
+		revoke func(t *testing.T, e *env, c token.Claims, tp TokenPair) error
+	}{
+		{"RFC 7009 access token", func(t *testing.T, e *env, _ token.Claims, tp TokenPair) error {
+			return e.svc.Revoke(t.Context(), tp.AccessToken, "", client)
+		}},
+		{"logout", func(t *testing.T, e *env, c token.Claims, _ TokenPair) error {
+			return e.svc.Logout(t.Context(), c, client)
+		}},
+		{"logout-all", func(t *testing.T, e *env, c token.Claims, _ TokenPair) error {
+			return e.svc.LogoutAll(t.Context(), c, client)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			feed := guard.NewFeed(e.revs, e.bus, e.svc.KeySet(), e.clock, e.metrics, guard.FeedConfig{})
+			g, err := guard.New(e.svc.KeySet(), feed, e.clock, e.metrics,
+				guard.Config{Issuer: e.cfg.Issuer, Audiences: []string{"orders"}, Leeway: guard.MaxLeeway})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); _ = feed.Run(ctx) }()
+			t.Cleanup(func() { cancel(); <-done })
+			if err := feed.WaitSynced(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			e.register(t, "alice@example.org")
+			tp := e.login(t, "alice@example.org")
+			c, err := g.Authenticate(t.Context(), tp.AccessToken)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.revoke(t, e, c, tp); err != nil {
+				t.Fatal(err)
+			}
+			e.clock.Advance(time.Millisecond) // logout-all's wait to the next whole second
+			waitRefused(t, g, tp.AccessToken)
+			// Past exp, within this verifier's leeway: still refused, as revoked.
+			e.clock.Set(c.ExpiresAt.Add(guard.MaxLeeway - time.Second))
+			if _, err := g.Authenticate(t.Context(), tp.AccessToken); !errors.Is(err, token.ErrRevoked) {
+				t.Errorf("revoked token %v after its exp: %v, want %v", guard.MaxLeeway-time.Second, err, token.ErrRevoked)
+			}
+		})
+	}
+}

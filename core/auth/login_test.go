@@ -25,11 +25,11 @@ func TestNewChecksConfigAndFillsDefaults(t *testing.T) {
 	want.ClientID = "keygate"
 	want.Scope = "openid"
 	want.AccessTTL = 15 * time.Minute
-	want.Leeway = 30 * time.Second
+	want.Leeway = 2 * time.Minute
 	want.Session = session.Policy{IdleTTL: 336 * time.Hour, MaxTTL: 720 * time.Hour, Grace: 10 * time.Second}
 	want.Keys.RotateEvery = 720 * time.Hour
 	want.Keys.PublishLead = 10 * time.Minute
-	want.Keys.KeepAfter = 15*time.Minute + 30*time.Second + time.Minute
+	want.Keys.KeepAfter = 15*time.Minute + 2*time.Minute + time.Minute
 	want.HeartbeatEvery = 2 * time.Second
 	want.KeyCheckEvery = time.Minute
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -35,7 +35,7 @@ func TestLogout(t *testing.T) {
 	}
 	e.claims(t, other.AccessToken)
 	e.refresh(t, other.RefreshToken)
-	want := []revocation.Entry{{Kind: revocation.KindSession, Key: c.SessionID, ExpiresAt: t0.Add(15*time.Minute + 30*time.Second)}}
+	want := []revocation.Entry{{Kind: revocation.KindSession, Key: c.SessionID, ExpiresAt: t0.Add(15*time.Minute + 2*time.Minute)}}
 	if diff := cmp.Diff(want, e.snapshot(t)); diff != "" {
 		t.Errorf("store (-want +got):\n%s", diff)
 	}
@@ -71,7 +71,7 @@ func TestLogoutAll(t *testing.T) {
 	e.claims(t, bobs.AccessToken)
 	nb := t0.Add(3 * time.Second).Truncate(time.Second).Add(time.Second)
 	want := []revocation.Entry{{Kind: revocation.KindSubject, Key: alice.ID, NotBefore: nb,
-		ExpiresAt: nb.Add(15*time.Minute + 30*time.Second)}}
+		ExpiresAt: nb.Add(15*time.Minute + 2*time.Minute)}}
 	if diff := cmp.Diff(want, e.snapshot(t)); diff != "" {
 		t.Errorf("store (-want +got):\n%s", diff)
 	}
@@ -126,17 +126,17 @@ func TestRevokeRFC7009(t *testing.T) {
 		{name: "refresh token revokes its session", hint: "refresh_token",
 			raw: func(_ *testing.T, _ *env, tp TokenPair) string { return string(tp.RefreshToken) },
 			wantEntries: func(c token.Claims) []revocation.Entry {
-				return []revocation.Entry{{Kind: revocation.KindSession, Key: c.SessionID, ExpiresAt: t0.Add(15*time.Minute + 30*time.Second)}}
+				return []revocation.Entry{{Kind: revocation.KindSession, Key: c.SessionID, ExpiresAt: t0.Add(15*time.Minute + 2*time.Minute)}}
 			}},
 		{name: "refresh token with a wrong hint", hint: "access_token",
 			raw: func(_ *testing.T, _ *env, tp TokenPair) string { return string(tp.RefreshToken) },
 			wantEntries: func(c token.Claims) []revocation.Entry {
-				return []revocation.Entry{{Kind: revocation.KindSession, Key: c.SessionID, ExpiresAt: t0.Add(15*time.Minute + 30*time.Second)}}
+				return []revocation.Entry{{Kind: revocation.KindSession, Key: c.SessionID, ExpiresAt: t0.Add(15*time.Minute + 2*time.Minute)}}
 			}},
 		{name: "access token revokes its jti until it expires", hint: "",
 			raw: func(_ *testing.T, _ *env, tp TokenPair) string { return tp.AccessToken }, wantRefresh: true,
 			wantEntries: func(c token.Claims) []revocation.Entry {
-				return []revocation.Entry{{Kind: revocation.KindToken, Key: c.ID, ExpiresAt: c.ExpiresAt.Add(30 * time.Second)}}
+				return []revocation.Entry{{Kind: revocation.KindToken, Key: c.ID, ExpiresAt: c.ExpiresAt.Add(2 * time.Minute)}}
 			}},
 		{name: "garbage succeeds silently", raw: func(*testing.T, *env, TokenPair) string { return "garbage" },
 			wantRefresh: true, wantEntries: func(token.Claims) []revocation.Entry { return nil }},
