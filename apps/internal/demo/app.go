@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,7 +47,17 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = a.Keys.Run(bg) })
 	wg.Go(func() { _ = a.Feed.Run(bg) })
-	deps := append(authsvc.Dependencies{{Name: telemetry.DependencyJWKS, Ping: func(context.Context) error {
+	deps := append(authsvc.Dependencies{{Name: telemetry.DependencyJWKS, Ping: func(ctx context.Context) error {
+		// At start the first fetch may still be in flight: wait for its outcome (within the
+		// ping's bound) rather than report the issuer down before it was even asked.
+	wait:
+		for st := a.Keys.Status(); !st.Ready && st.LastOutcome == ""; st = a.Keys.Status() {
+			select {
+			case <-ctx.Done():
+				break wait
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
 		if st := a.Keys.Status(); !st.Ready {
 			return fmt.Errorf("no usable keys from %s (last fetch: %s %s)", a.cfg.Keys.Issuer, st.LastOutcome, st.LastError)
 		}
