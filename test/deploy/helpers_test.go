@@ -98,7 +98,7 @@ var envName = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
 
 // parseDocs reads the tables of docs/configuration.md: under "## Environment variables", each
 // "### section" table's rows name variables in backticks (a row may name several, and its
-// meaning may name the variables it stands for, as KEYGATE_LOGIN_LIMIT does); under
+// meaning may name other variables it depends on); under
 // "## Metrics", the first column of each row is a metric name.
 func parseDocs(t *testing.T) Docs {
 	t.Helper()
