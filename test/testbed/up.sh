@@ -119,7 +119,7 @@ if [ -z "$mirror" ]; then
 		for (i = 2; i <= NF; i++) if ($i ~ /^(https?|file):/) { print $i; exit } }
 	' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -n 1)
 fi
-mirror=${mirror:-http://deb.debian.org/debian}
+[ -n "$mirror" ] || die "no Debian mirror found in apt's sources for $suite: set KEYGATE_TESTBED_MIRROR to the mirror URL apt uses"
 base_tag=$prefix/base:$suite
 base_recipe=$(printf 'debootstrap minbase %s %s v1\n' "$suite" "$mirror" | sha256sum | cut -c1-16)
 if [ "${KEYGATE_TESTBED_REBUILD:-}" != 1 ] && [ "$(recipe_of "$base_tag")" = "$base_recipe" ]; then
