@@ -34,4 +34,8 @@ func TestRateLimiter(t *testing.T) {
 
 func TestKeyStore(t *testing.T) {
 	portstest.RunKeyStore(t, func(*testing.T) ports.KeyStore { return memory.NewKeyStore() })
+	portstest.RunKeyStoreReplicas(t, func(*testing.T) (ports.KeyStore, ports.KeyStore) {
+		s := memory.NewKeyStore() // one process: both replicas share the store
+		return s, s
+	})
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/keygate/keygate/adapters/postgres"
 	"github.com/keygate/keygate/core/audit"
 	"github.com/keygate/keygate/core/identity"
-	"github.com/keygate/keygate/core/key"
 	"github.com/keygate/keygate/ports"
 	"github.com/keygate/keygate/ports/portstest"
 	"github.com/keygate/keygate/test/containers"
@@ -35,7 +34,16 @@ func testServer(t *testing.T, srv *containers.Postgres) {
 	t.Run("KeyStore", func(t *testing.T) {
 		portstest.RunKeyStore(t, func(t *testing.T) ports.KeyStore { return postgres.NewKeyStore(freshDB(t, srv)) })
 	})
-	t.Run("KeyInsertFromTwoReplicas", func(t *testing.T) { testTwoReplicas(t, srv) })
+	t.Run("KeyStoreReplicas", func(t *testing.T) {
+		portstest.RunKeyStoreReplicas(t, func(t *testing.T) (ports.KeyStore, ports.KeyStore) {
+			name := srv.CreateDatabase(t)
+			a, b := open(t, srv, name), open(t, srv, name) // two pools, as two authd replicas
+			if err := postgres.Migrate(t.Context(), a); err != nil {
+				t.Fatalf("Migrate: %v", err)
+			}
+			return postgres.NewKeyStore(a), postgres.NewKeyStore(b)
+		})
+	})
 	t.Run("MigrateFromEmpty", func(t *testing.T) { testMigrateFromEmpty(t, srv) })
 	t.Run("MigrateConcurrentAndIdempotent", func(t *testing.T) { testMigrateConcurrent(t, srv) })
 	t.Run("NewerSchemaStops", func(t *testing.T) { testNewerSchema(t, srv) })
@@ -71,65 +79,6 @@ func freshDB(t *testing.T, srv *containers.Postgres) *pgxpool.Pool {
 		t.Fatalf("Migrate: %v", err)
 	}
 	return db
-}
-
-// testTwoReplicas races Inserts of one slot from two pools, as two authd replicas would.
-func testTwoReplicas(t *testing.T, srv *containers.Postgres) {
-	name := srv.CreateDatabase(t)
-	a, b := open(t, srv, name), open(t, srv, name)
-	if err := postgres.Migrate(t.Context(), a); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-	stores := []ports.KeyStore{postgres.NewKeyStore(a), postgres.NewKeyStore(b)}
-	for round := int64(1); round <= 20; round++ {
-		errs := make([]error, 2)
-		var start, done sync.WaitGroup
-		start.Add(1)
-		for i, s := range stores {
-			done.Go(func() {
-				k := sealedKey(t, round)
-				start.Wait()
-				errs[i] = s.Insert(t.Context(), k)
-			})
-		}
-		start.Done()
-		done.Wait()
-		wins := 0
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				wins++
-			case !errors.Is(err, ports.ErrConflict):
-				t.Fatalf("slot %d: Insert = %v, want nil or ErrConflict", round, err)
-			}
-		}
-		if wins != 1 {
-			t.Fatalf("slot %d: %d replicas inserted a key, want exactly 1", round, wins)
-		}
-	}
-	for _, s := range stores {
-		ks, err := s.Keys(t.Context())
-		if err != nil {
-			t.Fatalf("Keys: %v", err)
-		}
-		if len(ks) != 20 {
-			t.Errorf("Keys = %d keys after 20 contested slots, want 20", len(ks))
-		}
-	}
-}
-
-func sealedKey(t *testing.T, seq int64) key.Key {
-	t.Helper()
-	now := time.Now()
-	k, err := key.Generate(nil, seq, now, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err = key.Seal(k, make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
 }
 
 func testMigrateFromEmpty(t *testing.T, srv *containers.Postgres) {

@@ -3,7 +3,9 @@ package portstest
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -157,4 +159,61 @@ func testKeyRetire(t *testing.T, s ports.KeyStore) {
 	if err := s.Retire(t.Context(), "no-such-kid", now); !errors.Is(err, ports.ErrNotFound) {
 		t.Errorf("Retire of an unknown key = %v, want ErrNotFound", err)
 	}
+}
+
+// RunKeyStoreReplicas runs the replica case of ports.KeyStore: open returns two stores over
+// one fresh, empty backing store, as two auth replicas hold (two pools on one database). For
+// 20 slots both race to Insert a different key into the same slot: exactly one wins each
+// time, the other gets ports.ErrConflict, and both then read the same 20 keys.
+func RunKeyStoreReplicas(t *testing.T, open func(t *testing.T) (a, b ports.KeyStore)) {
+	t.Helper()
+	t.Run("InsertOneSlotFromTwoReplicas", func(t *testing.T) {
+		a, b := open(t)
+		stores := []ports.KeyStore{a, b}
+		const slots = 20
+		for seq := int64(1); seq <= slots; seq++ {
+			errs := make([]error, len(stores))
+			var start, done sync.WaitGroup
+			start.Add(1)
+			for i, s := range stores {
+				k := newKey(t, seq)
+				done.Go(func() {
+					start.Wait()
+					errs[i] = s.Insert(t.Context(), k)
+				})
+			}
+			start.Done()
+			done.Wait()
+			wins := 0
+			for _, err := range errs {
+				switch {
+				case err == nil:
+					wins++
+				case !errors.Is(err, ports.ErrConflict):
+					t.Fatalf("slot %d: Insert = %v, want nil or ErrConflict", seq, err)
+				}
+			}
+			if wins != 1 {
+				t.Fatalf("slot %d: %d replicas inserted a key, want exactly 1", seq, wins)
+			}
+		}
+		var first []string
+		for i, s := range stores {
+			ks, err := s.Keys(t.Context())
+			must(t, "Keys", err)
+			var ids []string
+			for _, k := range ks {
+				ids = append(ids, k.ID)
+			}
+			sort.Strings(ids)
+			if len(ids) != slots {
+				t.Fatalf("replica %d reads %d keys after %d contested slots, want %d", i, len(ids), slots, slots)
+			}
+			if i == 0 {
+				first = ids
+			} else if !slices.Equal(first, ids) {
+				t.Errorf("the replicas read different rings: %v and %v", first, ids)
+			}
+		}
+	})
 }
