@@ -11,7 +11,6 @@ import (
 	"time"
 
 	mysqladapter "github.com/keygate/keygate/adapters/mysql"
-	"github.com/keygate/keygate/core/audit"
 	"github.com/keygate/keygate/core/identity"
 	"github.com/keygate/keygate/ports"
 	"github.com/keygate/keygate/ports/portstest"
@@ -50,9 +49,16 @@ func testServer(t *testing.T, srv *containers.MySQL) {
 	t.Run("NewerSchemaStops", func(t *testing.T) { testNewerSchema(t, srv) })
 	t.Run("InjectionPayloads", func(t *testing.T) { testInjection(t, srv) })
 	t.Run("Config", func(t *testing.T) { testConfig(t, srv) })
-	t.Run("HungServerTimesOut", func(t *testing.T) { testPaused(t, srv) })
 	// Last: it stops the server.
-	t.Run("StoppedServerIsUnavailableThenRecovers", func(t *testing.T) { testStopStart(t, srv) })
+	portstest.RunDatabaseOutages(t, func(t *testing.T) portstest.Database {
+		db := freshDB(t, srv)
+		return portstest.Database{Users: mysqladapter.NewUserRepo(db), Keys: mysqladapter.NewKeyStore(db),
+			Audit: mysqladapter.NewAuditLog(db), Ping: func(ctx context.Context) error { return mysqladapter.Ping(ctx, db) }}
+	}, portstest.Server{
+		Pause: srv.Pause, Unpause: srv.Unpause,
+		Stop:  func(t testing.TB) { srv.Stop(t, 10*time.Second) },
+		Start: func(t testing.TB) { srv.Start(t); srv.WaitReady(t, 2*time.Minute) },
+	})
 }
 
 // config returns the adapter's configuration for database name of srv.
@@ -288,103 +294,4 @@ func testConfig(t *testing.T, srv *containers.MySQL) {
 			t.Errorf("Open of a closed port = %v, want ErrUnavailable", err)
 		}
 	})
-}
-
-// testPaused freezes the server (docker pause: connections stay open, nothing answers): a call
-// bounded by its context answers ErrUnavailable at its deadline, and the pool serves again
-// once the server thaws.
-func testPaused(t *testing.T, srv *containers.MySQL) {
-	db := freshDB(t, srv)
-	users := mysqladapter.NewUserRepo(db)
-	u := identity.User{ID: identity.NewID(), Email: "frozen@example.org", CreatedAt: time.Now()}
-	if err := users.Create(t.Context(), u); err != nil {
-		t.Fatal(err)
-	}
-	srv.Pause(t)
-	paused := true
-	t.Cleanup(func() {
-		if paused {
-			srv.Unpause(t)
-		}
-	})
-	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-	defer cancel()
-	began := time.Now()
-	_, err := users.ByEmail(ctx, u.Email)
-	if took := time.Since(began); !errors.Is(err, ports.ErrUnavailable) || took > 5*time.Second {
-		t.Errorf("ByEmail on a frozen server with a 1 s deadline = %v after %v, want ErrUnavailable after about 1 s", err, took)
-	}
-	t.Logf("ByEmail on a frozen server: %v", err)
-	srv.Unpause(t)
-	paused = false
-	ctx, cancel = context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	for {
-		_, err := users.ByEmail(ctx, u.Email)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("ByEmail after the server thawed: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// testStopStart stops the server under an open pool: every call answers ErrUnavailable (never
-// ErrNotFound), quickly; after the server is back the same pool serves again.
-func testStopStart(t *testing.T, srv *containers.MySQL) {
-	db := freshDB(t, srv)
-	users := mysqladapter.NewUserRepo(db)
-	keys := mysqladapter.NewKeyStore(db)
-	log := mysqladapter.NewAuditLog(db)
-	u := identity.User{ID: identity.NewID(), Email: "up@example.org", CreatedAt: time.Now()}
-	if err := users.Create(t.Context(), u); err != nil {
-		t.Fatal(err)
-	}
-	srv.Stop(t, 10*time.Second)
-
-	calls := []struct {
-		name string
-		call func(ctx context.Context) error
-	}{
-		{"ping", func(ctx context.Context) error { return mysqladapter.Ping(ctx, db) }},
-		{"ByEmail", func(ctx context.Context) error { _, err := users.ByEmail(ctx, u.Email); return err }},
-		{"Create", func(ctx context.Context) error {
-			return users.Create(ctx, identity.User{ID: identity.NewID(), Email: "new@example.org"})
-		}},
-		{"Keys", func(ctx context.Context) error { _, err := keys.Keys(ctx); return err }},
-		{"Append", func(ctx context.Context) error { return log.Append(ctx, audit.Event{Action: audit.ActionLogout}) }},
-	}
-	for _, c := range calls {
-		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-		err := c.call(ctx)
-		cancel()
-		if !errors.Is(err, ports.ErrUnavailable) || errors.Is(err, ports.ErrNotFound) {
-			t.Errorf("%s with the server stopped = %v, want ErrUnavailable", c.name, err)
-		}
-		t.Logf("%s with the server stopped: %v", c.name, err)
-	}
-
-	srv.Start(t)
-	srv.WaitReady(t, 2*time.Minute)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		got, err := users.ByEmail(t.Context(), u.Email)
-		if err == nil {
-			if got.ID != u.ID {
-				t.Errorf("ByEmail after restart = user %s, want %s", got.ID, u.ID)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the pool did not recover 30 s after the server restarted: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	for _, c := range calls {
-		if err := c.call(t.Context()); err != nil {
-			t.Errorf("%s after the restart: %v", c.name, err)
-		}
-	}
 }
