@@ -9,22 +9,11 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/test/apptest"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestRunRefusesMemoryWithoutDevMode(t *testing.T) {
 	err := run(t.Context(), []string{"authd"}, func(k string) string { return map[string]string{"PORT": "0"}[k] }, &bytes.Buffer{})
@@ -46,7 +35,7 @@ var servingAddr = regexp.MustCompile(`"msg":"authd: serving","addr":"[^"]*:(\d+)
 // it stops cleanly when the context ends.
 func TestRunOnPortZero(t *testing.T) {
 	env := map[string]string{"PORT": "0", "KEYGATE_DEV": "1"}
-	out := &syncBuffer{}
+	out := &apptest.Output{}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"authd"}, func(k string) string { return env[k] }, out) }()
@@ -96,9 +85,9 @@ func closedAddr(t *testing.T) string {
 }
 
 // start runs authd with env until the test ends and returns its base URL.
-func start(t *testing.T, env map[string]string) (string, *syncBuffer) {
+func start(t *testing.T, env map[string]string) (string, *apptest.Output) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &apptest.Output{}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"authd"}, func(k string) string { return env[k] }, out) }()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,22 +8,11 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/test/apptest"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func closedAddr(t *testing.T) string {
 	t.Helper()
@@ -44,7 +32,7 @@ var servingAddr = regexp.MustCompile(`"msg":"ordersd: serving","addr":"[^"]*:(\d
 // (it would otherwise accept tokens revoked elsewhere), and /ready and the metrics name Redis.
 func TestRunRedisProfileWithRedisDown(t *testing.T) {
 	env := map[string]string{"PORT": "0", "REDIS_ADDR": closedAddr(t), "KEYGATE_ISSUER": "http://" + closedAddr(t)}
-	out := &syncBuffer{}
+	out := &apptest.Output{}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"ordersd"}, func(k string) string { return env[k] }, out) }()

@@ -4,7 +4,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,11 +11,11 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/keygate/keygate/apps/devstack/stack"
+	"github.com/keygate/keygate/test/apptest"
 )
 
 // adminEmail and adminPassword are the bootstrap admin of every stack started here.
@@ -29,24 +28,6 @@ const (
 type devStack struct {
 	auth, orders, payments string
 	http                   *http.Client
-}
-
-// syncBuffer collects the stack's output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 var urlLine = regexp.MustCompile(`(?m)^  (authd|orders|payments)\s+(http://\S+)$`)
@@ -66,7 +47,7 @@ func startStack(t *testing.T, env map[string]string) *devStack {
 	for k, v := range env {
 		vars[k] = v
 	}
-	out := &syncBuffer{}
+	out := &apptest.Output{}
 	done := make(chan error, 1)
 	ctx, cancel := contextWithCancel(t)
 	go func() { done <- stack.Run(ctx, []string{"devstack"}, func(k string) string { return vars[k] }, out) }()

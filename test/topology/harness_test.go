@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/test/apptest"
 	"github.com/keygate/keygate/test/containers"
 )
 
@@ -73,24 +74,6 @@ func binary(t *testing.T, name string) string {
 	return filepath.Join(buildDir, name)
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // tail returns the last n lines of s.
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
@@ -103,7 +86,7 @@ type proc struct {
 	URL    string // http://127.0.0.1:<port>
 	Issuer string // the issuer its serving line names (authd), or ""
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *apptest.Output
 	exited chan struct{}
 	err    error // after exited is closed
 }
@@ -126,7 +109,7 @@ func startProc(t *testing.T, name, bin string, env map[string]string) *proc {
 // spawn starts the binary as startProc does, without waiting.
 func spawn(t *testing.T, name, bin string, env map[string]string) *proc {
 	t.Helper()
-	p := &proc{name: name, cmd: exec.Command(bin), out: &syncBuffer{}, exited: make(chan struct{})}
+	p := &proc{name: name, cmd: exec.Command(bin), out: &apptest.Output{}, exited: make(chan struct{})}
 	p.cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	for k, v := range env {
 		p.cmd.Env = append(p.cmd.Env, k+"="+v)

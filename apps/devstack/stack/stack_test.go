@@ -1,31 +1,19 @@
 package stack
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/test/apptest"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // TestRunIgnoresStoreSettings: the dev stack runs on the memory adapters even when the shell
 // it starts from names a Redis and a database (which, alone, authd would refuse).
 func TestRunIgnoresStoreSettings(t *testing.T) {
 	env := map[string]string{"PORT": "0", "DB_HOST": "db.invalid", "REDIS_ADDR": "redis.invalid:6379", "KEYGATE_MIGRATE": "1"}
-	out := &syncBuffer{}
+	out := &apptest.Output{}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, []string{"devstack"}, func(k string) string { return env[k] }, out) }()
