@@ -370,7 +370,7 @@ func orDash(s string) string {
 // resolve finds the user named by an id or an e-mail address.
 func (t *tool) resolve(ctx context.Context, idOrEmail string) (identity.User, error) {
 	if strings.Contains(idOrEmail, "@") {
-		email, err := identity.NormalizeEmail(idOrEmail, t.norm.NFC)
+		email, err := identity.NormalizeEmail(idOrEmail, t.norm.Email)
 		if err != nil {
 			return identity.User{}, err
 		}

@@ -151,7 +151,7 @@ func (s *Service) AuditOf(ctx context.Context, p token.Claims, userID string, li
 // registered it first, and would otherwise become admin with their own password). An existing
 // admin is left as is. It is idempotent, and safe to run on every replica at start.
 func (s *Service) BootstrapAdmin(ctx context.Context, email, password string) error {
-	norm, err := identity.NormalizeEmail(email, s.d.Norm.NFC)
+	norm, err := identity.NormalizeEmail(email, s.d.Norm.Email)
 	if err != nil {
 		return fmt.Errorf("auth: bootstrap admin: %w", err)
 	}

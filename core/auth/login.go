@@ -78,7 +78,7 @@ func (s *Service) Register(ctx context.Context, email, password, name string, c 
 	if err := s.allow(ctx, keyRegisterAddress, c.IP, s.cfg.LimitAddress); err != nil {
 		return identity.User{}, err
 	}
-	norm, err := identity.NormalizeEmail(email, s.d.Norm.NFC)
+	norm, err := identity.NormalizeEmail(email, s.d.Norm.Email)
 	if err != nil {
 		return identity.User{}, fmt.Errorf("auth: register: %w", err)
 	}
@@ -133,7 +133,7 @@ func (s *Service) login(ctx context.Context, email, password string, c Client) (
 	if err := s.allow(ctx, keyLoginAddress, c.IP, s.cfg.LimitAddress); err != nil {
 		return fail(err)
 	}
-	norm, err := identity.NormalizeEmail(email, s.d.Norm.NFC)
+	norm, err := identity.NormalizeEmail(email, s.d.Norm.Email)
 	if err != nil {
 		// No account can have this address: nothing to enumerate.
 		return TokenPair{}, resultInvalidRequest, ErrInvalidCredentials

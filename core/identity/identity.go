@@ -61,14 +61,23 @@ func NewID() string {
 }
 
 // NormalizeEmail returns the canonical form of an e-mail address, the form that is stored and
-// compared byte for byte: trimmed, Unicode-normalised by nfc (NFC), lower-cased, at most 254
-// bytes, with exactly one '@', a non-empty local part and domain, and no space or control
-// character. nfc is injected because the core uses only the standard library.
-func NormalizeEmail(raw string, nfc func(string) string) (string, error) {
+// compared byte for byte: trimmed, prepared by prep (ports.Normalizer's Email: no invisible or
+// bidi characters, width- and case-folded, NFC, the domain mapped by IDNA), ASCII letters
+// lower-cased, at most 254 bytes, with exactly one '@', a non-empty local part and domain,
+// and no space or control character. prep is injected because the core uses only the
+// standard library; its errors are returned as they are (they wrap ErrInvalidEmail).
+func NormalizeEmail(raw string, prep func(string) (string, error)) (string, error) {
 	if len(raw) > 1024 || !utf8.ValidString(raw) {
 		return "", ErrInvalidEmail
 	}
-	s := strings.ToLower(nfc(strings.TrimSpace(raw)))
+	s, err := prep(strings.TrimSpace(raw))
+	if err != nil {
+		if !errors.Is(err, ErrInvalidEmail) {
+			err = fmt.Errorf("%w: %w", ErrInvalidEmail, err)
+		}
+		return "", err
+	}
+	s = asciiLower(s)
 	if len(s) == 0 || len(s) > 254 {
 		return "", fmt.Errorf("%w: length", ErrInvalidEmail)
 	}
@@ -83,6 +92,18 @@ func NormalizeEmail(raw string, nfc func(string) string) (string, error) {
 		return "", fmt.Errorf("%w: shape", ErrInvalidEmail)
 	}
 	return s, nil
+}
+
+// asciiLower lower-cases A-Z only. Full Unicode lower-casing after prep could undo its case
+// folding and composition (a lower-cased letter plus a combining mark may no longer be NFC):
+// case is prep's job; this only keeps a trivial prep from storing "Alice" and "alice" apart.
+func asciiLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, s)
 }
 
 // CheckPassword applies the password policy (ASVS V2.1): 8 to 128 characters, valid UTF-8,

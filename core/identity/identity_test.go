@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func identityNFC(s string) string { return s }
+func unprepared(s string) (string, error) { return s, nil }
 
 func TestNormalizeEmail(t *testing.T) {
 	tests := []struct {
@@ -29,16 +29,20 @@ func TestNormalizeEmail(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := NormalizeEmail(tt.in, identityNFC)
+			got, err := NormalizeEmail(tt.in, unprepared)
 			if !errors.Is(err, tt.wantErr) || got != tt.want {
 				t.Fatalf("NormalizeEmail(%q) = %q, %v; want %q, %v", tt.in, got, err, tt.want, tt.wantErr)
 			}
 		})
 	}
-	// The normaliser runs before lower-casing and validation.
-	composed := func(s string) string { return strings.ReplaceAll(s, "e\u0301", "\u00e9") }
+	// The preparation runs before validation, and its refusal is the answer.
+	composed := func(s string) (string, error) { return strings.ReplaceAll(s, "e\u0301", "\u00e9"), nil }
 	if got, _ := NormalizeEmail("Jose\u0301@x.org", composed); got != "jos\u00e9@x.org" {
-		t.Errorf("NFC not applied: %q", got)
+		t.Errorf("preparation not applied: %q", got)
+	}
+	refuse := func(string) (string, error) { return "", errors.New("norm: bidi control") }
+	if _, err := NormalizeEmail("a@x.org", refuse); !errors.Is(err, ErrInvalidEmail) {
+		t.Errorf("a refused preparation gave %v, want ErrInvalidEmail", err)
 	}
 }
 

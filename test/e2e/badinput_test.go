@@ -34,6 +34,14 @@ func TestBadInputs(t *testing.T) {
 		{"L-05 password over 128 characters", "POST", s.auth + "/register", "", `{"email":"g@example.com","password":"` + strings.Repeat("p", 129) + `"}`, nil, 400, "invalid_password"},
 		{"bad e-mail", "POST", s.auth + "/register", "", `{"email":"not an email","password":"correct horse battery"}`, nil, 400, "invalid_email"},
 		{"e-mail taken", "POST", s.auth + "/register", "", `{"email":"ERIN@example.com","password":"correct horse battery"}`, nil, 409, "email_taken"},
+		// Look-alike accounts (issue 10): what a person cannot tell from erin@example.com is
+		// either refused (invisible characters) or the same account (409).
+		{"look-alike zero-width space", "POST", s.auth + "/register", "", `{"email":"erin\u200b@example.com","password":"correct horse battery"}`, nil, 400, "invalid_email"},
+		{"look-alike soft hyphen", "POST", s.auth + "/register", "", `{"email":"er\u00adin@example.com","password":"correct horse battery"}`, nil, 400, "invalid_email"},
+		{"look-alike byte-order mark", "POST", s.auth + "/register", "", `{"email":"\ufefferin@example.com","password":"correct horse battery"}`, nil, 400, "invalid_email"},
+		{"look-alike bidi override", "POST", s.auth + "/register", "", `{"email":"erin\u202e@example.com","password":"correct horse battery"}`, nil, 400, "invalid_email"},
+		{"look-alike fullwidth domain", "POST", s.auth + "/register", "", `{"email":"erin@\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45.com","password":"correct horse battery"}`, nil, 409, "email_taken"},
+		{"look-alike fullwidth local part", "POST", s.auth + "/register", "", `{"email":"\uff45rin@example.com","password":"correct horse battery"}`, nil, 409, "email_taken"},
 		{"order body strict too", "POST", s.orders + "/api/orders", tok.access, `{"item":"a","quantity":1,"quantity":1000}`, nil, 400, "invalid_request"},
 		{"order out of range", "POST", s.orders + "/api/orders", tok.access, `{"item":"a","quantity":0}`, nil, 400, "invalid_request"},
 		{"two Authorization headers", "GET", s.orders + "/api/orders", "", nil, []string{"Authorization", "Bearer " + tok.access, "Authorization", "Bearer " + tok.access}, 400, "invalid_request"},
