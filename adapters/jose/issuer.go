@@ -1,19 +1,24 @@
-// Package jose is keygate's JOSE adapter: TokenIssuer signs access tokens and writes the JWKS
-// document with go-jose v4, RemoteKeySet gives a verifier the issuer's public keys from its
+// Package jose is keygate's JOSE adapter: TokenIssuer signs access tokens (one ed25519.Sign
+// each, the header precomputed) and writes the JWKS document with go-jose v4, RemoteKeySet gives a verifier the issuer's public keys from its
 // JWKS (fetched in the background, cached, refreshed on demand with limits), and Discovery
 // writes the issuer's OpenID-style discovery document.
 package jose
 
 import (
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"unicode/utf8"
+	"unsafe"
 
 	gojose "github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/keygate/keygate/core/key"
 	"github.com/keygate/keygate/core/token"
@@ -24,33 +29,28 @@ import (
 // name "Ed25519".
 const Alg = "EdDSA"
 
-// TokenIssuer implements ports.TokenIssuer with go-jose. It holds no state.
-type TokenIssuer struct{}
+// TokenIssuer implements ports.TokenIssuer. It signs without go-jose's per-token signer: the
+// protected header of each key is encoded once and kept, the claims are appended as JSON by
+// hand (members in byte order and strings escaped as go-jose writes them, so a token is byte
+// for byte the one go-jose would make), and each token costs one ed25519.Sign. go-jose writes
+// the JWKS. Besides those encoded headers it holds no state; the zero value is ready to use.
+type TokenIssuer struct {
+	headers sync.Map     // kid -> string: base64url of {"alg":"EdDSA","kid":kid,"typ":"at+jwt"}
+	nheader atomic.Int64 // entries in headers; cleared past maxHeaders
+}
+
+// maxHeaders bounds the encoded headers kept: a ring holds a handful of keys at a time.
+const maxHeaders = 64
 
 var _ ports.TokenIssuer = (*TokenIssuer)(nil)
 
 // NewTokenIssuer returns a TokenIssuer.
 func NewTokenIssuer() *TokenIssuer { return &TokenIssuer{} }
 
-// claims is the JSON form of token.Claims (RFC 9068): aud is always an array, nbf and the
-// optional members are omitted when empty.
-type claims struct {
-	Issuer    string   `json:"iss"`
-	Subject   string   `json:"sub"`
-	Audience  []string `json:"aud"`
-	ExpiresAt int64    `json:"exp"`
-	IssuedAt  int64    `json:"iat"`
-	NotBefore int64    `json:"nbf,omitempty"`
-	ID        string   `json:"jti"`
-	SessionID string   `json:"sid,omitempty"`
-	ClientID  string   `json:"client_id"`
-	Scope     string   `json:"scope,omitempty"`
-	Roles     []string `json:"roles,omitempty"`
-}
-
 // Sign returns the compact JWS of c, header {"alg":"EdDSA","kid":k.ID,"typ":"at+jwt"}, signed
-// with k.Private. A key without Private returns key.ErrSealed.
-func (*TokenIssuer) Sign(k key.Key, c token.Claims) (string, error) {
+// with k.Private. The claims are an RFC 9068 JSON object: aud is always an array, nbf, sid,
+// scope and roles are omitted when empty. A key without Private returns key.ErrSealed.
+func (i *TokenIssuer) Sign(k key.Key, c token.Claims) (string, error) {
 	if len(k.Private) != ed25519.PrivateKeySize {
 		return "", fmt.Errorf("jose: sign: %w", key.ErrSealed)
 	}
@@ -60,41 +60,138 @@ func (*TokenIssuer) Sign(k key.Key, c token.Claims) (string, error) {
 	if c.ExpiresAt.IsZero() || c.IssuedAt.IsZero() {
 		return "", errors.New("jose: sign: exp and iat are required")
 	}
-	body := claims{Issuer: c.Issuer, Subject: c.Subject, Audience: c.Audience,
-		ExpiresAt: c.ExpiresAt.Unix(), IssuedAt: c.IssuedAt.Unix(), ID: c.ID,
-		SessionID: c.SessionID, ClientID: c.ClientID, Scope: c.Scope, Roles: c.Roles}
-	if body.Audience == nil {
-		body.Audience = []string{}
-	}
-	if !c.NotBefore.IsZero() {
-		body.NotBefore = c.NotBefore.Unix()
-	}
-	sig, err := newSigner(k.Private, k.ID, token.Type)
-	if err != nil {
-		return "", err
-	}
-	s, err := jwt.Signed(sig).Claims(body).Serialize()
-	if err != nil {
-		return "", fmt.Errorf("jose: sign: %w", err)
-	}
-	return s, nil
+	var scratch [512]byte
+	return signCompact(k.Private, i.header(k.ID), appendClaims(scratch[:0], &c)), nil
 }
 
-// newSigner returns an EdDSA signer whose header has kid and typ when they are not empty.
-func newSigner(priv ed25519.PrivateKey, kid, typ string) (gojose.Signer, error) {
-	opts := &gojose.SignerOptions{}
-	if typ != "" {
-		opts = opts.WithType(gojose.ContentType(typ))
+// header returns the encoded protected header of kid (a valid kid, see validKid).
+func (i *TokenIssuer) header(kid string) string {
+	if h, ok := i.headers.Load(kid); ok {
+		return h.(string)
 	}
-	var k any = priv
-	if kid != "" {
-		k = gojose.JSONWebKey{Key: priv, KeyID: kid}
+	// Members in byte order, as go-jose writes them; a valid kid needs no escaping.
+	h := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"` + Alg + `","kid":"` + kid + `","typ":"` + token.Type + `"}`))
+	if i.nheader.Add(1) > maxHeaders {
+		i.headers.Clear()
+		i.nheader.Store(1)
 	}
-	s, err := gojose.NewSigner(gojose.SigningKey{Algorithm: gojose.EdDSA, Key: k}, opts)
-	if err != nil {
-		return nil, fmt.Errorf("jose: signer: %w", err)
+	i.headers.Store(kid, h)
+	return h
+}
+
+// signCompact returns header.payload.signature: header already base64url-encoded, payload
+// encoded here, and the Ed25519 signature of the first two parts.
+func signCompact(priv ed25519.PrivateKey, header string, payload []byte) string {
+	enc := base64.RawURLEncoding
+	n := len(header) + 1 + enc.EncodedLen(len(payload))
+	b := make([]byte, 0, n+1+enc.EncodedLen(ed25519.SignatureSize))
+	b = append(b, header...)
+	b = append(b, '.')
+	b = enc.AppendEncode(b, payload)
+	sig := ed25519.Sign(priv, b)
+	b = append(b, '.')
+	b = enc.AppendEncode(b, sig)
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is not used after this
+}
+
+// appendClaims appends the JSON object of c to b: its members in byte order (aud, client_id,
+// exp, iat, iss, jti, nbf, roles, scope, sid, sub), nbf omitted when zero (or at the Unix
+// epoch), sid and scope when empty, roles when it has none; aud is always an array. This is the
+// byte string go-jose's jwt builder produces for the same claims.
+func appendClaims(b []byte, c *token.Claims) []byte {
+	b = append(b, `{"aud":[`...)
+	for n, a := range c.Audience {
+		if n > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, a)
 	}
-	return s, nil
+	b = append(b, `],"client_id":`...)
+	b = appendString(b, c.ClientID)
+	b = append(b, `,"exp":`...)
+	b = strconv.AppendInt(b, c.ExpiresAt.Unix(), 10)
+	b = append(b, `,"iat":`...)
+	b = strconv.AppendInt(b, c.IssuedAt.Unix(), 10)
+	b = append(b, `,"iss":`...)
+	b = appendString(b, c.Issuer)
+	b = append(b, `,"jti":`...)
+	b = appendString(b, c.ID)
+	if !c.NotBefore.IsZero() && c.NotBefore.Unix() != 0 {
+		b = append(b, `,"nbf":`...)
+		b = strconv.AppendInt(b, c.NotBefore.Unix(), 10)
+	}
+	if len(c.Roles) > 0 {
+		b = append(b, `,"roles":[`...)
+		for n, r := range c.Roles {
+			if n > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, r)
+		}
+		b = append(b, ']')
+	}
+	if c.Scope != "" {
+		b = append(b, `,"scope":`...)
+		b = appendString(b, c.Scope)
+	}
+	if c.SessionID != "" {
+		b = append(b, `,"sid":`...)
+		b = appendString(b, c.SessionID)
+	}
+	b = append(b, `,"sub":`...)
+	b = appendString(b, c.Subject)
+	return append(b, '}')
+}
+
+// appendString appends s as a JSON string escaped as go-jose escapes it (not quite as
+// encoding/json, which writes \b and \f): \", \\, \n, \r, \t; other control characters and
+// <, >, & as \u00XX; U+2028 and U+2029 as \u2028 and \u2029; each byte of invalid UTF-8 as
+// U+FFFD (the character itself, as go-jose's builder writes it after reading back its own first
+// encoding).
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if 0x20 <= c && c != '\\' && c != '"' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = utf8.AppendRune(b, utf8.RuneError)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // JWKS returns the JSON Web Key Set (RFC 7517) of the public halves of keys, in the order
