@@ -41,6 +41,7 @@ need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v docker >/dev/null 2>&1 || need+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+/usr/bin/python3 -c 'import jwt, cryptography' >/dev/null 2>&1 || need+=(python3-jwt python3-cryptography) # test/interop
 if [ ${#need[@]} -gt 0 ]; then
 	log "installing ${need[*]}"
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/tmp/keygate-testbed-apt.log 2>&1 ||
