@@ -125,3 +125,35 @@ func BenchmarkRevokedMillion(b *testing.B) {
 		s.Revoked("absent-jti", "absent-sid", "absent-sub", t0, t0)
 	}
 }
+
+// TestSetCompactKeys checks that keys in the auth service's format (held as 16 bytes) and
+// every other key come back from Entries exactly as given, and are looked up by their text.
+func TestSetCompactKeys(t *testing.T) {
+	s := NewSet()
+	keys := []string{
+		"0123456789abcdef0123456789abcdef", // compact
+		"0123456789ABCDEF0123456789ABCDEF", // upper case: another key, kept as a string
+		"0123456789abcdef0123456789abcde",  // 31 digits
+		"0123456789abcdef0123456789abcdeg", // not hex
+		"sid-1",
+	}
+	var want []Entry
+	for i, k := range keys {
+		e := Entry{Kind: KindSession, Key: k, ExpiresAt: t0.Add(time.Duration(i+1)*time.Minute + 123*time.Nanosecond)}
+		s.Apply(e)
+		want = append(want, e)
+	}
+	got := s.Entries(t0)
+	sort.Slice(got, func(i, j int) bool { return got[i].ExpiresAt.Before(got[j].ExpiresAt) })
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Entries (-want +got):\n%s", diff)
+	}
+	for _, k := range keys {
+		if !s.Revoked("", k, "", t0, t0) {
+			t.Errorf("session %q not revoked", k)
+		}
+	}
+	if s.Revoked("", "fedcba9876543210fedcba9876543210", "", t0, t0) {
+		t.Error("a compact key nobody revoked is revoked")
+	}
+}
