@@ -13,8 +13,6 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrConflict: a uniqueness rule would be broken (an e-mail, a key slot, an id).
 	ErrConflict = errors.New("conflict")
-	// ErrAlreadyUsed: a one-time thing was used already.
-	ErrAlreadyUsed = errors.New("already used")
 	// ErrUnavailable: the backing store cannot answer now (down, timed out, overloaded).
 	// Callers answer 503 with Retry-After, never "invalid".
 	ErrUnavailable = errors.New("unavailable")

@@ -13,6 +13,8 @@ import (
 
 	"github.com/keygate/keygate/core/auth"
 	"github.com/keygate/keygate/core/identity"
+	"github.com/keygate/keygate/core/key"
+	"github.com/keygate/keygate/core/revocation"
 	"github.com/keygate/keygate/core/session"
 	"github.com/keygate/keygate/core/token"
 	"github.com/keygate/keygate/ports"
@@ -27,7 +29,7 @@ var (
 	errMethodNotAllowed = errors.New("httpapi: method not allowed")
 	errMissingToken     = errors.New("httpapi: bearer token missing")
 	errTwoAuthHeaders   = errors.New("httpapi: more than one Authorization header")
-	errInvalidToken     = errors.New("httpapi: invalid token")
+	errMissingRole      = errors.New("httpapi: token lacks the role")
 )
 
 // unavailableRetryAfter is the Retry-After sent with a 503.
@@ -36,70 +38,78 @@ const unavailableRetryAfter = 5 * time.Second
 // problemType is the prefix of every problem document's type URI; the stable code follows.
 const problemType = "urn:keygate:problem:"
 
-// mapping is one row of the error table: errors matching err get status, code, title and a
-// fixed detail (never the error's own text, which may name internals).
+// mapping is one row of the error table: errors matching err get status, code, title, a fixed
+// detail (never the error's own text, which may name internals) and, for the bearer-token
+// errors of RFC 6750, a WWW-Authenticate challenge.
 type mapping struct {
 	err    error
 	status int
 	code   string
 	title  string
 	detail string
+	www    string
 }
 
-// errorTable maps every error the core and ports return to an HTTP answer. Order matters: the
-// first row whose err matches (errors.Is) wins, so "cannot answer now" rows come first and an
-// error wrapping both a use-case sentinel and a noun sentinel gets the use case's answer.
+// Answers shared by several rows.
+const (
+	unavailableDetail  = "Tokens cannot be verified now; retry later."
+	invalidGrantDetail = "The refresh token is invalid, expired or revoked."
+)
+
+// errorTable is keygate's one error vocabulary: every sentinel error of ports and core, and
+// this package's own, with what a client sees for it. Order matters: the first row whose err
+// matches (errors.Is) wins, so "cannot answer now" rows come first and an error wrapping both
+// a use-case sentinel and a noun sentinel gets the use case's answer. TestErrorTableComplete
+// fails when a sentinel has no row or a row maps an error nothing returns.
 var errorTable = []mapping{
-	{ports.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "Service Unavailable", "A backing store cannot answer now; retry later."},
-	{token.ErrKeysUnavailable, http.StatusServiceUnavailable, "unavailable", "Service Unavailable", "Tokens cannot be verified now; retry later."},
-	{token.ErrRevocationUnavailable, http.StatusServiceUnavailable, "unavailable", "Service Unavailable", "Tokens cannot be verified now; retry later."},
+	{ports.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "Service Unavailable", "A backing store cannot answer now; retry later.", ""},
+	{token.ErrKeysUnavailable, http.StatusServiceUnavailable, "unavailable", "Service Unavailable", unavailableDetail, ""},
+	{token.ErrRevocationUnavailable, http.StatusServiceUnavailable, "unavailable", "Service Unavailable", unavailableDetail, ""},
 
-	{errUnsupportedMedia, http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported Media Type", "The request body must be application/json."},
-	{errBodyTooLarge, http.StatusRequestEntityTooLarge, "body_too_large", "Content Too Large", "The request body is too large."},
-	{errBadRequest, http.StatusBadRequest, "invalid_request", "Bad Request", "The request is malformed."},
-	{errRouteNotFound, http.StatusNotFound, "not_found", "Not Found", "No such resource."},
-	{errMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed", "Method Not Allowed", "This method is not allowed here."},
-	{errMissingToken, http.StatusUnauthorized, "unauthorized", "Unauthorized", "A bearer token is required."},
-	{errTwoAuthHeaders, http.StatusBadRequest, "invalid_request", "Bad Request", "Send exactly one Authorization header."},
+	{errUnsupportedMedia, http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported Media Type", "The request body must be application/json.", ""},
+	{errBodyTooLarge, http.StatusRequestEntityTooLarge, "body_too_large", "Content Too Large", "The request body is too large.", ""},
+	{errBadRequest, http.StatusBadRequest, "invalid_request", "Bad Request", "The request is malformed.", ""},
+	{errRouteNotFound, http.StatusNotFound, "not_found", "Not Found", "No such resource.", ""},
+	{errMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed", "Method Not Allowed", "This method is not allowed here.", ""},
+	{errMissingToken, http.StatusUnauthorized, "unauthorized", "Unauthorized", "A bearer token is required.", `Bearer`},
+	{errTwoAuthHeaders, http.StatusBadRequest, "invalid_request", "Bad Request", "Send exactly one Authorization header.", `Bearer error="invalid_request"`},
+	{errMissingRole, http.StatusForbidden, "forbidden", "Forbidden", "You may not do this.", `Bearer error="insufficient_scope"`},
 
-	{auth.ErrInvalidCredentials, http.StatusUnauthorized, "invalid_credentials", "Unauthorized", "Invalid e-mail or password."},
-	{auth.ErrInvalidGrant, http.StatusBadRequest, "invalid_grant", "Bad Request", "The refresh token is invalid, expired or revoked."},
-	{auth.ErrForbidden, http.StatusForbidden, "forbidden", "Forbidden", "You may not do this."},
-	{auth.ErrEmailTaken, http.StatusConflict, "email_taken", "Conflict", "This e-mail address is already registered."},
+	{auth.ErrInvalidCredentials, http.StatusUnauthorized, "invalid_credentials", "Unauthorized", "Invalid e-mail or password.", ""},
+	{auth.ErrInvalidGrant, http.StatusBadRequest, "invalid_grant", "Bad Request", invalidGrantDetail, ""},
+	{auth.ErrForbidden, http.StatusForbidden, "forbidden", "Forbidden", "You may not do this.", ""},
+	{auth.ErrEmailTaken, http.StatusConflict, "email_taken", "Conflict", "This e-mail address is already registered.", ""},
 
-	{identity.ErrInvalidEmail, http.StatusBadRequest, "invalid_email", "Bad Request", "The e-mail address is not valid."},
-	{identity.ErrInvalidPassword, http.StatusBadRequest, "invalid_password", "Bad Request", "The password must be 8 to 128 characters."},
-	{identity.ErrInvalidName, http.StatusBadRequest, "invalid_name", "Bad Request", "The name must be at most 100 characters, without control characters."},
+	{identity.ErrInvalidEmail, http.StatusBadRequest, "invalid_email", "Bad Request", "The e-mail address is not valid.", ""},
+	{identity.ErrInvalidPassword, http.StatusBadRequest, "invalid_password", "Bad Request", "The password must be 8 to 128 characters.", ""},
+	{identity.ErrInvalidName, http.StatusBadRequest, "invalid_name", "Bad Request", "The name must be at most 100 characters, without control characters.", ""},
 
-	{session.ErrInvalidToken, http.StatusBadRequest, "invalid_grant", "Bad Request", "The refresh token is invalid, expired or revoked."},
-	{session.ErrExpired, http.StatusBadRequest, "invalid_grant", "Bad Request", "The refresh token is invalid, expired or revoked."},
-	{session.ErrReused, http.StatusBadRequest, "invalid_grant", "Bad Request", "The refresh token is invalid, expired or revoked."},
+	{session.ErrInvalidToken, http.StatusBadRequest, "invalid_grant", "Bad Request", invalidGrantDetail, ""},
+	{session.ErrExpired, http.StatusBadRequest, "invalid_grant", "Bad Request", invalidGrantDetail, ""},
+	{session.ErrReused, http.StatusBadRequest, "invalid_grant", "Bad Request", invalidGrantDetail, ""},
 
-	{errInvalidToken, http.StatusUnauthorized, "invalid_token", "Unauthorized", invalidTokenDetail},
-	// Every other token reason is a bad token: 401, never saying which check failed.
-	{token.ErrTooLarge, http.StatusUnauthorized, "invalid_token", "Unauthorized", invalidTokenDetail},
-	{token.ErrMalformed, http.StatusUnauthorized, "invalid_token", "Unauthorized", invalidTokenDetail},
-	{token.ErrAlgRejected, http.StatusUnauthorized, "invalid_token", "Unauthorized", invalidTokenDetail},
-	{token.ErrTypRejected, http.StatusUnauthorized, "invalid_token", "Unauthorized", invalidTokenDetail},
-	{token.ErrHeaderRejected, http.StatusUnauthorized, "invalid_token", "Unauthorized", invalidTokenDetail},
-	{token.ErrKidMissing, http.StatusUnauthorized, "invalid_token", "Unauthorized", invalidTokenDetail},
-	{token.ErrUnknownKid, http.StatusUnauthorized, "invalid_token", "Unauthorized", invalidTokenDetail},
-	{token.ErrBadSignature, http.StatusUnauthorized, "invalid_token", "Unauthorized", invalidTokenDetail},
-	{token.ErrClaimsMissing, http.StatusUnauthorized, "invalid_token", "Unauthorized", invalidTokenDetail},
-	{token.ErrExpired, http.StatusUnauthorized, "invalid_token", "Unauthorized", invalidTokenDetail},
-	{token.ErrNotYetValid, http.StatusUnauthorized, "invalid_token", "Unauthorized", invalidTokenDetail},
-	{token.ErrIssuedInFuture, http.StatusUnauthorized, "invalid_token", "Unauthorized", invalidTokenDetail},
-	{token.ErrTooOld, http.StatusUnauthorized, "invalid_token", "Unauthorized", invalidTokenDetail},
-	{token.ErrIssuerMismatch, http.StatusUnauthorized, "invalid_token", "Unauthorized", invalidTokenDetail},
-	{token.ErrAudienceMismatch, http.StatusUnauthorized, "invalid_token", "Unauthorized", invalidTokenDetail},
-	{token.ErrRevoked, http.StatusUnauthorized, "invalid_token", "Unauthorized", invalidTokenDetail},
+	// Every token refusal (token.ErrExpired, token.ErrBadSignature, ...) matches
+	// token.ErrInvalid: 401, never saying which check failed.
+	{token.ErrInvalid, http.StatusUnauthorized, "invalid_token", "Unauthorized", "The access token is not acceptable.", `Bearer error="invalid_token"`},
 
-	{ports.ErrNotFound, http.StatusNotFound, "not_found", "Not Found", "No such resource."},
-	{ports.ErrConflict, http.StatusConflict, "conflict", "Conflict", "The request conflicts with the current state."},
-	{ports.ErrAlreadyUsed, http.StatusConflict, "already_used", "Conflict", "This was used already."},
+	{ports.ErrNotFound, http.StatusNotFound, "not_found", "Not Found", "No such resource.", ""},
+	{ports.ErrConflict, http.StatusConflict, "conflict", "Conflict", "The request conflicts with the current state.", ""},
+
+	// Errors of configuration and of the server's own state: a client never caused them, so
+	// they are answered as any unknown error, an opaque 500 that is logged with an error id.
+	internal(auth.ErrInvalidConfig),
+	internal(key.ErrSealed),
+	internal(key.ErrBadKEK),
+	internal(key.ErrOpen),
+	internal(key.ErrNoSigning),
+	internal(revocation.ErrInvalid),
+	internal(session.ErrWeakSecret),
 }
 
-const invalidTokenDetail = "The access token is not acceptable."
+// internal is the row of an error that is the server's fault: answered as an unknown error.
+func internal(err error) mapping {
+	return mapping{err: err, status: http.StatusInternalServerError, code: "internal", title: "Internal Server Error"}
+}
 
 // problem is an RFC 9457 problem document with keygate's stable code.
 type problem struct {
@@ -116,6 +126,9 @@ type problem struct {
 func classify(err error) (m mapping, retryAfter time.Duration, ok bool) {
 	for _, row := range errorTable {
 		if errors.Is(err, row.err) {
+			if row.status == http.StatusInternalServerError {
+				break // the server's fault: the same answer as an unknown error
+			}
 			if row.status == http.StatusServiceUnavailable {
 				retryAfter = unavailableRetryAfter
 			}
@@ -126,7 +139,7 @@ func classify(err error) (m mapping, retryAfter time.Duration, ok bool) {
 		return mapping{status: http.StatusTooManyRequests, code: "rate_limited", title: "Too Many Requests",
 			detail: "Too many attempts; retry later."}, max(rl.RetryAfter, time.Second), true
 	}
-	return mapping{status: http.StatusInternalServerError, code: "internal", title: "Internal Server Error"}, 0, false
+	return internal(nil), 0, false
 }
 
 // writeError answers err as a problem document. Only 5xx are logged, with the request id and,
@@ -152,13 +165,8 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(retryAfter.Seconds()))))
 	}
-	switch {
-	case m.code == "invalid_token":
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-	case errors.Is(err, errMissingToken):
-		w.Header().Set("WWW-Authenticate", `Bearer`)
-	case errors.Is(err, errTwoAuthHeaders):
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_request"`)
+	if m.www != "" {
+		w.Header().Set("WWW-Authenticate", m.www)
 	}
 	writeProblem(w, p)
 }

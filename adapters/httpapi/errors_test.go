@@ -16,6 +16,7 @@ import (
 
 	"github.com/keygate/keygate/core/auth"
 	"github.com/keygate/keygate/core/identity"
+	"github.com/keygate/keygate/core/key"
 	"github.com/keygate/keygate/core/session"
 	"github.com/keygate/keygate/core/token"
 	"github.com/keygate/keygate/ports"
@@ -65,7 +66,6 @@ func TestErrorTable(t *testing.T) {
 		{"token.ErrRevocationUnavailable", token.ErrRevocationUnavailable, 503, "unavailable", "5", ""},
 		{"ports.ErrNotFound", ports.ErrNotFound, 404, "not_found", "", ""},
 		{"ports.ErrConflict", ports.ErrConflict, 409, "conflict", "", ""},
-		{"ports.ErrAlreadyUsed", ports.ErrAlreadyUsed, 409, "already_used", "", ""},
 		{"ports.ErrUnavailable", ports.ErrUnavailable, 503, "unavailable", "5", ""},
 		{"ports.ErrUnavailable wins over a use-case error", fmt.Errorf("%w: %w", auth.ErrInvalidGrant, ports.ErrUnavailable), 503, "unavailable", "5", ""},
 		{"use case wins over noun", fmt.Errorf("%w: %w", auth.ErrInvalidGrant, session.ErrReused), 400, "invalid_grant", "", ""},
@@ -76,7 +76,9 @@ func TestErrorTable(t *testing.T) {
 		{"method not allowed", errMethodNotAllowed, 405, "method_not_allowed", "", ""},
 		{"bearer missing", errMissingToken, 401, "unauthorized", "", "Bearer"},
 		{"two Authorization headers", errTwoAuthHeaders, 400, "invalid_request", "", `Bearer error="invalid_request"`},
-		{"token refused by the middleware", errInvalidToken, 401, "invalid_token", "", wwwInvalid},
+		{"token refused by the middleware", token.ErrInvalid, 401, "invalid_token", "", wwwInvalid},
+		{"token without the role", errMissingRole, 403, "forbidden", "", `Bearer error="insufficient_scope"`},
+		{"key.ErrNoSigning, the server's fault", fmt.Errorf("auth: sign: %w", key.ErrNoSigning), 500, "internal", "", ""},
 		{"unknown error", errors.New("mysql: dial tcp 10.0.0.7:3306: refused"), 500, "internal", "", ""},
 	}
 	for _, tt := range tests {

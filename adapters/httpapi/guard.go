@@ -56,7 +56,7 @@ func RequireToken(v Verifier, opts ...GuardOption) func(http.Handler) http.Handl
 			c, err := v.Authenticate(r.Context(), raw)
 			if err != nil {
 				if !token.Unavailable(err) && !errors.Is(err, ports.ErrUnavailable) {
-					err = errInvalidToken // whatever v said, the answer is invalid_token
+					err = token.ErrInvalid // whatever v said, the answer is invalid_token
 				}
 				writeError(w, r, o.log, err)
 				return
@@ -77,9 +77,7 @@ func RequireRole(role string) func(http.Handler) http.Handler {
 				return
 			}
 			if !c.HasRole(role) {
-				w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
-				writeProblem(w, problem{Type: problemType + "forbidden", Title: "Forbidden",
-					Status: http.StatusForbidden, Code: "forbidden", Detail: "You may not do this."})
+				writeError(w, r, nil, errMissingRole)
 				return
 			}
 			next.ServeHTTP(w, r)

@@ -32,52 +32,48 @@ func (c Claims) HasAudience(aud string) bool { return slices.Contains(c.Audience
 // HasRole reports whether the token carries role.
 func (c Claims) HasRole(role string) bool { return slices.Contains(c.Roles, role) }
 
-// Reasons a token is refused. Every one but ErrKeysUnavailable and ErrRevocationUnavailable
-// means "this token is not acceptable" (HTTP 401); those two mean "cannot decide now" (503).
+// ErrInvalid matches (errors.Is) every reason below that means "this token is not
+// acceptable" (HTTP 401): all but ErrKeysUnavailable and ErrRevocationUnavailable, which mean
+// "cannot decide now" (503). A caller that must not say why a token was refused answers
+// ErrInvalid itself.
+var ErrInvalid = errors.New("token: not acceptable")
+
+// Reasons a token is refused, each with its stable metric name (see Reason).
 var (
-	ErrTooLarge              = errors.New("token: too large")
-	ErrMalformed             = errors.New("token: malformed")
-	ErrAlgRejected           = errors.New("token: algorithm rejected")
-	ErrTypRejected           = errors.New("token: type rejected")
-	ErrHeaderRejected        = errors.New("token: header member rejected")
-	ErrKidMissing            = errors.New("token: kid missing or invalid")
-	ErrUnknownKid            = errors.New("token: unknown kid")
-	ErrBadSignature          = errors.New("token: bad signature")
-	ErrClaimsMissing         = errors.New("token: required claim missing or mistyped")
-	ErrExpired               = errors.New("token: expired")
-	ErrNotYetValid           = errors.New("token: not yet valid")
-	ErrIssuedInFuture        = errors.New("token: issued in the future")
-	ErrTooOld                = errors.New("token: older than the maximum token age")
-	ErrIssuerMismatch        = errors.New("token: issuer mismatch")
-	ErrAudienceMismatch      = errors.New("token: audience mismatch")
-	ErrRevoked               = errors.New("token: revoked")
-	ErrKeysUnavailable       = errors.New("token: verification keys unavailable")
-	ErrRevocationUnavailable = errors.New("token: revocation state too stale")
+	ErrTooLarge              = refused("too_large", "token: too large")
+	ErrMalformed             = refused("malformed", "token: malformed")
+	ErrAlgRejected           = refused("alg_rejected", "token: algorithm rejected")
+	ErrTypRejected           = refused("typ_rejected", "token: type rejected")
+	ErrHeaderRejected        = refused("header_rejected", "token: header member rejected")
+	ErrKidMissing            = refused("kid_missing", "token: kid missing or invalid")
+	ErrUnknownKid            = refused("unknown_kid", "token: unknown kid")
+	ErrBadSignature          = refused("bad_signature", "token: bad signature")
+	ErrClaimsMissing         = refused("claims_missing", "token: required claim missing or mistyped")
+	ErrExpired               = refused("expired", "token: expired")
+	ErrNotYetValid           = refused("not_yet_valid", "token: not yet valid")
+	ErrIssuedInFuture        = refused("iat_future", "token: issued in the future")
+	ErrTooOld                = refused("too_old", "token: older than the maximum token age")
+	ErrIssuerMismatch        = refused("iss_mismatch", "token: issuer mismatch")
+	ErrAudienceMismatch      = refused("aud_mismatch", "token: audience mismatch")
+	ErrRevoked               = refused("revoked", "token: revoked")
+	ErrKeysUnavailable       = undecided("keys_unavailable", "token: verification keys unavailable")
+	ErrRevocationUnavailable = undecided("revocation_unavailable", "token: revocation state too stale")
 )
 
-var reasons = []struct {
-	err  error
-	name string
-}{
-	{ErrTooLarge, "too_large"},
-	{ErrMalformed, "malformed"},
-	{ErrAlgRejected, "alg_rejected"},
-	{ErrTypRejected, "typ_rejected"},
-	{ErrHeaderRejected, "header_rejected"},
-	{ErrKidMissing, "kid_missing"},
-	{ErrUnknownKid, "unknown_kid"},
-	{ErrBadSignature, "bad_signature"},
-	{ErrClaimsMissing, "claims_missing"},
-	{ErrExpired, "expired"},
-	{ErrNotYetValid, "not_yet_valid"},
-	{ErrIssuedInFuture, "iat_future"},
-	{ErrTooOld, "too_old"},
-	{ErrIssuerMismatch, "iss_mismatch"},
-	{ErrAudienceMismatch, "aud_mismatch"},
-	{ErrRevoked, "revoked"},
-	{ErrKeysUnavailable, "keys_unavailable"},
-	{ErrRevocationUnavailable, "revocation_unavailable"},
+// reason is one of the sentinels above: its text, its metric name, and whether it is a
+// refusal (it matches ErrInvalid) or an inability to decide.
+type reason struct {
+	name, text string
+	refusal    bool
 }
+
+func refused(name, text string) error   { return &reason{name: name, text: text, refusal: true} }
+func undecided(name, text string) error { return &reason{name: name, text: text} }
+
+func (r *reason) Error() string { return r.text }
+
+// Is makes every refusal match ErrInvalid.
+func (r *reason) Is(target error) bool { return r.refusal && target == ErrInvalid }
 
 // Reason returns the stable, low-cardinality name of err for metrics and logs: "ok" for nil,
 // "error" for an error that is not one of this package's.
@@ -85,10 +81,8 @@ func Reason(err error) string {
 	if err == nil {
 		return "ok"
 	}
-	for _, r := range reasons {
-		if errors.Is(err, r.err) {
-			return r.name
-		}
+	if r, ok := errors.AsType[*reason](err); ok {
+		return r.name
 	}
 	return "error"
 }
