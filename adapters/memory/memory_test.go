@@ -39,3 +39,10 @@ func TestKeyStore(t *testing.T) {
 		return s, s
 	})
 }
+
+func TestMailer(t *testing.T) {
+	portstest.RunMailer(t, func(t *testing.T) (ports.Mailer, func(*testing.T, int) []ports.Mail) {
+		o := memory.NewOutbox(nil)
+		return o, func(*testing.T, int) []ports.Mail { return o.Sent() }
+	})
+}

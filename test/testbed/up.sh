@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # up.sh prepares a Debian 12 machine with no container registry for keygate's container tests:
 # it installs Debian's docker.io and debootstrap if missing, starts dockerd if none answers,
-# builds local images of Redis, MariaDB, PostgreSQL and nginx from Debian packages (cached by a
+# builds local images of Redis, MariaDB, PostgreSQL, nginx and an SMTP server from Debian packages (cached by a
 # recipe hash, so a second run takes seconds) and prints, on stdout, the environment the tests
 # need as export lines. Everything else goes to stderr, so the usual call is:
 #
@@ -170,10 +170,12 @@ redis_tag=$prefix/redis:7
 mariadb_tag=$prefix/mariadb:10.11
 postgres_tag=$prefix/postgres:15
 nginx_tag=$prefix/nginx:1.22
+smtp_tag=$prefix/smtp:aiosmtpd
 build redis "$redis_tag"
 build mariadb "$mariadb_tag"
 build postgres "$postgres_tag"
 build nginx "$nginx_tag"
+build smtp "$smtp_tag"
 
 # Old images of the tags rebuilt, newest first so that a server image goes before its base.
 for id in "${replaced[@]}"; do
@@ -225,4 +227,5 @@ export KEYGATE_REDIS_IMAGE=$redis_tag
 export KEYGATE_MARIADB_IMAGE=$mariadb_tag
 export KEYGATE_POSTGRES_IMAGE=$postgres_tag
 export KEYGATE_NGINX_IMAGE=$nginx_tag
+export KEYGATE_SMTP_IMAGE=$smtp_tag
 OUT
