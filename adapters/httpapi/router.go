@@ -52,12 +52,6 @@ type Config struct {
 	Middleware     []func(http.Handler) http.Handler // run after the request id, e.g. HTTP metrics
 }
 
-// Default list sizes of the admin API.
-const (
-	defaultPage = 50
-	maxPage     = 200
-)
-
 type router struct {
 	svc AuthService
 	cfg Config
@@ -431,11 +425,11 @@ func pathID(r *http.Request, name string) (string, bool) {
 
 func pageLimit(s string) (int, error) {
 	if s == "" {
-		return defaultPage, nil
+		return auth.DefaultPageSize, nil
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > maxPage {
-		return 0, fmt.Errorf("limit must be 1 to %d", maxPage)
+	if err != nil || n < 1 || n > auth.MaxPageSize {
+		return 0, fmt.Errorf("limit must be 1 to %d", auth.MaxPageSize)
 	}
 	return n, nil
 }

@@ -328,7 +328,7 @@ func toUserRow(u identity.User) userRow {
 func (cl cli) usersList(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	c := newCommand("users list", "", 0, stdout)
 	after := c.fs.String("after", "", "list users with an id greater than this one (the previous page's next)")
-	limit := c.fs.Int("limit", auth.DefaultPageSize, "users per page (1 to 1000)")
+	limit := c.fs.Int("limit", auth.DefaultPageSize, fmt.Sprintf("users per page (1 to %d)", auth.MaxPageSize))
 	return cl.withTool(ctx, c, args, getenv, func(t *tool) error {
 		if *limit < 1 || *limit > auth.MaxPageSize {
 			return fmt.Errorf("keygatectl: users list: -limit must be from 1 to %d, got %d", auth.MaxPageSize, *limit)
@@ -417,7 +417,7 @@ type eventRow struct {
 
 func (cl cli) audit(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	c := newCommand("audit", "USER_ID_OR_EMAIL", 1, stdout)
-	limit := c.fs.Int("limit", auth.DefaultPageSize, "events to show (1 to 1000)")
+	limit := c.fs.Int("limit", auth.DefaultPageSize, fmt.Sprintf("events to show (1 to %d)", auth.MaxPageSize))
 	return cl.withTool(ctx, c, args, getenv, func(t *tool) error {
 		if *limit < 1 || *limit > auth.MaxPageSize {
 			return fmt.Errorf("keygatectl: audit: -limit must be from 1 to %d, got %d", auth.MaxPageSize, *limit)

@@ -14,7 +14,8 @@ import (
 	"github.com/keygate/keygate/ports"
 )
 
-// Page sizes of the admin lists.
+// Page sizes of the admin lists: the one definition the HTTP API and keygatectl check a
+// requested limit against (1 to MaxPageSize; none asked: DefaultPageSize).
 const (
 	DefaultPageSize = 100
 	MaxPageSize     = 1000
