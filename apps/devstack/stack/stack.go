@@ -78,27 +78,26 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := errors.Join(err1, err2); err != nil {
 		return err
 	}
-	for _, c := range []*demo.Config{&ordersCfg, &paymentsCfg} {
-		c.Profile, c.Warnings = demo.ProfileShared, nil
-	}
-
 	// One bus and one revocation store for the three services: what authd revokes reaches
 	// the microservices' feeds as it would through Redis.
 	clock := memory.RealClock{}
 	bus := authsvc.NewMemoryBus()
 	store := memory.NewRevocationStore(clock)
+	for _, c := range []*demo.Config{&ordersCfg, &paymentsCfg} {
+		c.Verifier.Revocations, c.Verifier.Events, c.Verifier.Warnings = store, bus, nil
+	}
 
 	authApp, authClean, err := initAuth(authCfg, log, bus, store)
 	if err != nil {
 		return fmt.Errorf("devstack: authd: %w", err)
 	}
 	defer authClean()
-	ordersApp, ordersClean, err := initDemo(ordersCfg, log, bus, store)
+	ordersApp, ordersClean, err := demo.Build(ordersCfg, log)
 	if err != nil {
 		return fmt.Errorf("devstack: orders: %w", err)
 	}
 	defer ordersClean()
-	paymentsApp, paymentsClean, err := initDemo(paymentsCfg, log, bus, store)
+	paymentsApp, paymentsClean, err := demo.Build(paymentsCfg, log)
 	if err != nil {
 		return fmt.Errorf("devstack: payments: %w", err)
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/keygate/keygate/adapters/norm"
 	"github.com/keygate/keygate/adapters/telemetry"
 	"github.com/keygate/keygate/apps/internal/authsvc"
-	"github.com/keygate/keygate/apps/internal/demo"
 	"github.com/keygate/keygate/core/auth"
 	"log/slog"
 )
@@ -71,27 +70,3 @@ func initAuth(cfg authsvc.Config, log *slog.Logger, bus *memory.EventBus, store 
 var (
 	_wireRealClockValue = memory.RealClock{}
 )
-
-// initDemo wires a demo microservice on the stack's shared bus and revocation store; it
-// fetches the JWKS from authd over HTTP, as it would in production.
-func initDemo(cfg demo.Config, log *slog.Logger, bus *memory.EventBus, store *memory.RevocationStore) (*demo.App, func(), error) {
-	realClock := _wireRealClockValue
-	registry := demo.NewRegistry()
-	metrics := telemetry.New(registry)
-	remoteKeySet, cleanup, err := demo.NewKeySet(realClock, metrics, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	feed := demo.NewFeed(store, bus, remoteKeySet, realClock, metrics)
-	guard, err := demo.NewGuard(remoteKeySet, feed, realClock, metrics, cfg)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	dependencies := authsvc.NoDependencies()
-	handler := demo.NewHandler(guard, remoteKeySet, feed, metrics, registry, log, cfg, dependencies)
-	app := demo.NewApp(remoteKeySet, feed, guard, handler, log, cfg, dependencies, metrics)
-	return app, func() {
-		cleanup()
-	}, nil
-}

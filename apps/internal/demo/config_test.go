@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/keygate/keygate/apps/verifier"
 	"github.com/keygate/keygate/core/guard"
 )
 
@@ -20,13 +21,13 @@ func TestLoadDefaultsAgreeWithAuthd(t *testing.T) {
 		}
 		want := guard.Config{Issuer: "http://localhost:8080", Audiences: []string{kind},
 			Leeway: 30 * time.Second, MaxAge: 15 * time.Minute}
-		if diff := cmp.Diff(want, c.Guard); diff != "" {
+		if diff := cmp.Diff(want, c.Verifier.Guard); diff != "" {
 			t.Errorf("%s guard config (-want +got):\n%s", kind, diff)
 		}
-		if c.Keys.Issuer != "http://localhost:8080" || c.Keys.URL != "" {
-			t.Errorf("%s keys config = %+v, want discovery from the default issuer", kind, c.Keys)
+		if c.Verifier.Keys.Issuer != "http://localhost:8080" || c.Verifier.Keys.URL != "" {
+			t.Errorf("%s keys config = %+v, want discovery from the default issuer", kind, c.Verifier.Keys)
 		}
-		if len(c.Warnings) == 0 {
+		if len(c.Verifier.Warnings) == 0 {
 			t.Errorf("%s: no warning about running without a revocation feed", kind)
 		}
 	}
@@ -67,15 +68,16 @@ func TestLoadRedisProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Profile != ProfileRedis || len(c.Warnings) != 0 {
-		t.Errorf("profile %q warnings %q, want redis and none", c.Profile, c.Warnings)
+	v := c.Verifier
+	if v.Profile() != verifier.ProfileRedis || len(v.Warnings) != 0 {
+		t.Errorf("profile %q warnings %q, want redis and none", v.Profile(), v.Warnings)
 	}
-	if diff := cmp.Diff([]string{"s1:26379", "s2:26379"}, c.Redis.Addrs); diff != "" || c.Redis.MasterName != "keygate" ||
-		c.Redis.Password != "pw" || c.Redis.Prefix != "staging" {
-		t.Errorf("redis config %+v", c.Redis)
+	if diff := cmp.Diff([]string{"s1:26379", "s2:26379"}, v.Redis.Addrs); diff != "" || v.Redis.MasterName != "keygate" ||
+		v.Redis.Password != "pw" || v.Redis.Prefix != "staging" {
+		t.Errorf("redis config %+v", v.Redis)
 	}
-	if c.Guard.FailClosedAfter != 2*time.Minute {
-		t.Errorf("FailClosedAfter = %v, want 2m", c.Guard.FailClosedAfter)
+	if v.Guard.FailClosedAfter != 2*time.Minute {
+		t.Errorf("FailClosedAfter = %v, want 2m", v.Guard.FailClosedAfter)
 	}
 }
 

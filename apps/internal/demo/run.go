@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"strconv"
 
@@ -29,22 +28,10 @@ func Run(ctx context.Context, kind string, defPort int, args []string, getenv fu
 		return fmt.Errorf("%s: listen: %w", name, err)
 	}
 	defer ln.Close()
-	app, cleanup, err := build(cfg, log)
+	app, cleanup, err := Build(cfg, log)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	defer cleanup()
 	return app.Run(ctx, ln)
-}
-
-// build calls the injector of cfg's deployment profile.
-func build(cfg Config, log *slog.Logger) (*App, func(), error) {
-	switch cfg.Profile {
-	case ProfileRedis:
-		return initRedis(cfg, log)
-	case ProfileStandalone:
-		return initStandalone(cfg, log)
-	default:
-		return nil, nil, fmt.Errorf("no injector for profile %q", cfg.Profile)
-	}
 }

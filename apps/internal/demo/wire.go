@@ -8,14 +8,10 @@ import (
 	"github.com/google/wire"
 )
 
-// initStandalone wires the standalone profile: no revocation feed (KEYGATE_DEV=1 only).
-func initStandalone(cfg Config, log *slog.Logger) (*App, func(), error) {
-	wire.Build(StandaloneProfile)
-	return nil, nil, nil
-}
-
-// initRedis wires the Redis profile: the revocation feed from authd's Redis.
-func initRedis(cfg Config, log *slog.Logger) (*App, func(), error) {
-	wire.Build(RedisProfile)
+// Build wires a demo service of cfg. The revocation feed is the verifier's choice: Redis
+// (REDIS_ADDR), a store and bus of this process (cfg.Verifier.Revocations and Events, as the
+// dev stack sets them), or none (KEYGATE_DEV=1).
+func Build(cfg Config, log *slog.Logger) (*App, func(), error) {
+	wire.Build(Set)
 	return nil, nil, nil
 }

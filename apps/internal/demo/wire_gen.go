@@ -7,83 +7,22 @@
 package demo
 
 import (
-	"github.com/keygate/keygate/adapters/memory"
-	"github.com/keygate/keygate/adapters/redis"
-	"github.com/keygate/keygate/adapters/telemetry"
-	"github.com/keygate/keygate/apps/internal/authsvc"
 	"log/slog"
 )
 
 // Injectors from wire.go:
 
-// initStandalone wires the standalone profile: no revocation feed (KEYGATE_DEV=1 only).
-func initStandalone(cfg Config, log *slog.Logger) (*App, func(), error) {
-	realClock := _wireRealClockValue
-	registry := NewRegistry()
-	metrics := telemetry.New(registry)
-	remoteKeySet, cleanup, err := NewKeySet(realClock, metrics, cfg)
+// Build wires a demo service of cfg. The revocation feed is the verifier's choice: Redis
+// (REDIS_ADDR), a store and bus of this process (cfg.Verifier.Revocations and Events, as the
+// dev stack sets them), or none (KEYGATE_DEV=1).
+func Build(cfg Config, log *slog.Logger) (*App, func(), error) {
+	verifier, cleanup, err := NewVerifier(cfg, log)
 	if err != nil {
 		return nil, nil, err
 	}
-	revocationStore := memory.NewRevocationStore(realClock)
-	eventBus := authsvc.NewMemoryBus()
-	feed := NewFeed(revocationStore, eventBus, remoteKeySet, realClock, metrics)
-	guard, err := NewGuard(remoteKeySet, feed, realClock, metrics, cfg)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	dependencies := authsvc.NoDependencies()
-	handler := NewHandler(guard, remoteKeySet, feed, metrics, registry, log, cfg, dependencies)
-	app := NewApp(remoteKeySet, feed, guard, handler, log, cfg, dependencies, metrics)
+	handler := NewHandler(verifier, log, cfg)
+	app := NewApp(verifier, handler, log, cfg)
 	return app, func() {
-		cleanup()
-	}, nil
-}
-
-var (
-	_wireRealClockValue = memory.RealClock{}
-)
-
-// initRedis wires the Redis profile: the revocation feed from authd's Redis.
-func initRedis(cfg Config, log *slog.Logger) (*App, func(), error) {
-	realClock := _wireRealClockValue
-	registry := NewRegistry()
-	metrics := telemetry.New(registry)
-	remoteKeySet, cleanup, err := NewKeySet(realClock, metrics, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	config := cfg.Redis
-	universalClient, cleanup2, err := authsvc.NewRedisClient(config, log)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	revocationStore, err := redis.NewRevocationStore(universalClient, config)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	eventBus, err := redis.NewEventBus(universalClient, config)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	feed := NewFeed(revocationStore, eventBus, remoteKeySet, realClock, metrics)
-	guard, err := NewGuard(remoteKeySet, feed, realClock, metrics, cfg)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	dependencies := authsvc.RedisDependencies(universalClient)
-	handler := NewHandler(guard, remoteKeySet, feed, metrics, registry, log, cfg, dependencies)
-	app := NewApp(remoteKeySet, feed, guard, handler, log, cfg, dependencies, metrics)
-	return app, func() {
-		cleanup2()
 		cleanup()
 	}, nil
 }

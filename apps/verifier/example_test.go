@@ -1,0 +1,66 @@
+package verifier_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/keygate/keygate/apps/verifier"
+)
+
+// A Go service verifies keygate tokens and follows revocations with the lines between the
+// markers (README.md quotes them). In production getenv is os.Getenv with KEYGATE_ISSUER and
+// REDIS_ADDR set; here a fake authd stands in for the issuer and KEYGATE_DEV=1 for Redis.
+func Example() {
+	authd := newFakeAuthd()
+	defer authd.Close()
+	getenv := env(map[string]string{"KEYGATE_ISSUER": authd.URL, "KEYGATE_DEV": "1"})
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+
+	// service:begin
+	v, err := verifier.NewFromEnv(getenv, "billing")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer v.Close()
+	mux := http.NewServeMux()
+	mux.Handle("/api/", v.RequireToken(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		caller, _ := verifier.Claims(r.Context())
+		fmt.Fprintf(w, "hello %s", caller.Subject)
+	})))
+	mux.Handle("/ready", v.Ready())
+	mux.Handle("/metrics", v.Metrics())
+	go http.Serve(ln, mux)
+	// service:end
+
+	call := func(path, bearer string) {
+		req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+path, nil)
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		resp.Body.Close()
+		fmt.Println(strings.TrimSpace(fmt.Sprintln(path, resp.StatusCode, resp.Header.Get("Retry-After"), resp.Header.Get("WWW-Authenticate"))))
+	}
+	valid := authd.sign("user-42", "sid-1", "billing")
+	call("/api/invoices", valid) // the issuer has not answered yet: 503, never 200
+	authd.Open()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = v.WaitLoaded(ctx)
+	call("/ready", "")
+	call("/api/invoices", valid)
+	call("/api/invoices", "not-a-token")
+	call("/api/invoices", authd.sign("user-42", "sid-1", "orders")) // another service's token
+	// Output:
+	// /api/invoices 503 5
+	// /ready 200
+	// /api/invoices 200
+	// /api/invoices 401  Bearer error="invalid_token"
+	// /api/invoices 401  Bearer error="invalid_token"
+}
