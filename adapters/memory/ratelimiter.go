@@ -50,6 +50,18 @@ func (l *RateLimiter) Allow(ctx context.Context, key string, limit int, d time.D
 	return false, w.ends.Sub(now), nil
 }
 
+// Count returns the attempts counted for key in its current window, without counting one.
+func (l *RateLimiter) Count(ctx context.Context, key string, d time.Duration) (int, time.Duration, error) {
+	now := l.clock.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w := l.counts[key]
+	if w == nil || !now.Before(w.ends) {
+		return 0, 0, nil
+	}
+	return w.n, w.ends.Sub(now), nil
+}
+
 // sweep drops ended windows once every max(1024, n) calls, so that keys seen once (client
 // addresses) do not pile up; the cost per call stays constant. l.mu must be held.
 func (l *RateLimiter) sweep(now time.Time) {

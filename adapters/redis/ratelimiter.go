@@ -61,3 +61,28 @@ func (l *RateLimiter) Allow(ctx context.Context, key string, limit int, window t
 	}
 	return false, min(max(time.Duration(res[1])*time.Millisecond, time.Millisecond), window), nil
 }
+
+// KEYS: counter. Returns {count, ms left in the window}; {0, 0} when there is no window.
+var countScript = goredis.NewScript(`
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  return {0, 0}
+end
+return {n, ttl}
+`)
+
+// Count returns the attempts counted for key in its current window, without counting one.
+func (l *RateLimiter) Count(ctx context.Context, key string, window time.Duration) (int, time.Duration, error) {
+	if window < time.Millisecond {
+		return 0, 0, fmt.Errorf("redis: rate limit %q: window %v shorter than a millisecond", key, window)
+	}
+	res, err := countScript.Run(ctx, l.client, []string{l.keys.limit(window, key)}).Int64Slice()
+	if err != nil {
+		return 0, 0, wrap("rate limit count", err)
+	}
+	if len(res) != 2 {
+		return 0, 0, fmt.Errorf("redis: rate limit count: malformed reply %v", res)
+	}
+	return int(res[0]), time.Duration(res[1]) * time.Millisecond, nil
+}

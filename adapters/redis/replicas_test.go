@@ -78,6 +78,10 @@ func (l *limiterReplicas) Allow(ctx context.Context, key string, limit int, wind
 	return l.pick().Allow(ctx, key, limit, window)
 }
 
+func (l *limiterReplicas) Count(ctx context.Context, key string, window time.Duration) (int, time.Duration, error) {
+	return l.pick().Count(ctx, key, window)
+}
+
 type revocationReplicas struct {
 	roundRobin[*redisadapter.RevocationStore]
 }

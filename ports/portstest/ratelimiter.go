@@ -17,6 +17,8 @@ func RunRateLimiter(t *testing.T, open func(t *testing.T) ports.RateLimiter) {
 	t.Run("NewWindowAllowsAgain", func(t *testing.T) { testLimitNewWindow(t, open(t)) })
 	t.Run("Concurrent", func(t *testing.T) { testLimitConcurrent(t, open(t)) })
 	t.Run("OddKeys", func(t *testing.T) { testLimitOddKeys(t, open(t)) })
+	t.Run("CountDoesNotCount", func(t *testing.T) { testLimitCount(t, open(t)) })
+	t.Run("CountOddKeys", func(t *testing.T) { testLimitCountOddKeys(t, open(t)) })
 }
 
 const hour = time.Hour
@@ -121,5 +123,53 @@ func testLimitConcurrent(t *testing.T, l ports.RateLimiter) {
 func testLimitOddKeys(t *testing.T, l ports.RateLimiter) {
 	for _, k := range oddKeys(200) {
 		t.Run(k.name, func(t *testing.T) { exhaust(t, l, k.key, 2, hour) })
+	}
+}
+
+func count(t *testing.T, l ports.RateLimiter, key string, window time.Duration) (int, time.Duration) {
+	t.Helper()
+	n, retry, err := l.Count(t.Context(), key, window)
+	must(t, "Count", err)
+	return n, retry
+}
+
+// testLimitCount: Count reads what Allow counted and counts nothing itself, so a caller can
+// count only failures.
+func testLimitCount(t *testing.T, l ports.RateLimiter) {
+	if n, retry := count(t, l, "fail:none", hour); n != 0 || retry != 0 {
+		t.Errorf("Count of an unseen key = %d, %v; want 0, 0", n, retry)
+	}
+	for i := 1; i <= 3; i++ {
+		allow(t, l, "fail:a", 1000, hour)
+		n, retry := count(t, l, "fail:a", hour)
+		if n != i {
+			t.Fatalf("Count after %d attempts = %d", i, n)
+		}
+		if retry <= 0 || retry > hour {
+			t.Errorf("Count's retryAfter = %v, want in (0, %v]", retry, hour)
+		}
+	}
+	for range 5 {
+		count(t, l, "fail:b", hour)
+	}
+	if ok, _ := allow(t, l, "fail:b", 1, hour); !ok {
+		t.Errorf("Count counted: the first attempt after five Counts was refused with limit 1")
+	}
+	// The window ends for Count too.
+	const window = time.Second
+	allow(t, l, "fail:c", 1000, window)
+	time.Sleep(window + 200*time.Millisecond)
+	if n, _ := count(t, l, "fail:c", window); n != 0 {
+		t.Errorf("Count after the window ended = %d, want 0", n)
+	}
+}
+
+func testLimitCountOddKeys(t *testing.T, l ports.RateLimiter) {
+	for _, k := range oddKeys(50) {
+		allow(t, l, k.key, 1000, hour)
+		allow(t, l, k.key, 1000, hour)
+		if n, _ := count(t, l, k.key, hour); n != 2 {
+			t.Errorf("%s: Count after two attempts = %d", k.name, n)
+		}
 	}
 }

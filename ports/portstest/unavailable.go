@@ -134,8 +134,8 @@ func (UnavailableAuditLog) ByUser(context.Context, string, int) ([]audit.Event, 
 	return nil, errDown
 }
 
-// UnavailableRateLimiter is a RateLimiter whose backing store is down: Allow returns false and
-// an error wrapping ports.ErrUnavailable.
+// UnavailableRateLimiter is a RateLimiter whose backing store is down: Allow returns false,
+// and both methods an error wrapping ports.ErrUnavailable.
 type UnavailableRateLimiter struct{}
 
 var _ ports.RateLimiter = UnavailableRateLimiter{}
@@ -143,6 +143,11 @@ var _ ports.RateLimiter = UnavailableRateLimiter{}
 // Allow returns ports.ErrUnavailable.
 func (UnavailableRateLimiter) Allow(context.Context, string, int, time.Duration) (bool, time.Duration, error) {
 	return false, 0, errDown
+}
+
+// Count returns ports.ErrUnavailable.
+func (UnavailableRateLimiter) Count(context.Context, string, time.Duration) (int, time.Duration, error) {
+	return 0, 0, errDown
 }
 
 // UnavailableKeyStore is a KeyStore whose database is down: every call returns an error
