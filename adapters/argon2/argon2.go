@@ -5,6 +5,13 @@
 // parameters exceed fixed maxima before running them, and verifies an empty hash (unknown
 // user) against a dummy hash of the same cost, so that unknown and known users take the same
 // time. Passwords arrive already normalised by the core; they are hashed as given.
+//
+// Under overload the callers wait in one first-come, first-served queue. A caller is turned
+// away at once (ports.ErrUnavailable, as a *ShedError) only when the wait it would have, from
+// the queue's length and the measured time of a hash, exceeds MaxWait; its RetryAfter says
+// when the queue will have drained enough to take it, and callers turned away one after the
+// other are told to come back one after the other, at the rate the queue drains, instead of
+// all at once. So each caller waits about as long as the others.
 package argon2
 
 import (
@@ -19,7 +26,9 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	xargon2 "golang.org/x/crypto/argon2"
 
@@ -57,6 +66,28 @@ var (
 	ErrConfig = errors.New("argon2: invalid configuration")
 )
 
+// DefaultMaxWait is the default of Config.MaxWait: well under the HTTP server's timeouts.
+const DefaultMaxWait = 5 * time.Second
+
+// ShedError is the error of a caller turned away because the queue is too long: it matches
+// ports.ErrUnavailable, and RetryAfter is when the queue, draining at its measured rate, will
+// have room for it (each caller turned away is given a later time than the one before, by
+// one queue turn).
+type ShedError struct {
+	Waiting    int           // callers in the queue then
+	RetryAfter time.Duration // when to come back
+}
+
+func (e *ShedError) Error() string {
+	return fmt.Sprintf("argon2: %d callers waiting for a hashing slot; retry after %v", e.Waiting, e.RetryAfter.Round(time.Millisecond))
+}
+
+// Unwrap makes a ShedError match ports.ErrUnavailable.
+func (e *ShedError) Unwrap() error { return ports.ErrUnavailable }
+
+// RetryAfterHint returns RetryAfter; the HTTP adapter sends it as Retry-After.
+func (e *ShedError) RetryAfterHint() time.Duration { return e.RetryAfter }
+
 // Config holds the hasher's settings. Zero fields take their defaults.
 type Config struct {
 	Memory  uint32 // KiB per hash (default 19456, at most MaxMemory)
@@ -65,8 +96,12 @@ type Config struct {
 	// MaxConcurrent bounds the hashes running at once (default GOMAXPROCS): peak memory is
 	// about MaxConcurrent x Memory.
 	MaxConcurrent int
-	// MaxQueue bounds the callers waiting for a slot (default 8 x MaxConcurrent); one more
-	// gets ports.ErrUnavailable at once.
+	// MaxWait bounds the time a caller is expected to wait for a slot (default 5 s): one whose
+	// expected wait (its place in the queue x the measured time of a hash / MaxConcurrent)
+	// exceeds it gets a *ShedError (ports.ErrUnavailable) at once.
+	MaxWait time.Duration
+	// MaxQueue bounds the callers waiting for a slot whatever MaxWait allows (default 128 x
+	// MaxConcurrent); one more gets a *ShedError at once.
 	MaxQueue int
 	// Pepper, when set (at least 16 bytes), is mixed in as HMAC-SHA-256(Pepper, password)
 	// before hashing. Off by default. Hashes made with a pepper verify only with that pepper.
@@ -75,12 +110,19 @@ type Config struct {
 
 // Hasher is a ports.PasswordHasher (argon2id). Safe for concurrent use.
 type Hasher struct {
-	p       params
-	pepper  []byte
-	slots   chan struct{}
-	queue   int64
-	waiting atomic.Int64
-	dummy   phc // verified against for an empty hash, at the configured cost
+	p        params
+	pepper   []byte
+	slots    int
+	maxQueue int
+	maxWait  time.Duration
+	dummy    phc // verified against for an empty hash, at the configured cost
+
+	mu        sync.Mutex
+	running   int       // slots held
+	queue     []*waiter // first come, first served; queue[0] is next
+	hashTime  time.Duration
+	nextRetry time.Time // the RetryAfter given to the last caller turned away, as a time
+	waiting   atomic.Int64
 
 	// hook, if set (tests only), is called with +1 as a hash starts and -1 as it ends.
 	hook func(delta int)
@@ -116,7 +158,10 @@ func New(cfg Config) (*Hasher, error) {
 		cfg.MaxConcurrent = runtime.GOMAXPROCS(0)
 	}
 	if cfg.MaxQueue == 0 {
-		cfg.MaxQueue = 8 * cfg.MaxConcurrent
+		cfg.MaxQueue = 128 * cfg.MaxConcurrent
+	}
+	if cfg.MaxWait == 0 {
+		cfg.MaxWait = DefaultMaxWait
 	}
 	p := params{memory: cfg.Memory, time: cfg.Time, threads: cfg.Threads}
 	var problems []string
@@ -129,6 +174,9 @@ func New(cfg Config) (*Hasher, error) {
 	if cfg.MaxQueue < 0 {
 		problems = append(problems, "MaxQueue must not be negative")
 	}
+	if cfg.MaxWait < 0 {
+		problems = append(problems, "MaxWait must not be negative")
+	}
 	if len(cfg.Pepper) > 0 && len(cfg.Pepper) < 16 {
 		problems = append(problems, "Pepper must be at least 16 bytes")
 	}
@@ -136,10 +184,12 @@ func New(cfg Config) (*Hasher, error) {
 		return nil, fmt.Errorf("%w: %s", ErrConfig, strings.Join(problems, "; "))
 	}
 	h := &Hasher{p: p, pepper: append([]byte(nil), cfg.Pepper...),
-		slots: make(chan struct{}, cfg.MaxConcurrent), queue: int64(cfg.MaxQueue)}
+		slots: cfg.MaxConcurrent, maxQueue: cfg.MaxQueue, maxWait: cfg.MaxWait}
 	var pw [32]byte
 	_, _ = rand.Read(pw[:])
+	start := time.Now()
 	h.dummy = h.derive(string(pw[:]), p, newSalt())
+	h.hashTime = time.Since(start) // the first measure of a hash's time
 	return h, nil
 }
 
@@ -181,38 +231,109 @@ func (h *Hasher) deriveLen(password string, p params, salt []byte, n int) phc {
 	return phc{p: p, salt: salt, key: xargon2.IDKey(pw, salt, p.time, p.memory, p.threads, uint32(n))}
 }
 
-// acquire waits for a hashing slot. It fails with ports.ErrUnavailable when the queue is full
-// or ctx ends first.
+// waiter is a caller in the queue; ready is closed when it is handed a slot.
+type waiter struct{ ready chan struct{} }
+
+// acquire waits for a hashing slot, first come first served. It fails with a *ShedError when
+// the expected wait exceeds MaxWait or the queue is full, and with ports.ErrUnavailable when
+// ctx ends first. The caller calls release(start) with the time it started hashing.
 func (h *Hasher) acquire(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("argon2: wait for a hashing slot: %w (%w)", ports.ErrUnavailable, err)
 	}
-	select {
-	case h.slots <- struct{}{}:
+	h.mu.Lock()
+	if h.running < h.slots && len(h.queue) == 0 {
+		h.running++
+		h.mu.Unlock()
 		return nil
-	default:
 	}
-	if h.waiting.Add(1) > h.queue {
-		h.waiting.Add(-1)
-		return fmt.Errorf("argon2: %d hashes running and %d waiting: %w", cap(h.slots), h.queue, ports.ErrUnavailable)
+	if wait := h.expectedWait(len(h.queue) + 1); len(h.queue) >= h.maxQueue || wait > h.maxWait {
+		err := h.shed(wait)
+		h.mu.Unlock()
+		return err
 	}
-	defer h.waiting.Add(-1)
+	w := &waiter{ready: make(chan struct{})}
+	h.queue = append(h.queue, w)
+	h.waiting.Add(1)
+	h.mu.Unlock()
 	select {
-	case h.slots <- struct{}{}:
+	case <-w.ready:
 		return nil
 	case <-ctx.Done():
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if i := indexOf(h.queue, w); i >= 0 {
+		h.queue = append(h.queue[:i], h.queue[i+1:]...)
+		h.waiting.Add(-1)
 		return fmt.Errorf("argon2: wait for a hashing slot: %w (%w)", ports.ErrUnavailable, ctx.Err())
 	}
+	// Handed a slot as ctx ended: pass it on.
+	h.handOver()
+	return fmt.Errorf("argon2: wait for a hashing slot: %w (%w)", ports.ErrUnavailable, ctx.Err())
 }
 
-func (h *Hasher) release() { <-h.slots }
+// expectedWait is the wait of the caller at place n of the queue (1: next): the hashes ahead
+// of it, MaxConcurrent at a time, at the measured time of a hash. h.mu is held.
+func (h *Hasher) expectedWait(n int) time.Duration {
+	turns := (n + h.slots - 1) / h.slots
+	return time.Duration(turns) * h.hashTime
+}
+
+// shed returns the *ShedError of a caller whose expected wait is wait. It may come back when
+// the queue has drained to MaxWait, and no sooner than one queue turn after the last caller
+// turned away, so that those turned away come back spread at the rate the queue drains.
+// h.mu is held.
+func (h *Hasher) shed(wait time.Duration) error {
+	now := time.Now()
+	turn := h.hashTime / time.Duration(h.slots)
+	at := now.Add(max(wait-h.maxWait, 0) + turn)
+	if next := h.nextRetry.Add(turn); next.After(at) {
+		at = next
+	}
+	h.nextRetry = at
+	return &ShedError{Waiting: len(h.queue), RetryAfter: at.Sub(now)}
+}
+
+// handOver gives the slot of a caller that is done to the next in the queue, or frees it.
+// h.mu is held.
+func (h *Hasher) handOver() {
+	if len(h.queue) == 0 {
+		h.running--
+		return
+	}
+	w := h.queue[0]
+	h.queue[0] = nil
+	h.queue = h.queue[1:]
+	h.waiting.Add(-1)
+	close(w.ready)
+}
+
+// release frees the slot of a hash that started at start, and folds its time into the
+// measured time of a hash (a moving average over about the last 16 hashes).
+func (h *Hasher) release(start time.Time) {
+	d := time.Since(start)
+	h.mu.Lock()
+	h.hashTime += (d - h.hashTime) / 16
+	h.handOver()
+	h.mu.Unlock()
+}
+
+func indexOf(q []*waiter, w *waiter) int {
+	for i, x := range q {
+		if x == w {
+			return i
+		}
+	}
+	return -1
+}
 
 // Hash returns the PHC string of password under a fresh 16-byte salt.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if err := h.acquire(ctx); err != nil {
 		return "", err
 	}
-	defer h.release()
+	defer h.release(time.Now())
 	return h.derive(password, h.p, newSalt()).String(), nil
 }
 
@@ -230,7 +351,7 @@ func (h *Hasher) Verify(ctx context.Context, hash, password string) (bool, error
 	if err := h.acquire(ctx); err != nil {
 		return false, err
 	}
-	defer h.release()
+	defer h.release(time.Now())
 	got := h.deriveLen(password, want.p, want.salt, len(want.key))
 	match := subtle.ConstantTimeCompare(got.key, want.key) == 1
 	return match && hash != "", nil

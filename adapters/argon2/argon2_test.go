@@ -3,11 +3,14 @@ package argon2
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/keygate/keygate/ports"
 )
@@ -285,6 +288,79 @@ func TestQueueFull(t *testing.T) {
 	}
 }
 
+func TestQueueIsFirstComeFirstServed(t *testing.T) {
+	h := newHasher(t, Config{Memory: 1024, Time: 1, MaxConcurrent: 1, MaxQueue: 100})
+	if err := h.acquire(t.Context()); err != nil { // the slot, held until the queue is full
+		t.Fatal(err)
+	}
+	const callers = 8
+	var (
+		mu    sync.Mutex
+		order []int
+		wg    sync.WaitGroup
+	)
+	for i := range callers {
+		wg.Go(func() {
+			if err := h.acquire(context.Background()); err != nil {
+				t.Errorf("caller %d: %v", i, err)
+				return
+			}
+			mu.Lock()
+			order = append(order, i)
+			mu.Unlock()
+			h.release(time.Now())
+		})
+		waitFor(t, func() bool { return h.waiting.Load() == int64(i+1) })
+	}
+	h.release(time.Now())
+	wg.Wait()
+	if diff := cmp.Diff([]int{0, 1, 2, 3, 4, 5, 6, 7}, order); diff != "" {
+		t.Errorf("order of service (-arrival +served):\n%s", diff)
+	}
+}
+
+func TestShedSaysWhenToComeBack(t *testing.T) {
+	h, occupy, release := blocked(t, 100)
+	h.maxWait = 300 * time.Millisecond
+	occupy()
+	h.mu.Lock()
+	h.hashTime = 100 * time.Millisecond // one slot: a queue turn is 100 ms
+	h.mu.Unlock()
+	queued := make(chan error, 3)
+	for n := 1; n <= 3; n++ { // expected waits 100, 200, 300 ms: within MaxWait
+		go func() {
+			_, err := h.Hash(t.Context(), "hunter22")
+			queued <- err
+		}()
+		waitFor(t, func() bool { return h.waiting.Load() == int64(n) })
+	}
+	var hints []time.Duration
+	for range 3 { // expected wait 400 ms: turned away, each one queue turn after the last
+		_, err := h.Hash(t.Context(), "hunter22")
+		shed, ok := errors.AsType[*ShedError](err)
+		if !ok || !errors.Is(err, ports.ErrUnavailable) {
+			t.Fatalf("Hash with 300 ms of queue ahead = %v, want a *ShedError matching ErrUnavailable", err)
+		}
+		if shed.Waiting != 3 {
+			t.Errorf("ShedError.Waiting = %d, want 3", shed.Waiting)
+		}
+		hints = append(hints, shed.RetryAfter)
+	}
+	// Back when the queue has drained to MaxWait plus one turn (400 - 300 + 100 ms), then
+	// one turn later each.
+	for i, want := range []time.Duration{200 * time.Millisecond, 300 * time.Millisecond, 400 * time.Millisecond} {
+		if got := hints[i]; got > want || got < want-20*time.Millisecond {
+			t.Errorf("caller %d turned away: RetryAfter %v, want about %v", i+1, got, want)
+		}
+	}
+	close(release)
+	for range 3 {
+		if err := <-queued; err != nil {
+			t.Errorf("queued Hash = %v, want it to run", err)
+		}
+	}
+}
+
 func TestNeedsRehash(t *testing.T) {
 	h := newHasher(t, cheap)
 	current, _ := h.Hash(t.Context(), "hunter22")
@@ -317,6 +393,7 @@ func TestConfigRejected(t *testing.T) {
 		{"too many lanes", Config{Threads: MaxThreads + 1}},
 		{"negative concurrency", Config{MaxConcurrent: -1}},
 		{"negative queue", Config{MaxQueue: -1}},
+		{"negative wait", Config{MaxWait: -time.Second}},
 		{"short pepper", Config{Pepper: []byte("short")}},
 	}
 	for _, tt := range tests {
@@ -376,4 +453,104 @@ func BenchmarkHashParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkLoginFlood is issue 9's login flood, in process and at a tenth of real time: 100
+// clients log in in a loop against a hasher of two slots whose hashes take 2.8 ms (so 700
+// logins/s, the 70/s of two cores at the OWASP cost, ten times faster). A client turned away
+// sleeps as an HTTP client told Retry-After would (whole "seconds" of 100 ms, at least one)
+// and tries again; its wait is from its first try to its answer, retries included (a client
+// still waiting when the run ends counts with its wait so far). One op is one login answered. It reports the p50 and p99 wait (in ms of this scaled time: x10 for
+// real time), p99/p50 and the clients turned away per login.
+//
+// Before is the hasher as it was: a queue of 8 x MaxConcurrent, and the HTTP layer's fixed
+// Retry-After of 5 s. After is the default: the queue bounded by MaxWait (5 s, scaled) and
+// Retry-After from the drain rate.
+//
+//	go test -run '^$' -bench LoginFlood -benchtime 3000x ./adapters/argon2/
+func BenchmarkLoginFlood(b *testing.B) {
+	const (
+		clients = 100
+		second  = 100 * time.Millisecond // one second of real time, scaled
+		hash    = 28 * second / 1000     // 28 ms real: 2 slots give 70 logins/s real
+	)
+	for _, tt := range []struct {
+		name  string
+		cfg   Config
+		retry func(err error) time.Duration
+	}{
+		{"Before", Config{MaxQueue: 16, MaxWait: time.Hour}, func(error) time.Duration { return 5 * second }},
+		{"After", Config{MaxWait: DefaultMaxWait * second / time.Second}, func(err error) time.Duration {
+			shed, ok := errors.AsType[*ShedError](err)
+			if !ok {
+				return 5 * second
+			}
+			return max(1, (shed.RetryAfter+second-1)/second) * second // as Retry-After: whole seconds, at least one
+		}},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			cfg := tt.cfg
+			cfg.Memory, cfg.Time, cfg.MaxConcurrent = 8, 1, 2
+			h := newHasher(b, cfg)
+			h.hook = func(d int) {
+				if d > 0 {
+					time.Sleep(hash)
+				}
+			}
+			ctx, cancel := context.WithCancel(b.Context())
+			defer cancel()
+			var (
+				mu    sync.Mutex
+				waits []time.Duration
+				shed  int
+				wg    sync.WaitGroup
+			)
+			left := int64(b.N)
+			var done atomic.Int64
+			b.ResetTimer()
+			for range clients {
+				wg.Go(func() {
+					record := func(start time.Time) {
+						mu.Lock()
+						waits = append(waits, time.Since(start))
+						mu.Unlock()
+					}
+					for ctx.Err() == nil {
+						start := time.Now()
+						for {
+							_, err := h.Verify(ctx, "", "hunter22")
+							if err == nil {
+								break
+							}
+							if ctx.Err() != nil {
+								record(start) // still waiting at the end: counted, as far as it got
+								return
+							}
+							mu.Lock()
+							shed++
+							mu.Unlock()
+							select {
+							case <-time.After(tt.retry(err)):
+							case <-ctx.Done():
+								record(start)
+								return
+							}
+						}
+						record(start)
+						if done.Add(1) >= left {
+							cancel()
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			slices.Sort(waits)
+			p := func(q float64) time.Duration { return waits[min(len(waits)-1, int(q*float64(len(waits))))] }
+			b.ReportMetric(float64(p(0.50))/float64(time.Millisecond), "p50-ms")
+			b.ReportMetric(float64(p(0.99))/float64(time.Millisecond), "p99-ms")
+			b.ReportMetric(float64(p(0.99))/float64(p(0.50)), "p99/p50")
+			b.ReportMetric(float64(shed)/float64(len(waits)), "shed/op")
+		})
+	}
 }

@@ -32,7 +32,14 @@ var (
 	errMissingRole      = errors.New("httpapi: token lacks the role")
 )
 
-// unavailableRetryAfter is the Retry-After sent with a 503.
+// retryHinter is an error that knows when to come back (argon2.ShedError: the password
+// hasher's queue is too long); its hint, at least a second, is the Retry-After of its 503.
+type retryHinter interface {
+	error
+	RetryAfterHint() time.Duration
+}
+
+// unavailableRetryAfter is the Retry-After sent with a 503 whose error gives no hint.
 const unavailableRetryAfter = 5 * time.Second
 
 // problemType is the prefix of every problem document's type URI; the stable code follows.
@@ -131,6 +138,10 @@ func classify(err error) (m mapping, retryAfter time.Duration, ok bool) {
 			}
 			if row.status == http.StatusServiceUnavailable {
 				retryAfter = unavailableRetryAfter
+				// An overloaded adapter (the password hasher's queue) says when to come back.
+				if h, ok := errors.AsType[retryHinter](err); ok {
+					retryAfter = max(h.RetryAfterHint(), time.Second)
+				}
 			}
 			return row, retryAfter, true
 		}

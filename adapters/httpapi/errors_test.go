@@ -22,6 +22,14 @@ import (
 	"github.com/keygate/keygate/ports"
 )
 
+// hintedUnavailable is an overloaded adapter's error that says when to come back, as
+// argon2.ShedError does.
+type hintedUnavailable time.Duration
+
+func (h hintedUnavailable) Error() string                 { return "argon2: queue too long" }
+func (h hintedUnavailable) Unwrap() error                 { return ports.ErrUnavailable }
+func (h hintedUnavailable) RetryAfterHint() time.Duration { return time.Duration(h) }
+
 // TestErrorTable has one row per error the core, the ports and this package return: what a
 // client sees for each is a contract (status, stable code, headers).
 func TestErrorTable(t *testing.T) {
@@ -67,6 +75,8 @@ func TestErrorTable(t *testing.T) {
 		{"ports.ErrNotFound", ports.ErrNotFound, 404, "not_found", "", ""},
 		{"ports.ErrConflict", ports.ErrConflict, 409, "conflict", "", ""},
 		{"ports.ErrUnavailable", ports.ErrUnavailable, 503, "unavailable", "5", ""},
+		{"overloaded, with a hint (argon2.ShedError)", fmt.Errorf("auth: login: %w", hintedUnavailable(2300*time.Millisecond)), 503, "unavailable", "3", ""},
+		{"overloaded, with a sub-second hint", hintedUnavailable(10 * time.Millisecond), 503, "unavailable", "1", ""},
 		{"ports.ErrUnavailable wins over a use-case error", fmt.Errorf("%w: %w", auth.ErrInvalidGrant, ports.ErrUnavailable), 503, "unavailable", "5", ""},
 		{"use case wins over noun", fmt.Errorf("%w: %w", auth.ErrInvalidGrant, session.ErrReused), 400, "invalid_grant", "", ""},
 		{"unsupported media type", errUnsupportedMedia, 415, "unsupported_media_type", "", ""},
