@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"mime"
 	"net"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keygate/keygate/core/backoff"
 	"github.com/keygate/keygate/core/token"
 	"github.com/keygate/keygate/ports"
 )
@@ -281,7 +281,7 @@ func (ks *RemoteKeySet) deferPushLocked(wait time.Duration) {
 	}
 	ks.pushPending = true
 	ks.wg.Go(func() {
-		ok := sleep(ks.ctx, wait)
+		ok := backoff.Sleep(ks.ctx, wait)
 		ks.mu.Lock()
 		ks.pushPending = false
 		ks.mu.Unlock()
@@ -315,13 +315,13 @@ func (ks *RemoteKeySet) Run(ctx context.Context) error {
 		var d time.Duration
 		if s := ks.snap.Load(); c.err == nil && s != nil {
 			attempt = 0
-			d = jitter(s.interval)
+			d = backoff.Spread(s.interval)
 		} else {
-			d = backoff(ks.cfg.RetryMin, ks.cfg.RetryMax, attempt)
+			d = backoff.Delay(ks.cfg.RetryMin, ks.cfg.RetryMax, attempt)
 			attempt++
 		}
 		trigger = "schedule"
-		if !sleep(ctx, d) {
+		if !backoff.Sleep(ctx, d) {
 			return ks.runErr(ctx)
 		}
 	}
@@ -567,34 +567,4 @@ func transportError(err error) error {
 		return &fetchError{outcome: outcomeTimeout, err: err}
 	}
 	return &fetchError{outcome: outcomeHTTPError, err: err}
-}
-
-// jitter spreads d by ±10% so a fleet does not refresh in lock-step.
-func jitter(d time.Duration) time.Duration {
-	spread := d / 10
-	if spread <= 0 {
-		return d
-	}
-	return d - spread + rand.N(2*spread+1)
-}
-
-// backoff is exponential from lo, capped at hi, with jitter over the upper half.
-func backoff(lo, hi time.Duration, attempt int) time.Duration {
-	d := lo
-	for i := 0; i < attempt && d < hi; i++ {
-		d *= 2
-	}
-	d = min(d, hi)
-	return d/2 + rand.N(d/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

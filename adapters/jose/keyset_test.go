@@ -249,19 +249,6 @@ func TestCacheHeaders(t *testing.T) {
 			}
 		})
 	}
-	t.Run("jitter spreads within 10%", func(t *testing.T) {
-		seen := map[time.Duration]bool{}
-		for range 200 {
-			d := jitter(100 * time.Second)
-			if d < 90*time.Second || d > 110*time.Second {
-				t.Fatalf("jitter(100s) = %v", d)
-			}
-			seen[d] = true
-		}
-		if len(seen) < 50 {
-			t.Errorf("only %d distinct delays in 200: the fleet would refresh in lock-step", len(seen))
-		}
-	})
 }
 
 type fakeNow struct{ t time.Time }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/keygate/keygate/core/backoff"
 	"github.com/keygate/keygate/core/revocation"
 	"github.com/keygate/keygate/ports"
 )
@@ -63,7 +63,8 @@ func (b *EventBus) Subscribe(ctx context.Context, h func(revocation.Event)) erro
 		stop()
 		_ = ps.Close()
 		s.lost()
-		if ctx.Err() != nil || !sleepCtx(ctx, retryDelay(s.failures)) {
+		// Resubscribe after 50ms doubling to 2s, with jitter.
+		if ctx.Err() != nil || !backoff.Sleep(ctx, backoff.Delay(50*time.Millisecond, 2*time.Second, s.failures)) {
 			return ctx.Err()
 		}
 		s.failures++
@@ -129,28 +130,6 @@ func (s *subscription) receive(ctx context.Context, ps *goredis.PubSub) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// retryDelay is the wait before the attempt-th resubscription: 50ms doubling to 2s, with
-// jitter over the upper half.
-func retryDelay(attempt int) time.Duration {
-	d := 50 * time.Millisecond
-	for i := 0; i < attempt && d < 2*time.Second; i++ {
-		d *= 2
-	}
-	d = min(d, 2*time.Second)
-	return d/2 + rand.N(d/2+1)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // The wire form of an event is "1 <kind> <seq> <published ns> <entry kind> <not-before ns>

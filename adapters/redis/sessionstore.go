@@ -10,6 +10,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/keygate/keygate/core/backoff"
 	"github.com/keygate/keygate/core/session"
 	"github.com/keygate/keygate/ports"
 )
@@ -227,7 +228,7 @@ func (st *SessionStore) Update(ctx context.Context, sid string, fn func(*session
 			return session.Session{}, fmt.Errorf("redis: update session: %w", ports.ErrNotFound)
 		}
 		// Another process wrote it first: read it again.
-		if !sleepCtx(ctx, time.Duration(attempt+1)*time.Millisecond) {
+		if !backoff.Sleep(ctx, time.Duration(attempt+1)*time.Millisecond) {
 			return session.Session{}, wrap("update session", ctx.Err())
 		}
 	}

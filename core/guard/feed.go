@@ -3,11 +3,11 @@ package guard
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/keygate/keygate/core/backoff"
 	"github.com/keygate/keygate/core/revocation"
 	"github.com/keygate/keygate/ports"
 )
@@ -233,7 +233,7 @@ func (f *Feed) subscribe(ctx context.Context, out chan<- revocation.Event) {
 		}
 		_ = err // the bus is down or refused: say so, wait, try again
 		send(revocation.Event{Kind: revocation.EventDisconnected})
-		if !sleep(ctx, backoff(f.cfg.RetryMin, f.cfg.RetryMax, attempt)) {
+		if !backoff.Sleep(ctx, backoff.Delay(f.cfg.RetryMin, f.cfg.RetryMax, attempt)) {
 			return
 		}
 	}
@@ -357,7 +357,7 @@ func (f *Feed) resync(ctx context.Context, r *feedRun, reason string) {
 			return
 		}
 		r.retryWhy = reason
-		r.retry.Reset(backoff(f.cfg.RetryMin, f.cfg.RetryMax, r.attempts))
+		r.retry.Reset(backoff.Delay(f.cfg.RetryMin, f.cfg.RetryMax, r.attempts))
 		r.attempts++
 		return
 	}
@@ -395,26 +395,4 @@ func (f *Feed) refreshKeys(ctx context.Context) {
 			}
 		}
 	})
-}
-
-// backoff returns a delay for the attempt-th retry: exponential from lo, capped at hi, with
-// jitter over its upper half (so a fleet spreads out but never retries in a tight loop).
-func backoff(lo, hi time.Duration, attempt int) time.Duration {
-	d := lo
-	for i := 0; i < attempt && d < hi; i++ {
-		d *= 2
-	}
-	d = min(d, hi)
-	return d/2 + rand.N(d/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
