@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/keygate/keygate/internal/version"
 	"github.com/keygate/keygate/ports"
 )
 
@@ -38,6 +39,7 @@ const (
 	NameDependencyUp            = "keygate_dependency_up"
 	NameHTTPRequestDuration     = "http_request_duration_seconds"
 	NameHTTPRequestsInFlight    = "http_requests_in_flight"
+	NameBuildInfo               = "keygate_build_info"
 )
 
 // MetricNames lists every metric name Metrics exports (the Go and process collectors' aside),
@@ -61,6 +63,7 @@ var MetricNames = []string{
 	NameDependencyUp,
 	NameHTTPRequestDuration,
 	NameHTTPRequestsInFlight,
+	NameBuildInfo,
 }
 
 // Dependency names used as the value of keygate_dependency_up's dependency label.
@@ -104,6 +107,11 @@ func New(reg *prometheus.Registry) *Metrics {
 	}
 	register(reg, collectors.NewGoCollector())
 	register(reg, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	build := version.Get()
+	register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: NameBuildInfo, Help: "Always 1; the labels say which build of keygate is running.",
+		ConstLabels: prometheus.Labels{"version": build.Version, "revision": build.Revision, "goversion": build.GoVersion},
+	}, func() float64 { return 1 }))
 	return &Metrics{
 		tokensIssued: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: NameTokensIssued, Help: "Access tokens signed.",

@@ -17,6 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/keygate/keygate/adapters/telemetry"
+	"github.com/keygate/keygate/internal/version"
 	"github.com/keygate/keygate/ports"
 )
 
@@ -334,5 +335,23 @@ func BenchmarkMiddleware(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r.ServeHTTP(httptest.NewRecorder(), req)
+	}
+}
+
+func TestBuildInfoSaysWhichBuildIsRunning(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	telemetry.New(reg)
+	telemetry.New(reg) // a second Metrics on one registry shares the series
+	got, typ := gather(t, reg, telemetry.NameBuildInfo)
+	build := version.Get()
+	want := []series{{Labels: map[string]string{"version": build.Version, "revision": build.Revision, "goversion": build.GoVersion}, Value: 1}}
+	if typ != dto.MetricType_GAUGE {
+		t.Errorf("%s type = %v, want gauge", telemetry.NameBuildInfo, typ)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", telemetry.NameBuildInfo, diff)
+	}
+	if build.GoVersion == "" || build.Version == "" || build.Revision == "" {
+		t.Errorf("version.Get() = %+v: every label must have a value", build)
 	}
 }

@@ -9,9 +9,15 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/keygate/keygate/internal/version"
 )
 
 func main() {
+	if version.Requested(os.Args) {
+		version.Print(os.Stdout, os.Args)
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
 		stop()

@@ -89,12 +89,17 @@ var rules = []rule{
 		},
 	},
 	{
-		why:     "an adapter never imports another adapter or apps/ (it may import core/ and ports/)",
+		why:     "an adapter never imports another adapter or apps/ (it may import core/, ports/ and internal/version)",
 		applies: func(r string) bool { return under(r, "adapters") },
 		allowed: func(imp string, std bool) bool {
 			r := rel(imp)
-			return r == "" || under(r, "core") || under(r, "ports")
+			return r == "" || under(r, "core") || under(r, "ports") || r == "internal/version"
 		},
+	},
+	{
+		why:     "internal/version imports only the standard library (every layer may read it)",
+		applies: func(r string) bool { return r == "internal/version" },
+		allowed: func(imp string, std bool) bool { return std },
 	},
 	{
 		why:     "only apps/ imports google/wire",
@@ -186,6 +191,8 @@ func TestRulesCatchViolations(t *testing.T) {
 		{"adapters/redis", "github.com/keygate/keygate/apps/internal/authsvc", false},
 		{"adapters/memory", "github.com/google/wire", false},
 		{"test/e2e", "github.com/google/wire", false},
+		{"internal/version", "github.com/keygate/keygate/ports", false},
+		{"adapters/telemetry", "github.com/keygate/keygate/internal/other", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pkg+" -> "+tt.imp, func(t *testing.T) {

@@ -27,7 +27,7 @@ func TestDockerfilesBuildStaticNonRootImages(t *testing.T) {
 	}{
 		{"deploy/Dockerfile", []string{
 			"ARG APP", "FROM golang:${GO_VERSION} AS build", "ARG GO_VERSION=1.26", "CGO_ENABLED=0", "-trimpath",
-			"-ldflags='-s -w'", "./apps/${APP}", "FROM scratch", "ca-certificates.crt", "USER 65532:65532",
+			"./apps/${APP}", "FROM scratch", "ca-certificates.crt", "USER 65532:65532",
 			"EXPOSE 8080 8081 8082", `ENTRYPOINT ["/app"]`,
 		}},
 		{"deploy/Dockerfile.local", []string{"FROM scratch", "ARG APP", "COPY ${APP} /app", "USER 65532:65532", `ENTRYPOINT ["/app"]`}},
