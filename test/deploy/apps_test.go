@@ -32,7 +32,7 @@ func TestAppImagesServeWhatTheManifestsProbe(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compiles the three apps (a minute on a cold cache); skipped with -short")
 	}
-	base := build(t, "deploy/k8s/base")
+	base := build(t, "deploy/k8s/overlays/dev") // the overlay with the demo services
 	ctxDir := t.TempDir()
 	root := repoRoot(t)
 	var pkgs []string

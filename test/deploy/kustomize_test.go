@@ -65,6 +65,16 @@ func (b *Built) configMap(name string) (*corev1.ConfigMap, bool) {
 // kustomizations are the directories `kubectl apply -k` must accept.
 var kustomizations = []string{"deploy/k8s/base", "deploy/k8s/overlays/dev", "deploy/k8s/overlays/prod"}
 
+// withDemos are the kustomizations that deploy the demo services ordersd and paymentsd (the
+// component deploy/k8s/components/demos); the others deploy authd and its stores only.
+var withDemos = map[string]bool{"deploy/k8s/overlays/dev": true}
+
+// isDemo reports whether app is one of the demo services.
+func isDemo(app string) bool { return app == "ordersd" || app == "paymentsd" }
+
+// deployed reports whether the kustomization dir runs app.
+func deployed(dir string, a App) bool { return a.Port != 0 && (withDemos[dir] || !isDemo(a.Name)) }
+
 // build runs kustomize (the library kubectl embeds) on dir and decodes every object strictly:
 // an unknown field or kind fails the test.
 func build(t *testing.T, dir string) *Built {
@@ -138,9 +148,13 @@ func TestEveryKustomizationBuildsAndDecodesStrictly(t *testing.T) {
 	for _, dir := range kustomizations {
 		t.Run(dir, func(t *testing.T) {
 			b := build(t, dir)
-			if len(b.Deployments) < 4 || len(b.StatefulSets) != 2 || len(b.Jobs) != 1 {
-				t.Errorf("%d Deployments, %d StatefulSets, %d Jobs; want authd, ordersd, paymentsd, nginx; redis, mysql; the migration",
-					len(b.Deployments), len(b.StatefulSets), len(b.Jobs))
+			wantDeployments := 2 // authd, nginx
+			if withDemos[dir] {
+				wantDeployments = 4 // and ordersd, paymentsd
+			}
+			if len(b.Deployments) != wantDeployments || len(b.StatefulSets) != 2 || len(b.Jobs) != 1 {
+				t.Errorf("%d Deployments, %d StatefulSets, %d Jobs; want %d (authd, nginx, and the demos where deployed); redis, mysql; the migration",
+					len(b.Deployments), len(b.StatefulSets), len(b.Jobs), wantDeployments)
 			}
 		})
 	}
@@ -198,13 +212,16 @@ func TestAppContainersListenWhereTheAppsDoAndProbeHealthAndReady(t *testing.T) {
 			}
 		}
 		for _, a := range Apps {
-			if a.Port != 0 && !seen[a.Name] {
+			if deployed(dir, a) && !seen[a.Name] {
 				t.Errorf("%s: no container runs %s", dir, a.Name)
+			}
+			if !deployed(dir, a) && seen[a.Name] {
+				t.Errorf("%s: runs the demo service %s, which only the demos component deploys", dir, a.Name)
 			}
 		}
 		// The Service of each app forwards its port to the container's.
 		for _, a := range Apps {
-			if a.Port == 0 {
+			if !deployed(dir, a) {
 				continue
 			}
 			svc := findService(b, a.Name)
@@ -485,6 +502,9 @@ func TestNetworkPoliciesAllowWhatIsNeededAndNothingElse(t *testing.T) {
 	}
 	for dir, b := range buildAll(t) {
 		for _, tt := range tests {
+			if !withDemos[dir] && (isDemo(tt.from) || isDemo(tt.to)) {
+				continue // TestProdDeploysNoDemos checks no policy names them
+			}
 			if got := allowed(b, name(tt.from), name(tt.to), tt.port); got != tt.want {
 				t.Errorf("%s: %s -> %s:%d allowed = %v, want %v", dir, tt.from, tt.to, tt.port, got, tt.want)
 			}
@@ -632,6 +652,69 @@ func TestOverlaysDiffer(t *testing.T) {
 			if d.Namespace != b.Namespaces[0].Name {
 				t.Errorf("%s: Deployment %s in namespace %q, want %q", dir, d.Name, d.Namespace, b.Namespaces[0].Name)
 			}
+		}
+	}
+}
+
+// TestProdDeploysNoDemos checks that only the dev overlay deploys the demo services: no
+// object of the base or prod names ordersd or paymentsd, and NGINX there routes /api/orders
+// and /api/payments to a server marked down; in dev, NGINX routes them to the Services.
+func TestProdDeploysNoDemos(t *testing.T) {
+	for dir, b := range buildAll(t) {
+		names := func(s string) bool { return strings.Contains(s, "ordersd") || strings.Contains(s, "paymentsd") }
+		var demoObjects []string
+		for _, d := range b.Deployments {
+			if names(d.Name) {
+				demoObjects = append(demoObjects, "Deployment "+d.Name)
+			}
+		}
+		for _, s := range b.Services {
+			if names(s.Name) {
+				demoObjects = append(demoObjects, "Service "+s.Name)
+			}
+		}
+		for _, c := range b.ConfigMaps {
+			if names(c.Name) {
+				demoObjects = append(demoObjects, "ConfigMap "+c.Name)
+			}
+		}
+		for _, h := range b.HPAs {
+			if names(h.Name) {
+				demoObjects = append(demoObjects, "HorizontalPodAutoscaler "+h.Name)
+			}
+		}
+		for _, p := range b.PDBs {
+			if names(p.Name) {
+				demoObjects = append(demoObjects, "PodDisruptionBudget "+p.Name)
+			}
+		}
+		for _, np := range b.NetworkPolicies {
+			y, _ := yaml.Marshal(np.Spec)
+			if names(np.Name) || names(string(y)) {
+				demoObjects = append(demoObjects, "NetworkPolicy "+np.Name)
+			}
+		}
+		nginx := ""
+		for _, c := range b.ConfigMaps {
+			if strings.HasPrefix(c.Name, "keygate-nginx") {
+				nginx = c.Data["ordersd.servers"] + c.Data["paymentsd.servers"]
+			}
+		}
+		servers := serverLine.FindAllStringSubmatch(nginx, -1)
+		if withDemos[dir] {
+			if len(demoObjects) < 10 {
+				t.Errorf("%s: only %v of the demos", dir, demoObjects)
+			}
+			if len(servers) == 0 || strings.Contains(nginx, "down;") {
+				t.Errorf("%s: NGINX does not route to the demo Services:\n%s", dir, nginx)
+			}
+			continue
+		}
+		if len(demoObjects) > 0 {
+			t.Errorf("%s deploys demo objects: %v", dir, demoObjects)
+		}
+		if len(servers) != 2 || !strings.Contains(nginx, "server 127.0.0.1:9 down;") {
+			t.Errorf("%s: NGINX's demo routes name %v, want one server marked down each", dir, servers)
 		}
 	}
 }
