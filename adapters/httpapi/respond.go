@@ -158,22 +158,26 @@ type invalidError struct{ detail string }
 func (e *invalidError) Error() string { return "httpapi: invalid request: " + e.detail }
 func (e *invalidError) Unwrap() error { return errBadRequest }
 
-// FeedCheck is the readiness check of a revocation feed: failing until its set is first
-// loaded, and (with failClosedAfter > 0) once the set is staler than that, since the guard then
-// refuses every token; Degraded while it is disconnected but still within bounds.
-func FeedCheck(f *guard.Feed, failClosedAfter time.Duration) Check {
+// FeedCheck is the readiness check of a verifier's revocation set. It only reports the state
+// the guard itself acts on (guard.Guard.Readiness), so readiness and Authenticate can never
+// disagree: failing while the guard refuses every token (the set never loaded, or staler than
+// its fail-closed bound), Degraded while the feed is disconnected and tokens are checked
+// against the last-known set, nil when ok.
+func FeedCheck(g interface{ Readiness() guard.Readiness }) Check {
 	return Check{Name: "revocation_feed", Fn: func(context.Context) error {
-		st := f.Status()
-		switch {
-		case !st.Synced:
-			return errors.New("revocation set not loaded yet")
-		case failClosedAfter > 0 && st.Staleness > failClosedAfter:
-			return fmt.Errorf("revocation set stale for %v, over the fail-closed bound %v: refusing tokens",
-				st.Staleness.Round(time.Second), failClosedAfter)
-		case !st.Connected:
+		r := g.Readiness()
+		switch r.State {
+		case guard.StateOK:
+			return nil
+		case guard.StateDegraded:
 			return Degraded(fmt.Errorf("revocation feed disconnected; serving from the last-known set, stale for %v",
-				st.Staleness.Round(time.Second)))
+				r.Staleness.Round(time.Second)))
+		case guard.StateNotLoaded:
+			return errors.New("revocation set not loaded yet: refusing tokens")
+		case guard.StateStale:
+			return fmt.Errorf("revocation set stale for %v, over the fail-closed bound %v: refusing tokens",
+				r.Staleness.Round(time.Second), r.FailClosedAfter)
 		}
-		return nil
+		return fmt.Errorf("revocation set in unknown state %q", r.State)
 	}}
 }

@@ -1,6 +1,7 @@
 package jose
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
@@ -184,6 +185,17 @@ func newFixture(t *testing.T, cfg Config, keys ...key.Key) *fixture {
 	f.bus = memory.NewEventBus(memory.EventBusConfig{})
 	f.feed = guard.NewFeed(memory.NewRevocationStore(f.clock), f.bus, ks, f.clock, f.metrics, guard.FeedConfig{})
 	f.g, err = guard.New(ks, f.feed, f.clock, f.metrics, guard.Config{Issuer: testIssuer, Audiences: []string{testAud}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The guard refuses every token until its revocation set is first loaded: load it once
+	// (an empty set), then stop the feed so a test may run it again.
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- f.feed.Run(ctx) }()
+	err = f.feed.WaitSynced(t.Context())
+	cancel()
+	<-done
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -245,7 +245,7 @@ func (v *Verifier) Checks() []httpapi.Check {
 			}
 			return nil
 		}},
-		httpapi.FeedCheck(v.feed, v.cfg.Guard.FailClosedAfter),
+		httpapi.FeedCheck(v.guard),
 	}
 	return append(checks, authsvc.DependencyChecks(v.deps)...)
 }

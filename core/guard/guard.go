@@ -18,12 +18,15 @@ import (
 
 // Config is what a verifier checks.
 type Config struct {
-	Issuer          string        // exact iss
-	Audiences       []string      // a token must name at least one of these in aud
-	Leeway          time.Duration // one leeway for exp, nbf, iat; default 30s, at most 120s
-	MaxAge          time.Duration // now - iat (and exp - iat) must not exceed MaxAge + Leeway; default 15m
-	MaxTokenBytes   int           // default 4096, at most 8192
-	FailClosedAfter time.Duration // 0: fail open; else ErrRevocationUnavailable once the feed is staler
+	Issuer        string        // exact iss
+	Audiences     []string      // a token must name at least one of these in aud
+	Leeway        time.Duration // one leeway for exp, nbf, iat; default 30s, at most 120s
+	MaxAge        time.Duration // now - iat (and exp - iat) must not exceed MaxAge + Leeway; default 15m
+	MaxTokenBytes int           // default 4096, at most 8192
+	// FailClosedAfter bounds how stale the revocation set may be before every token is refused
+	// with token.ErrRevocationUnavailable; 0 fails open (the last-known set is used however
+	// stale). Either way no token is accepted before the set's first load.
+	FailClosedAfter time.Duration
 }
 
 // Defaults and bounds of Config.
@@ -164,15 +167,71 @@ func (g *Guard) authenticate(ctx context.Context, raw string, now time.Time) (to
 		return token.Claims{}, err
 	}
 	// 7. Revocation, then how much that answer can be trusted.
-	if g.feed.set.Revoked(c.ID, c.SessionID, c.Subject, c.IssuedAt, now) {
-		return token.Claims{}, token.ErrRevoked
-	}
-	if g.cfg.FailClosedAfter > 0 {
-		if stale, synced := g.feed.staleness(now); !synced || stale > g.cfg.FailClosedAfter {
-			return token.Claims{}, token.ErrRevocationUnavailable
-		}
+	if err := g.checkRevocation(&c, now); err != nil {
+		return token.Claims{}, err
 	}
 	return c, nil
+}
+
+// checkRevocation refuses a token revoked in the local set, and any token while the set cannot
+// be trusted: never loaded (whatever FailClosedAfter says: failing open keeps the last-known
+// set, and before the first load there is none), or staler than FailClosedAfter.
+func (g *Guard) checkRevocation(c *token.Claims, now time.Time) error {
+	if g.feed.set.Revoked(c.ID, c.SessionID, c.Subject, c.IssuedAt, now) {
+		return token.ErrRevoked
+	}
+	if !g.readiness(now).State.Serving() {
+		return token.ErrRevocationUnavailable
+	}
+	return nil
+}
+
+// State is how far a Guard can trust its revocation set, from the one rule both Authenticate
+// and readiness checks apply.
+type State string
+
+// The states of a Guard's revocation set.
+const (
+	// StateNotLoaded: the set was never loaded from the store; every token is refused with
+	// token.ErrRevocationUnavailable, fail-closed or not.
+	StateNotLoaded State = "not_loaded"
+	// StateStale: the set is staler than Config.FailClosedAfter; every token is refused with
+	// token.ErrRevocationUnavailable.
+	StateStale State = "stale"
+	// StateDegraded: the feed is disconnected (or the set is going stale) and tokens are
+	// checked against the last-known set (fail open, or within the fail-closed bound).
+	StateDegraded State = "degraded"
+	// StateOK: the set is loaded and the feed connected.
+	StateOK State = "ok"
+)
+
+// Serving reports whether a Guard in state s accepts tokens.
+func (s State) Serving() bool { return s == StateOK || s == StateDegraded }
+
+// Readiness is a Guard's revocation state, for readiness checks and dashboards.
+type Readiness struct {
+	State           State
+	Staleness       time.Duration // time since the set was last known current (before the first load: since the feed was made)
+	FailClosedAfter time.Duration // the configured bound; 0: fail open
+}
+
+// Readiness reports the state Authenticate acts on now.
+func (g *Guard) Readiness() Readiness { return g.readiness(g.clock.Now()) }
+
+func (g *Guard) readiness(now time.Time) Readiness {
+	stale, synced := g.feed.staleness(now)
+	r := Readiness{Staleness: stale, FailClosedAfter: g.cfg.FailClosedAfter}
+	switch {
+	case !synced:
+		r.State = StateNotLoaded
+	case g.cfg.FailClosedAfter > 0 && stale > g.cfg.FailClosedAfter:
+		r.State = StateStale
+	case !g.feed.connected.Load():
+		r.State = StateDegraded
+	default:
+		r.State = StateOK
+	}
+	return r
 }
 
 func (g *Guard) checkClaims(c *token.Claims, seen int, now time.Time) error {

@@ -197,7 +197,8 @@ func with(now time.Time, edits map[string]any) string {
 	return js(m)
 }
 
-// fixture is a guard over mapKeys with one key, a fake clock, and a feed that is not running.
+// fixture is a guard over mapKeys with one key, a fake clock, and a feed that is not running
+// but marked loaded.
 type fixture struct {
 	g       *Guard
 	keys    *mapKeys
@@ -224,7 +225,16 @@ func newFixture(t testing.TB, cfg Config) *fixture {
 		t.Fatal(err)
 	}
 	f.g = g
+	markLoaded(f.feed)
 	return f
+}
+
+// markLoaded makes feed look as if its first snapshot had just loaded (an empty set), for
+// tests of a guard whose feed does not run.
+func markLoaded(feed *Feed) {
+	feed.markCurrent(feed.clock.Now())
+	feed.connected.Store(true)
+	feed.syncedOnce.Do(func() { close(feed.syncedCh) })
 }
 
 // good returns a valid token at the fixture's time.

@@ -94,7 +94,8 @@ func NewFeed(store ports.RevocationStore, bus ports.EventBus, svc *auth.Service,
 // audiences.
 func NewGuard(svc *auth.Service, feed *guard.Feed, clock ports.Clock, m ports.Metrics, cfg Config) (*guard.Guard, error) {
 	g, err := guard.New(svc.KeySet(), feed, clock, m, guard.Config{Issuer: cfg.Auth.Issuer,
-		Audiences: cfg.Auth.Audiences, MaxAge: max(cfg.Auth.AccessTTL, guard.DefaultMaxAge)})
+		Audiences: cfg.Auth.Audiences, MaxAge: max(cfg.Auth.AccessTTL, guard.DefaultMaxAge),
+		FailClosedAfter: cfg.FailClosedAfter})
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +121,7 @@ func NewHandler(svc *auth.Service, g *guard.Guard, feed *guard.Feed, m *telemetr
 			_, _, err := svc.JWKS(ctx)
 			return err
 		}},
-		httpapi.FeedCheck(feed, 0),
+		httpapi.FeedCheck(g),
 	}
 	checks = append(checks, DependencyChecks(deps)...)
 	return httpapi.NewAuthRouter(svc, g, httpapi.Config{

@@ -43,20 +43,21 @@ const DefaultPort = 8080
 
 // Config is authd's whole configuration, read once at start.
 type Config struct {
-	Port           int
-	Dev            bool
-	LogLevel       string
-	Profile        Profile
-	Auth           auth.Config    // Issuer is filled in by Listened when KEYGATE_ISSUER is unset
-	Hash           argon2.Config  // KEYGATE_HASH_CONCURRENCY
-	JWKSMaxAge     time.Duration  // KEYGATE_JWKS_MAX_AGE
-	TrustedProxies []netip.Prefix // KEYGATE_TRUSTED_PROXIES
-	AdminEmail     string
-	AdminPassword  string
-	Redis          redisadapter.Config // REDIS_*, KEYGATE_REDIS_PREFIX; zero in the memory profile
-	Database       Database            // DB_*, DATABASE_URL; zero without a database
-	Migrate        bool                // KEYGATE_MIGRATE: apply schema migrations at start
-	Warnings       []string            // said once at start (dev-mode compromises)
+	Port            int
+	Dev             bool
+	LogLevel        string
+	Profile         Profile
+	Auth            auth.Config    // Issuer is filled in by Listened when KEYGATE_ISSUER is unset
+	Hash            argon2.Config  // KEYGATE_HASH_CONCURRENCY
+	JWKSMaxAge      time.Duration  // KEYGATE_JWKS_MAX_AGE
+	FailClosedAfter time.Duration  // KEYGATE_FAIL_CLOSED_AFTER: the bound of authd's own guard, as in every verifier
+	TrustedProxies  []netip.Prefix // KEYGATE_TRUSTED_PROXIES
+	AdminEmail      string
+	AdminPassword   string
+	Redis           redisadapter.Config // REDIS_*, KEYGATE_REDIS_PREFIX; zero in the memory profile
+	Database        Database            // DB_*, DATABASE_URL; zero without a database
+	Migrate         bool                // KEYGATE_MIGRATE: apply schema migrations at start
+	Warnings        []string            // said once at start (dev-mode compromises)
 }
 
 // Load reads authd's configuration through getenv. Every problem is reported in the one
@@ -83,6 +84,7 @@ func Load(getenv func(string) string) (Config, error) {
 		c.Auth.Session.Grace = -1 // auth.Config: negative disables the window; zero means default
 	}
 	c.JWKSMaxAge = r.Duration("KEYGATE_JWKS_MAX_AGE", 5*time.Minute, 0, 24*time.Hour)
+	c.FailClosedAfter = r.Duration("KEYGATE_FAIL_CLOSED_AFTER", 0, time.Second, 0)
 	c.Auth.Keys = key.Policy{
 		RotateEvery: r.Duration("KEYGATE_KEY_ROTATE_EVERY", 720*time.Hour, time.Hour, 0),
 		PublishLead: 2 * c.JWKSMaxAge,
