@@ -103,12 +103,12 @@ func TestMigrations(t *testing.T) {
 		t.Fatalf("%d embedded migrations, LatestVersion %d", len(ms), LatestVersion())
 	}
 	for _, m := range ms {
-		for _, s := range m.stmts {
+		for _, s := range splitStatements(m.SQL) {
 			if strings.Contains(strings.TrimSuffix(s, ";"), ";\n") {
-				t.Errorf("%s: a statement holds two: %q", m.name, s)
+				t.Errorf("%s: a statement holds two: %q", m.Name, s)
 			}
 			if up := strings.ToUpper(s); strings.HasPrefix(up, "CREATE TABLE") && !strings.HasPrefix(up, "CREATE TABLE IF NOT EXISTS") {
-				t.Errorf("%s: %q is not idempotent", m.name, s[:40])
+				t.Errorf("%s: %q is not idempotent", m.Name, s[:40])
 			}
 		}
 	}

@@ -8,12 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/keygate/keygate/adapters/internal/migration"
 )
 
 //go:embed migrations/*.up.sql
@@ -31,38 +30,11 @@ var (
 // lockWait is how long Migrate waits for another process's migration to finish.
 const lockWait = 60 * time.Second
 
-// migration is one embedded schema step.
-type migration struct {
-	version int64
-	name    string
-	stmts   []string
-}
-
 // loadMigrations reads NNNN_name.up.sql files from fsys: versions 1, 2, 3... with no gap.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.up.sql")
+func loadMigrations(fsys fs.FS) ([]migration.Migration, error) {
+	ms, err := migration.Load(fsys, "migrations")
 	if err != nil {
-		return nil, fmt.Errorf("mysql: migrations: %w", err)
-	}
-	var ms []migration
-	for _, n := range names {
-		base := strings.TrimSuffix(path.Base(n), ".up.sql")
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.ParseInt(num, 10, 64)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("mysql: migrations: bad file name %q", n)
-		}
-		body, err := fs.ReadFile(fsys, n)
-		if err != nil {
-			return nil, fmt.Errorf("mysql: migrations: %w", err)
-		}
-		ms = append(ms, migration{version: v, name: base, stmts: splitStatements(string(body))})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != int64(i+1) {
-			return nil, fmt.Errorf("mysql: migrations: expected version %d, found %s", i+1, m.name)
-		}
+		return nil, fmt.Errorf("mysql: %w", err)
 	}
 	return ms, nil
 }
@@ -90,15 +62,15 @@ func splitStatements(body string) []string {
 	return out
 }
 
-var embedded = sync.OnceValues(func() ([]migration, error) { return loadMigrations(migrationFiles) })
+var embedded = sync.OnceValues(func() ([]migration.Migration, error) { return loadMigrations(migrationFiles) })
 
 // LatestVersion returns the newest schema version this binary knows.
 func LatestVersion() int64 {
 	ms, err := embedded()
-	if err != nil || len(ms) == 0 {
+	if err != nil {
 		return 0
 	}
-	return ms[len(ms)-1].version
+	return migration.Latest(ms)
 }
 
 // SchemaVersion returns the schema version the database is at: the highest applied migration,
@@ -132,24 +104,11 @@ func CheckSchema(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return err
 	}
-	return check(ctx, db, ms)
-}
-
-func check(ctx context.Context, q queryer, ms []migration) error {
-	v, err := schemaVersion(ctx, q)
+	v, err := schemaVersion(ctx, db)
 	if err != nil {
 		return err
 	}
-	latest := int64(len(ms))
-	switch {
-	case v > latest:
-		return fmt.Errorf("%w: database at version %d, this binary knows up to %d: upgrade keygate",
-			ErrSchemaTooNew, v, latest)
-	case v < latest:
-		return fmt.Errorf("%w: database at version %d, this binary needs %d: run keygatectl migrate",
-			ErrSchemaBehind, v, latest)
-	}
-	return nil
+	return migration.Check(v, migration.Latest(ms), ErrSchemaTooNew, ErrSchemaBehind)
 }
 
 // Migrate applies the embedded migrations the database lacks, in order, and records each in
@@ -163,10 +122,6 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return err
 	}
-	return migrate(ctx, db, ms)
-}
-
-func migrate(ctx context.Context, db *sql.DB, ms []migration) (err error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return wrap("migrate", err)
@@ -189,8 +144,14 @@ func migrate(ctx context.Context, db *sql.DB, ms []migration) (err error) {
 			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 		}
 	}()
+	return migration.Run(ctx, target{conn}, ms, ErrSchemaTooNew, ErrSchemaBehind)
+}
 
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+// target is the migration.Target of a connection holding the migration lock.
+type target struct{ conn *sql.Conn }
+
+func (t target) CreateTable(ctx context.Context) error {
+	if _, err := t.conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
   version    BIGINT NOT NULL,
   name       VARCHAR(255) NOT NULL,
   applied_at DATETIME(6) NOT NULL,
@@ -198,24 +159,22 @@ func migrate(ctx context.Context, db *sql.DB, ms []migration) (err error) {
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`); err != nil {
 		return wrap("migrate: create schema_migrations", err)
 	}
-	v, err := schemaVersion(ctx, conn)
-	if err != nil {
-		return err
-	}
-	if v > int64(len(ms)) {
-		return check(ctx, conn, ms)
-	}
-	for _, m := range ms[v:] {
-		for i, s := range m.stmts {
-			if _, err := conn.ExecContext(ctx, s); err != nil {
-				return wrap(fmt.Sprintf("migrate: %s: statement %d", m.name, i+1), err)
-			}
+	return nil
+}
+
+func (t target) Version(ctx context.Context) (int64, error) { return schemaVersion(ctx, t.conn) }
+
+// Apply runs m's statements one by one (MySQL has no transactional DDL) and records it.
+func (t target) Apply(ctx context.Context, m migration.Migration) error {
+	for i, s := range splitStatements(m.SQL) {
+		if _, err := t.conn.ExecContext(ctx, s); err != nil {
+			return wrap(fmt.Sprintf("migrate: %s: statement %d", m.Name, i+1), err)
 		}
-		if _, err := conn.ExecContext(ctx,
-			`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.version, m.name, time.Now().UTC().Truncate(time.Microsecond)); err != nil {
-			return wrap("migrate: record "+m.name, err)
-		}
+	}
+	if _, err := t.conn.ExecContext(ctx,
+		`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+		m.Version, m.Name, time.Now().UTC().Truncate(time.Microsecond)); err != nil {
+		return wrap("migrate: record "+m.Name, err)
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,9 +43,11 @@ func testServer(t *testing.T, srv *containers.MySQL) {
 			return mysqladapter.NewKeyStore(a), mysqladapter.NewKeyStore(b)
 		})
 	})
-	t.Run("MigrateFromEmpty", func(t *testing.T) { testMigrateFromEmpty(t, srv) })
-	t.Run("MigrateConcurrentAndIdempotent", func(t *testing.T) { testMigrateConcurrent(t, srv) })
-	t.Run("NewerSchemaStops", func(t *testing.T) { testNewerSchema(t, srv) })
+	portstest.RunMigrations(t, func(t *testing.T) func(t *testing.T) portstest.Schema {
+		name := srv.CreateDatabase(t)
+		return func(t *testing.T) portstest.Schema { return schema(open(t, srv, name)) }
+	})
+	t.Run("EmailColumnComparesBytes", func(t *testing.T) { testEmailColumn(t, srv) })
 	t.Run("InjectionPayloads", func(t *testing.T) { testInjection(t, srv) })
 	t.Run("Config", func(t *testing.T) { testConfig(t, srv) })
 	// Last: it stops the server.
@@ -87,30 +88,30 @@ func freshDB(t *testing.T, srv *containers.MySQL) *sql.DB {
 	return db
 }
 
-func testMigrateFromEmpty(t *testing.T, srv *containers.MySQL) {
-	db := open(t, srv, srv.CreateDatabase(t))
-	if v, err := mysqladapter.SchemaVersion(t.Context(), db); err != nil || v != 0 {
-		t.Fatalf("SchemaVersion of an empty database = %d, %v; want 0, nil", v, err)
+// schema is what portstest.RunMigrations needs of the adapter, on db.
+func schema(db *sql.DB) portstest.Schema {
+	return portstest.Schema{
+		Migrate:       func(ctx context.Context) error { return mysqladapter.Migrate(ctx, db) },
+		CheckSchema:   func(ctx context.Context) error { return mysqladapter.CheckSchema(ctx, db) },
+		SchemaVersion: func(ctx context.Context) (int64, error) { return mysqladapter.SchemaVersion(ctx, db) },
+		Latest:        mysqladapter.LatestVersion(),
+		ErrTooNew:     mysqladapter.ErrSchemaTooNew,
+		ErrBehind:     mysqladapter.ErrSchemaBehind,
+		Count: func(ctx context.Context, table string) (n int64, err error) {
+			err = db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table).Scan(&n)
+			return n, err
+		},
+		Record: func(ctx context.Context, version int64) error {
+			_, err := db.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at)
+				VALUES (?, 'from_the_future', UTC_TIMESTAMP(6))`, version)
+			return err
+		},
+		Users: mysqladapter.NewUserRepo(db),
 	}
-	if err := mysqladapter.CheckSchema(t.Context(), db); !errors.Is(err, mysqladapter.ErrSchemaBehind) {
-		t.Errorf("CheckSchema of an empty database = %v, want ErrSchemaBehind", err)
-	}
-	if err := mysqladapter.Migrate(t.Context(), db); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-	if err := mysqladapter.CheckSchema(t.Context(), db); err != nil {
-		t.Errorf("CheckSchema after Migrate = %v, want nil", err)
-	}
-	v, err := mysqladapter.SchemaVersion(t.Context(), db)
-	if err != nil || v != mysqladapter.LatestVersion() || v < 1 {
-		t.Errorf("SchemaVersion after Migrate = %d, %v; want %d", v, err, mysqladapter.LatestVersion())
-	}
-	for _, table := range []string{"users", "oauth_links", "audit_events", "signing_keys", "schema_migrations"} {
-		var n int
-		if err := db.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM "+table).Scan(&n); err != nil {
-			t.Errorf("table %s after Migrate: %v", table, err)
-		}
-	}
+}
+
+func testEmailColumn(t *testing.T, srv *containers.MySQL) {
+	db := freshDB(t, srv)
 	// The e-mail column compares bytes with no padding, on MySQL and MariaDB alike.
 	var typ string
 	if err := db.QueryRowContext(t.Context(), `SELECT DATA_TYPE FROM information_schema.COLUMNS
@@ -119,64 +120,6 @@ func testMigrateFromEmpty(t *testing.T, srv *containers.MySQL) {
 	}
 	if typ != "varbinary" {
 		t.Errorf("users.email is %s, want varbinary", typ)
-	}
-}
-
-func testMigrateConcurrent(t *testing.T, srv *containers.MySQL) {
-	name := srv.CreateDatabase(t)
-	const n = 4
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		db := open(t, srv, name) // one pool per "process"
-		wg.Go(func() { errs[i] = mysqladapter.Migrate(t.Context(), db) })
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("concurrent Migrate %d: %v", i, err)
-		}
-	}
-	db := open(t, srv, name)
-	// A re-run is a no-op, and keeps the data.
-	users := mysqladapter.NewUserRepo(db)
-	u := identity.User{ID: identity.NewID(), Email: "keep@example.org", CreatedAt: time.Now()}
-	if err := users.Create(t.Context(), u); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if err := mysqladapter.Migrate(t.Context(), db); err != nil {
-			t.Fatalf("Migrate re-run: %v", err)
-		}
-	}
-	var rows int
-	if err := db.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM schema_migrations").Scan(&rows); err != nil {
-		t.Fatal(err)
-	}
-	if rows != int(mysqladapter.LatestVersion()) {
-		t.Errorf("schema_migrations has %d rows after concurrent and repeated Migrate, want %d", rows, mysqladapter.LatestVersion())
-	}
-	if _, err := users.ByEmail(t.Context(), u.Email); err != nil {
-		t.Errorf("user after Migrate re-run: %v", err)
-	}
-}
-
-func testNewerSchema(t *testing.T, srv *containers.MySQL) {
-	db := freshDB(t, srv)
-	newer := mysqladapter.LatestVersion() + 1
-	if _, err := db.ExecContext(t.Context(), `INSERT INTO schema_migrations (version, name, applied_at)
-		VALUES (?, 'from_the_future', UTC_TIMESTAMP(6))`, newer); err != nil {
-		t.Fatal(err)
-	}
-	err := mysqladapter.CheckSchema(t.Context(), db)
-	if !errors.Is(err, mysqladapter.ErrSchemaTooNew) {
-		t.Fatalf("CheckSchema of a newer database = %v, want ErrSchemaTooNew", err)
-	}
-	if msg := err.Error(); !strings.Contains(msg, fmt.Sprint(newer)) || !strings.Contains(msg, "upgrade") {
-		t.Errorf("CheckSchema message %q does not name the version and the remedy", msg)
-	}
-	if err := mysqladapter.Migrate(t.Context(), db); !errors.Is(err, mysqladapter.ErrSchemaTooNew) {
-		t.Errorf("Migrate of a newer database = %v, want ErrSchemaTooNew", err)
 	}
 }
 

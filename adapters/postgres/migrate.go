@@ -6,15 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/keygate/keygate/adapters/internal/migration"
 )
 
 //go:embed migrations/*.up.sql
@@ -33,51 +31,24 @@ var (
 // the first 8 bytes of "keygate!" read as a big-endian integer.
 const migrateLockID int64 = 0x6b657967617465_21
 
-// migration is one embedded schema step.
-type migration struct {
-	version int64
-	name    string
-	sql     string
-}
-
 // loadMigrations reads NNNN_name.up.sql files from fsys: versions 1, 2, 3... with no gap.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.up.sql")
+func loadMigrations(fsys fs.FS) ([]migration.Migration, error) {
+	ms, err := migration.Load(fsys, "migrations")
 	if err != nil {
-		return nil, fmt.Errorf("postgres: migrations: %w", err)
-	}
-	var ms []migration
-	for _, n := range names {
-		base := strings.TrimSuffix(path.Base(n), ".up.sql")
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.ParseInt(num, 10, 64)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("postgres: migrations: bad file name %q", n)
-		}
-		body, err := fs.ReadFile(fsys, n)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: migrations: %w", err)
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(body)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != int64(i+1) {
-			return nil, fmt.Errorf("postgres: migrations: expected version %d, found %s", i+1, m.name)
-		}
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	return ms, nil
 }
 
-var embedded = sync.OnceValues(func() ([]migration, error) { return loadMigrations(migrationFiles) })
+var embedded = sync.OnceValues(func() ([]migration.Migration, error) { return loadMigrations(migrationFiles) })
 
 // LatestVersion returns the newest schema version this binary knows.
 func LatestVersion() int64 {
 	ms, err := embedded()
-	if err != nil || len(ms) == 0 {
+	if err != nil {
 		return 0
 	}
-	return ms[len(ms)-1].version
+	return migration.Latest(ms)
 }
 
 // querier is what SchemaVersion needs of a pool, a connection or a transaction.
@@ -111,24 +82,11 @@ func CheckSchema(ctx context.Context, pool *pgxpool.Pool) error {
 	if err != nil {
 		return err
 	}
-	return check(ctx, pool, ms)
-}
-
-func check(ctx context.Context, q querier, ms []migration) error {
-	v, err := schemaVersion(ctx, q)
+	v, err := schemaVersion(ctx, pool)
 	if err != nil {
 		return err
 	}
-	latest := int64(len(ms))
-	switch {
-	case v > latest:
-		return fmt.Errorf("%w: database at version %d, this binary knows up to %d: upgrade keygate",
-			ErrSchemaTooNew, v, latest)
-	case v < latest:
-		return fmt.Errorf("%w: database at version %d, this binary needs %d: run keygatectl migrate",
-			ErrSchemaBehind, v, latest)
-	}
-	return nil
+	return migration.Check(v, migration.Latest(ms), ErrSchemaTooNew, ErrSchemaBehind)
 }
 
 // Migrate applies the embedded migrations the database lacks, in order, each in its own
@@ -142,10 +100,6 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err != nil {
 		return err
 	}
-	return migrate(ctx, pool, ms)
-}
-
-func migrate(ctx context.Context, pool *pgxpool.Pool, ms []migration) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return wrap("migrate", err)
@@ -160,34 +114,38 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, ms []migration) error {
 			_ = conn.Conn().Close(context.WithoutCancel(ctx))
 		}
 	}()
+	return migration.Run(ctx, target{conn}, ms, ErrSchemaTooNew, ErrSchemaBehind)
+}
 
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+// target is the migration.Target of a connection holding the migration lock.
+type target struct{ conn *pgxpool.Conn }
+
+func (t target) CreateTable(ctx context.Context) error {
+	if _, err := t.conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
   version    bigint PRIMARY KEY,
   name       text NOT NULL,
   applied_at timestamptz NOT NULL
 )`); err != nil {
 		return wrap("migrate: create schema_migrations", err)
 	}
-	v, err := schemaVersion(ctx, conn)
-	if err != nil {
-		return err
-	}
-	if v > int64(len(ms)) {
-		return check(ctx, conn, ms)
-	}
-	for _, m := range ms[v:] {
-		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			// No arguments: pgx sends the file with the simple protocol, every statement in it.
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return err
-			}
-			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-				m.version, m.name, time.Now().UTC())
+	return nil
+}
+
+func (t target) Version(ctx context.Context) (int64, error) { return schemaVersion(ctx, t.conn) }
+
+// Apply runs m in one transaction together with its row in schema_migrations.
+func (t target) Apply(ctx context.Context, m migration.Migration) error {
+	err := pgx.BeginFunc(ctx, t.conn, func(tx pgx.Tx) error {
+		// No arguments: pgx sends the file with the simple protocol, every statement in it.
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
 			return err
-		})
-		if err != nil {
-			return wrap("migrate: "+m.name, err)
 		}
+		_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+			m.Version, m.Name, time.Now().UTC())
+		return err
+	})
+	if err != nil {
+		return wrap("migrate: "+m.Name, err)
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,9 +42,11 @@ func testServer(t *testing.T, srv *containers.Postgres) {
 			return postgres.NewKeyStore(a), postgres.NewKeyStore(b)
 		})
 	})
-	t.Run("MigrateFromEmpty", func(t *testing.T) { testMigrateFromEmpty(t, srv) })
-	t.Run("MigrateConcurrentAndIdempotent", func(t *testing.T) { testMigrateConcurrent(t, srv) })
-	t.Run("NewerSchemaStops", func(t *testing.T) { testNewerSchema(t, srv) })
+	portstest.RunMigrations(t, func(t *testing.T) func(t *testing.T) portstest.Schema {
+		name := srv.CreateDatabase(t)
+		return func(t *testing.T) portstest.Schema { return schema(open(t, srv, name)) }
+	})
+	t.Run("EmailColumnComparesBytes", func(t *testing.T) { testEmailColumn(t, srv) })
 	t.Run("InjectionPayloads", func(t *testing.T) { testInjection(t, srv) })
 	t.Run("Config", func(t *testing.T) { testConfig(t, srv) })
 	// Last: it stops the server.
@@ -87,30 +88,30 @@ func freshDB(t *testing.T, srv *containers.Postgres) *pgxpool.Pool {
 	return db
 }
 
-func testMigrateFromEmpty(t *testing.T, srv *containers.Postgres) {
-	db := open(t, srv, srv.CreateDatabase(t))
-	if v, err := postgres.SchemaVersion(t.Context(), db); err != nil || v != 0 {
-		t.Fatalf("SchemaVersion of an empty database = %d, %v; want 0, nil", v, err)
+// schema is what portstest.RunMigrations needs of the adapter, on db.
+func schema(db *pgxpool.Pool) portstest.Schema {
+	return portstest.Schema{
+		Migrate:       func(ctx context.Context) error { return postgres.Migrate(ctx, db) },
+		CheckSchema:   func(ctx context.Context) error { return postgres.CheckSchema(ctx, db) },
+		SchemaVersion: func(ctx context.Context) (int64, error) { return postgres.SchemaVersion(ctx, db) },
+		Latest:        postgres.LatestVersion(),
+		ErrTooNew:     postgres.ErrSchemaTooNew,
+		ErrBehind:     postgres.ErrSchemaBehind,
+		Count: func(ctx context.Context, table string) (n int64, err error) {
+			err = db.QueryRow(ctx, "SELECT COUNT(*) FROM "+table).Scan(&n)
+			return n, err
+		},
+		Record: func(ctx context.Context, version int64) error {
+			_, err := db.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at)
+				VALUES ($1, 'from_the_future', now())`, version)
+			return err
+		},
+		Users: postgres.NewUserRepo(db),
 	}
-	if err := postgres.CheckSchema(t.Context(), db); !errors.Is(err, postgres.ErrSchemaBehind) {
-		t.Errorf("CheckSchema of an empty database = %v, want ErrSchemaBehind", err)
-	}
-	if err := postgres.Migrate(t.Context(), db); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-	if err := postgres.CheckSchema(t.Context(), db); err != nil {
-		t.Errorf("CheckSchema after Migrate = %v, want nil", err)
-	}
-	v, err := postgres.SchemaVersion(t.Context(), db)
-	if err != nil || v != postgres.LatestVersion() || v < 1 {
-		t.Errorf("SchemaVersion after Migrate = %d, %v; want %d", v, err, postgres.LatestVersion())
-	}
-	for _, table := range []string{"users", "oauth_links", "audit_events", "signing_keys", "schema_migrations"} {
-		var n int
-		if err := db.QueryRow(t.Context(), "SELECT COUNT(*) FROM "+table).Scan(&n); err != nil {
-			t.Errorf("table %s after Migrate: %v", table, err)
-		}
-	}
+}
+
+func testEmailColumn(t *testing.T, srv *containers.Postgres) {
+	db := freshDB(t, srv)
 	// The e-mail column compares bytes, whatever the database's locale.
 	var coll string
 	if err := db.QueryRow(t.Context(), `SELECT collation_name FROM information_schema.columns
@@ -119,64 +120,6 @@ func testMigrateFromEmpty(t *testing.T, srv *containers.Postgres) {
 	}
 	if coll != "C" {
 		t.Errorf("users.email has collation %q, want C", coll)
-	}
-}
-
-func testMigrateConcurrent(t *testing.T, srv *containers.Postgres) {
-	name := srv.CreateDatabase(t)
-	const n = 4
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		db := open(t, srv, name) // one pool per "process"
-		wg.Go(func() { errs[i] = postgres.Migrate(t.Context(), db) })
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("concurrent Migrate %d: %v", i, err)
-		}
-	}
-	db := open(t, srv, name)
-	// A re-run is a no-op, and keeps the data.
-	users := postgres.NewUserRepo(db)
-	u := identity.User{ID: identity.NewID(), Email: "keep@example.org", CreatedAt: time.Now()}
-	if err := users.Create(t.Context(), u); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if err := postgres.Migrate(t.Context(), db); err != nil {
-			t.Fatalf("Migrate re-run: %v", err)
-		}
-	}
-	var rows int
-	if err := db.QueryRow(t.Context(), "SELECT COUNT(*) FROM schema_migrations").Scan(&rows); err != nil {
-		t.Fatal(err)
-	}
-	if rows != int(postgres.LatestVersion()) {
-		t.Errorf("schema_migrations has %d rows after concurrent and repeated Migrate, want %d", rows, postgres.LatestVersion())
-	}
-	if _, err := users.ByEmail(t.Context(), u.Email); err != nil {
-		t.Errorf("user after Migrate re-run: %v", err)
-	}
-}
-
-func testNewerSchema(t *testing.T, srv *containers.Postgres) {
-	db := freshDB(t, srv)
-	newer := postgres.LatestVersion() + 1
-	if _, err := db.Exec(t.Context(), `INSERT INTO schema_migrations (version, name, applied_at)
-		VALUES ($1, 'from_the_future', now())`, newer); err != nil {
-		t.Fatal(err)
-	}
-	err := postgres.CheckSchema(t.Context(), db)
-	if !errors.Is(err, postgres.ErrSchemaTooNew) {
-		t.Fatalf("CheckSchema of a newer database = %v, want ErrSchemaTooNew", err)
-	}
-	if msg := err.Error(); !strings.Contains(msg, fmt.Sprint(newer)) || !strings.Contains(msg, "upgrade") {
-		t.Errorf("CheckSchema message %q does not name the version and the remedy", msg)
-	}
-	if err := postgres.Migrate(t.Context(), db); !errors.Is(err, postgres.ErrSchemaTooNew) {
-		t.Errorf("Migrate of a newer database = %v, want ErrSchemaTooNew", err)
 	}
 }
 

@@ -89,16 +89,21 @@ var rules = []rule{
 		},
 	},
 	{
-		why:     "an adapter never imports another adapter or apps/ (it may import core/, ports/ and internal/version)",
-		applies: func(r string) bool { return under(r, "adapters") },
+		why:     "an adapter never imports another adapter or apps/ (it may import core/, ports/, internal/version and adapters/internal/)",
+		applies: func(r string) bool { return under(r, "adapters") && !under(r, "adapters/internal") },
 		allowed: func(imp string, std bool) bool {
 			r := rel(imp)
-			return r == "" || under(r, "core") || under(r, "ports") || r == "internal/version"
+			return r == "" || under(r, "core") || under(r, "ports") || r == "internal/version" || under(r, "adapters/internal")
 		},
 	},
 	{
 		why:     "internal/version imports only the standard library (every layer may read it)",
 		applies: func(r string) bool { return r == "internal/version" },
+		allowed: func(imp string, std bool) bool { return std },
+	},
+	{
+		why:     "adapters/internal/ (what several adapters share) imports only the standard library",
+		applies: func(r string) bool { return under(r, "adapters/internal") },
 		allowed: func(imp string, std bool) bool { return std },
 	},
 	{
@@ -190,6 +195,9 @@ func TestRulesCatchViolations(t *testing.T) {
 		{"adapters/httpapi", "github.com/keygate/keygate/adapters/jose", false},
 		{"adapters/redis", "github.com/keygate/keygate/apps/internal/authsvc", false},
 		{"adapters/memory", "github.com/google/wire", false},
+		{"adapters/internal/migration", "github.com/keygate/keygate/adapters/mysql", false},
+		{"adapters/internal/migration", "github.com/jackc/pgx/v5", false},
+		{"core/backoff", "github.com/keygate/keygate/ports", false},
 		{"test/e2e", "github.com/google/wire", false},
 		{"internal/version", "github.com/keygate/keygate/ports", false},
 		{"adapters/telemetry", "github.com/keygate/keygate/internal/other", false},
