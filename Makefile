@@ -38,9 +38,18 @@ lint:
 	go vet ./...
 	$(STATICCHECK) ./...
 
-## bench: the verifier's hot path against raw ed25519.Verify and go-jose, the hasher, the ring
+## bench: issue 9's in-process rows, each against its baseline in the same run: the guard
+## (and its cache) vs raw ed25519.Verify and go-jose (core/guard), signing vs go-jose's signer
+## (adapters/jose BenchmarkSign), the login flood before/after (adapters/argon2
+## BenchmarkLoginFlood), HTTP authenticated vs the same handler open at 1 and 50 connections
+## (adapters/httpapi BenchmarkHTTPAuthenticated, auth/open), authd's refresh (apps/authd);
+## and the hasher, the ring, the revocation set. Short by default; for figures:
+##   make bench BENCHTIME=3s BENCHCOUNT=6 | tee bench.txt   (then benchstat bench.txt)
+BENCHTIME  ?= 1s
+BENCHCOUNT ?= 1
 bench:
-	go test -run='^$$' -bench=. -benchmem ./core/... ./adapters/jose ./adapters/argon2 ./adapters/httpapi
+	go test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -count=$(BENCHCOUNT) \
+		./core/... ./adapters/jose ./adapters/argon2 ./adapters/httpapi ./apps/authd
 
 ## release: static, reproducible binaries of every app in dist/, stamped with VERSION and
 ## REVISION (default: git describe and HEAD), with their SHA256SUMS; images: deploy/Dockerfile

@@ -1,12 +1,16 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/keygate/keygate/core/token"
 )
 
 // TestRequireToken runs the middleware on a plain net/http mux: what a team's service sees.
@@ -81,5 +85,36 @@ func TestRequireRoleWithoutRequireToken(t *testing.T) {
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
 	if w.Code != 401 {
 		t.Errorf("status = %d, want 401", w.Code)
+	}
+}
+
+// TestClaimsThroughDerivedContexts: the claims RequireToken hands on survive the contexts a
+// handler derives (values, cancellation, timeouts), and cancelling the request still reaches
+// the handler's context.
+func TestClaimsThroughDerivedContexts(t *testing.T) {
+	type otherKey struct{}
+	var got token.Claims
+	var ok, cancelled bool
+	h := RequireToken(testVerifier)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := context.WithValue(r.Context(), otherKey{}, "x")
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		got, ok = Claims(ctx)
+		if ctx.Value(otherKey{}) != "x" {
+			t.Error("a value set below the claims is lost")
+		}
+		<-ctx.Done() // the request's context is cancelled below
+		cancelled = true
+	}))
+	ctx, cancel := context.WithCancel(t.Context())
+	r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/api/x", nil)
+	r.Header.Set("Authorization", "Bearer admin-token")
+	cancel()
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	if !ok || got.Subject != "u1" || !got.HasRole("admin") || !cancelled {
+		t.Errorf("Claims = %+v, %v; cancelled %v; want u1 with admin, true; true", got, ok, cancelled)
+	}
+	if _, ok := Claims(t.Context()); ok {
+		t.Error("Claims found in a context RequireToken never saw")
 	}
 }

@@ -38,7 +38,7 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 				m.httpDuration.WithLabelValues(route(r), method(r.Method), "500").Observe(time.Since(start).Seconds())
 				panic(rec)
 			}
-			m.httpDuration.WithLabelValues(route(r), method(r.Method), strconv.Itoa(code)).Observe(time.Since(start).Seconds())
+			m.httpDuration.WithLabelValues(route(r), method(r.Method), codeLabel(code)).Observe(time.Since(start).Seconds())
 		}()
 		next.ServeHTTP(sw, r)
 	})
@@ -55,6 +55,23 @@ func route(r *http.Request) string {
 		return r.Pattern
 	}
 	return RouteUnmatched
+}
+
+// codeLabels are the code labels of statuses 100-599, made once: strconv.Itoa would allocate
+// one per request.
+var codeLabels = func() (l [600]string) {
+	for c := 100; c < len(l); c++ {
+		l[c] = strconv.Itoa(c)
+	}
+	return l
+}()
+
+// codeLabel returns the code label of status code.
+func codeLabel(code int) string {
+	if code >= 100 && code < len(codeLabels) {
+		return codeLabels[code]
+	}
+	return strconv.Itoa(code)
 }
 
 // method returns m if it is a standard HTTP method, else "other".
