@@ -10,15 +10,16 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apps/verifier"
+	"github.com/keygate/keygate/test/apptest"
 )
 
 // A Go service verifies keygate tokens and follows revocations with the lines between the
 // markers (README.md quotes them). In production getenv is os.Getenv with KEYGATE_ISSUER and
 // REDIS_ADDR set; here a fake authd stands in for the issuer and KEYGATE_DEV=1 for Redis.
 func Example() {
-	authd := newFakeAuthd()
+	authd := apptest.NewIssuer(true)
 	defer authd.Close()
-	getenv := env(map[string]string{"KEYGATE_ISSUER": authd.URL, "KEYGATE_DEV": "1"})
+	getenv := apptest.Getenv(map[string]string{"KEYGATE_ISSUER": authd.URL, "KEYGATE_DEV": "1"})
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 
 	// service:begin
@@ -47,7 +48,7 @@ func Example() {
 		resp.Body.Close()
 		fmt.Println(strings.TrimSpace(fmt.Sprintln(path, resp.StatusCode, resp.Header.Get("Retry-After"), resp.Header.Get("WWW-Authenticate"))))
 	}
-	valid := authd.sign("user-42", "sid-1", "billing")
+	valid := authd.Sign("user-42", "sid-1", "billing")
 	call("/api/invoices", valid) // the issuer has not answered yet: 503, never 200
 	authd.Open()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -56,7 +57,7 @@ func Example() {
 	call("/ready", "")
 	call("/api/invoices", valid)
 	call("/api/invoices", "not-a-token")
-	call("/api/invoices", authd.sign("user-42", "sid-1", "orders")) // another service's token
+	call("/api/invoices", authd.Sign("user-42", "sid-1", "orders")) // another service's token
 	// Output:
 	// /api/invoices 503 5
 	// /ready 200

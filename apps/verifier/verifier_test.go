@@ -19,6 +19,7 @@ import (
 	"github.com/keygate/keygate/apps/verifier"
 	"github.com/keygate/keygate/core/revocation"
 	"github.com/keygate/keygate/ports"
+	"github.com/keygate/keygate/test/apptest"
 )
 
 func closedAddr(t *testing.T) string {
@@ -68,10 +69,9 @@ func get(t *testing.T, url, bearer string) *http.Response {
 // revoked, so it answers 503 with Retry-After to a revoked token and to a valid one alike,
 // for as long as Redis stays away, and /ready says 503.
 func TestRedisUnreachableFromTheStartRefusesEveryToken(t *testing.T) {
-	authd := newFakeAuthd()
+	authd := apptest.NewIssuer(false)
 	defer authd.Close()
-	authd.Open()
-	v, err := verifier.NewFromEnv(env(map[string]string{
+	v, err := verifier.NewFromEnv(apptest.Getenv(map[string]string{
 		"KEYGATE_ISSUER": authd.URL, "REDIS_ADDR": closedAddr(t),
 	}), "billing")
 	if err != nil {
@@ -80,7 +80,7 @@ func TestRedisUnreachableFromTheStartRefusesEveryToken(t *testing.T) {
 	defer v.Close()
 	srv := serve(t, v)
 	// Revoked in authd's Redis before this verifier started, which it cannot reach.
-	revoked, valid := authd.sign("mallory", "sid-logged-out", "billing"), authd.sign("alice", "sid-live", "billing")
+	revoked, valid := authd.Sign("mallory", "sid-logged-out", "billing"), authd.Sign("alice", "sid-live", "billing")
 	deadline := time.Now().Add(1500 * time.Millisecond)
 	n := 0
 	for ; time.Now().Before(deadline); n++ {
@@ -117,16 +117,15 @@ func (s *flakyStore) Snapshot(ctx context.Context) (revocation.Snapshot, error) 
 // TestFirstLoadDecides: once the store answers, the first snapshot decides: the token
 // revoked while the verifier was blind is 401 and the valid one 200.
 func TestFirstLoadDecides(t *testing.T) {
-	authd := newFakeAuthd()
+	authd := apptest.NewIssuer(false)
 	defer authd.Close()
-	authd.Open()
 	clock := memory.RealClock{}
 	store := &flakyStore{RevocationStore: memory.NewRevocationStore(clock)}
 	if _, err := store.Revoke(t.Context(), revocation.Entry{Kind: revocation.KindSession, Key: "sid-logged-out",
 		ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := verifier.FromEnv(env(map[string]string{"KEYGATE_ISSUER": authd.URL, "KEYGATE_DEV": "1"}), "billing")
+	cfg, err := verifier.FromEnv(apptest.Getenv(map[string]string{"KEYGATE_ISSUER": authd.URL, "KEYGATE_DEV": "1"}), "billing")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +136,7 @@ func TestFirstLoadDecides(t *testing.T) {
 	}
 	defer v.Close()
 	srv := serve(t, v)
-	revoked, valid := authd.sign("mallory", "sid-logged-out", "billing"), authd.sign("alice", "sid-live", "billing")
+	revoked, valid := authd.Sign("mallory", "sid-logged-out", "billing"), authd.Sign("alice", "sid-live", "billing")
 	for _, tok := range []string{revoked, valid} {
 		if st := get(t, srv.URL+"/api/x", tok).StatusCode; st != http.StatusServiceUnavailable {
 			t.Fatalf("before the first load: %d, want 503", st)
@@ -159,9 +158,8 @@ func TestFirstLoadDecides(t *testing.T) {
 
 // TestFollowsRevocations: a revocation published after the start is refused at once.
 func TestFollowsRevocations(t *testing.T) {
-	authd := newFakeAuthd()
+	authd := apptest.NewIssuer(false)
 	defer authd.Close()
-	authd.Open()
 	clock := memory.RealClock{}
 	store, bus := memory.NewRevocationStore(clock), memory.NewEventBus(memory.EventBusConfig{})
 	v, err := verifier.New(verifier.Config{Guard: guardConfig(authd.URL), Revocations: store, Events: bus, Log: quiet()})
@@ -175,7 +173,7 @@ func TestFollowsRevocations(t *testing.T) {
 	if err := v.WaitLoaded(ctx); err != nil {
 		t.Fatal(err)
 	}
-	tok := authd.sign("alice", "sid-1", "billing")
+	tok := authd.Sign("alice", "sid-1", "billing")
 	if st := get(t, srv.URL+"/api/x", tok).StatusCode; st != http.StatusOK {
 		t.Fatalf("before logout: %d", st)
 	}
@@ -212,7 +210,7 @@ func TestNewRefusesNoFeedWithoutDev(t *testing.T) {
 }
 
 func TestFromEnv(t *testing.T) {
-	c, err := verifier.FromEnv(env(map[string]string{
+	c, err := verifier.FromEnv(apptest.Getenv(map[string]string{
 		"KEYGATE_ISSUER": "https://auth.example.com", "KEYGATE_AUDIENCE": "billing, invoices",
 		"REDIS_ADDR": "r1:6379", "REDIS_PASSWORD": "pw", "KEYGATE_REDIS_PREFIX": "staging",
 		"KEYGATE_FAIL_CLOSED_AFTER": "30s", "KEYGATE_JWKS_URL": "https://keys.example.com/jwks.json",
@@ -230,7 +228,7 @@ func TestFromEnv(t *testing.T) {
 }
 
 func TestFromEnvReportsEveryProblem(t *testing.T) {
-	_, err := verifier.FromEnv(env(map[string]string{
+	_, err := verifier.FromEnv(apptest.Getenv(map[string]string{
 		"KEYGATE_ISSUER": "auth.example.com", "KEYGATE_LEEWAY": "5m", "REDIS_DB": "2",
 	}), "")
 	if err == nil {

@@ -1,5 +1,5 @@
-// Package apptest holds what tests need to run keygate's binaries: a buffer a running app can
-// log into while the test reads it.
+// Package apptest holds what tests need to run keygate's binaries and verifiers: a buffer a running app can
+// log into while the test reads it, and a stand-in issuer (Issuer).
 package apptest
 
 import (
