@@ -284,3 +284,13 @@ wait:
 	}
 	return nil
 }
+
+// Provide is New for google/wire injectors: cfg logging to log, with Close as the cleanup.
+func Provide(cfg Config, log *slog.Logger) (*Verifier, func(), error) {
+	cfg.Log = log
+	v, err := New(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, v.Close, nil
+}

@@ -112,6 +112,11 @@ var rules = []rule{
 		allowed: func(imp string, std bool) bool { return !strings.HasPrefix(imp, "github.com/google/wire") },
 	},
 	{
+		why:     "a verifier (guardd, the demo services) is composed by apps/verifier, never from the auth service's composition",
+		applies: func(r string) bool { return r == "apps/guardd" || r == "apps/internal/demo" },
+		allowed: func(imp string, std bool) bool { return rel(imp) != "apps/internal/authsvc" },
+	},
+	{
 		why:     "nothing outside apps/ and test/ imports apps/",
 		applies: func(r string) bool { return !under(r, "apps") && !under(r, "test") },
 		allowed: func(imp string, std bool) bool { return !under(rel(imp), "apps") },
@@ -201,6 +206,8 @@ func TestRulesCatchViolations(t *testing.T) {
 		{"test/e2e", "github.com/google/wire", false},
 		{"internal/version", "github.com/keygate/keygate/ports", false},
 		{"adapters/telemetry", "github.com/keygate/keygate/internal/other", false},
+		{"apps/guardd", "github.com/keygate/keygate/apps/internal/authsvc", false},
+		{"apps/internal/demo", "github.com/keygate/keygate/apps/internal/authsvc", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pkg+" -> "+tt.imp, func(t *testing.T) {

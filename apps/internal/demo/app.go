@@ -26,17 +26,6 @@ func NewApp(v *verifier.Verifier, h http.Handler, log *slog.Logger, cfg Config) 
 	return &App{Verifier: v, Handler: h, log: log, cfg: cfg}
 }
 
-// NewVerifier builds the service's verifier (started; its cleanup closes it), logging to log.
-func NewVerifier(cfg Config, log *slog.Logger) (*verifier.Verifier, func(), error) {
-	vc := cfg.Verifier
-	vc.Log = log
-	v, err := verifier.New(vc)
-	if err != nil {
-		return nil, nil, err
-	}
-	return v, v.Close, nil
-}
-
 // Run serves on ln until ctx ends; the verifier keeps the key set and the revocation set
 // current meanwhile.
 func (a *App) Run(ctx context.Context, ln net.Listener) error {

@@ -7,6 +7,7 @@
 package demo
 
 import (
+	"github.com/keygate/keygate/apps/verifier"
 	"log/slog"
 )
 
@@ -16,12 +17,13 @@ import (
 // (REDIS_ADDR), a store and bus of this process (cfg.Verifier.Revocations and Events, as the
 // dev stack sets them), or none (KEYGATE_DEV=1).
 func Build(cfg Config, log *slog.Logger) (*App, func(), error) {
-	verifier, cleanup, err := NewVerifier(cfg, log)
+	config := cfg.Verifier
+	verifierVerifier, cleanup, err := verifier.Provide(config, log)
 	if err != nil {
 		return nil, nil, err
 	}
-	handler := NewHandler(verifier, log, cfg)
-	app := NewApp(verifier, handler, log, cfg)
+	handler := NewHandler(verifierVerifier, log, cfg)
+	app := NewApp(verifierVerifier, handler, log, cfg)
 	return app, func() {
 		cleanup()
 	}, nil
