@@ -20,8 +20,8 @@ import (
 	"github.com/keygate/keygate/core/token"
 )
 
-// AuthService is what the auth service's router drives: the use cases of core/auth.
-// *auth.Service implements it.
+// AuthService is what the auth service's router drives: the use cases of core/auth, and the
+// JWKS of the signing-key ring (core/keyring); authd joins the two.
 type AuthService interface {
 	Register(ctx context.Context, email, password, name string, c auth.Client) (identity.User, error)
 	Login(ctx context.Context, email, password string, c auth.Client) (auth.TokenPair, error)
@@ -38,8 +38,6 @@ type AuthService interface {
 	AuditOf(ctx context.Context, p token.Claims, userID string, limit int) ([]audit.Event, error)
 	JWKS(ctx context.Context) (doc []byte, etag string, err error)
 }
-
-var _ AuthService = (*auth.Service)(nil)
 
 // Config configures the auth service's router.
 type Config struct {

@@ -17,6 +17,7 @@ import (
 	"github.com/keygate/keygate/adapters/telemetry"
 	"github.com/keygate/keygate/apps/internal/authsvc"
 	"github.com/keygate/keygate/core/auth"
+	"github.com/keygate/keygate/core/keyring"
 	"log/slog"
 )
 
@@ -24,51 +25,63 @@ import (
 
 // initMemory wires the memory profile: every store in this process (KEYGATE_DEV=1).
 func initMemory(cfg authsvc.Config, log *slog.Logger) (*authsvc.App, func(), error) {
-	userRepo := memory.NewUserRepo()
-	realClock := _wireRealClockValue
-	sessionStore := memory.NewSessionStore(realClock)
-	revocationStore := memory.NewRevocationStore(realClock)
-	eventBus := authsvc.NewMemoryBus()
 	keyStore := memory.NewKeyStore()
 	tokenIssuer := jose.NewTokenIssuer()
+	eventBus := authsvc.NewMemoryBus()
+	auditLog := memory.NewAuditLog()
+	realClock := _wireRealClockValue
+	registry := authsvc.NewRegistry()
+	metrics := telemetry.New(registry)
+	deps := keyring.Deps{
+		Keys:    keyStore,
+		Issuer:  tokenIssuer,
+		Bus:     eventBus,
+		Audit:   auditLog,
+		Clock:   realClock,
+		Metrics: metrics,
+	}
+	ring, err := authsvc.NewRing(deps, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	userRepo := memory.NewUserRepo()
+	sessionStore := memory.NewSessionStore(realClock)
+	revocationStore := memory.NewRevocationStore(realClock)
 	hasher, err := authsvc.NewHasher(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
 	normalizer := norm.New()
 	rateLimiter := memory.NewRateLimiter(realClock)
-	auditLog := memory.NewAuditLog()
-	registry := authsvc.NewRegistry()
-	metrics := telemetry.New(registry)
-	deps := auth.Deps{
+	feed := authsvc.NewFeed(revocationStore, eventBus, ring, realClock, metrics)
+	guard, err := authsvc.NewGuard(ring, feed, realClock, metrics, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	authDeps := auth.Deps{
 		Users:       userRepo,
 		Sessions:    sessionStore,
 		Revocations: revocationStore,
 		Bus:         eventBus,
-		Keys:        keyStore,
-		Issuer:      tokenIssuer,
+		Signer:      ring,
 		Hasher:      hasher,
 		Norm:        normalizer,
 		Limiter:     rateLimiter,
 		Audit:       auditLog,
 		Clock:       realClock,
 		Metrics:     metrics,
+		Verifier:    guard,
 	}
-	service, err := authsvc.NewService(deps, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	feed := authsvc.NewFeed(revocationStore, eventBus, service, realClock, metrics)
-	guard, err := authsvc.NewGuard(service, feed, realClock, metrics, cfg)
+	service, err := authsvc.NewService(authDeps, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
 	dependencies := authsvc.NoDependencies()
-	handler, err := authsvc.NewHandler(service, guard, feed, metrics, registry, log, cfg, dependencies)
+	handler, err := authsvc.NewHandler(ring, service, guard, feed, metrics, registry, log, cfg, dependencies)
 	if err != nil {
 		return nil, nil, err
 	}
-	app := authsvc.NewApp(service, guard, feed, handler, log, cfg, dependencies, metrics)
+	app := authsvc.NewApp(ring, service, guard, feed, handler, log, cfg, dependencies, metrics)
 	return app, func() {
 	}, nil
 }
@@ -80,12 +93,36 @@ var (
 // initRedis wires Redis (sessions, revocations, rate limits, events) with users, keys and the
 // audit log in memory (KEYGATE_DEV=1).
 func initRedis(cfg authsvc.Config, log *slog.Logger) (*authsvc.App, func(), error) {
-	userRepo := memory.NewUserRepo()
+	keyStore := memory.NewKeyStore()
+	tokenIssuer := jose.NewTokenIssuer()
 	config := cfg.Redis
 	universalClient, cleanup, err := authsvc.NewRedisClient(config, log)
 	if err != nil {
 		return nil, nil, err
 	}
+	eventBus, err := redis.NewEventBus(universalClient, config)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	auditLog := memory.NewAuditLog()
+	realClock := _wireRealClockValue
+	registry := authsvc.NewRegistry()
+	metrics := telemetry.New(registry)
+	deps := keyring.Deps{
+		Keys:    keyStore,
+		Issuer:  tokenIssuer,
+		Bus:     eventBus,
+		Audit:   auditLog,
+		Clock:   realClock,
+		Metrics: metrics,
+	}
+	ring, err := authsvc.NewRing(deps, cfg)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	userRepo := memory.NewUserRepo()
 	sessionStore, err := redis.NewSessionStore(universalClient, config)
 	if err != nil {
 		cleanup()
@@ -96,13 +133,6 @@ func initRedis(cfg authsvc.Config, log *slog.Logger) (*authsvc.App, func(), erro
 		cleanup()
 		return nil, nil, err
 	}
-	eventBus, err := redis.NewEventBus(universalClient, config)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	keyStore := memory.NewKeyStore()
-	tokenIssuer := jose.NewTokenIssuer()
 	hasher, err := authsvc.NewHasher(cfg)
 	if err != nil {
 		cleanup()
@@ -114,42 +144,38 @@ func initRedis(cfg authsvc.Config, log *slog.Logger) (*authsvc.App, func(), erro
 		cleanup()
 		return nil, nil, err
 	}
-	auditLog := memory.NewAuditLog()
-	realClock := _wireRealClockValue
-	registry := authsvc.NewRegistry()
-	metrics := telemetry.New(registry)
-	deps := auth.Deps{
+	feed := authsvc.NewFeed(revocationStore, eventBus, ring, realClock, metrics)
+	guard, err := authsvc.NewGuard(ring, feed, realClock, metrics, cfg)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	authDeps := auth.Deps{
 		Users:       userRepo,
 		Sessions:    sessionStore,
 		Revocations: revocationStore,
 		Bus:         eventBus,
-		Keys:        keyStore,
-		Issuer:      tokenIssuer,
+		Signer:      ring,
 		Hasher:      hasher,
 		Norm:        normalizer,
 		Limiter:     rateLimiter,
 		Audit:       auditLog,
 		Clock:       realClock,
 		Metrics:     metrics,
+		Verifier:    guard,
 	}
-	service, err := authsvc.NewService(deps, cfg)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	feed := authsvc.NewFeed(revocationStore, eventBus, service, realClock, metrics)
-	guard, err := authsvc.NewGuard(service, feed, realClock, metrics, cfg)
+	service, err := authsvc.NewService(authDeps, cfg)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
 	dependencies := authsvc.RedisDependencies(universalClient)
-	handler, err := authsvc.NewHandler(service, guard, feed, metrics, registry, log, cfg, dependencies)
+	handler, err := authsvc.NewHandler(ring, service, guard, feed, metrics, registry, log, cfg, dependencies)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	app := authsvc.NewApp(service, guard, feed, handler, log, cfg, dependencies, metrics)
+	app := authsvc.NewApp(ring, service, guard, feed, handler, log, cfg, dependencies, metrics)
 	return app, func() {
 		cleanup()
 	}, nil
@@ -161,13 +187,39 @@ func initRedisMySQL(ctx context.Context, cfg authsvc.Config, log *slog.Logger) (
 	if err != nil {
 		return nil, nil, err
 	}
-	userRepo := mysql.NewUserRepo(db)
+	keyStore := mysql.NewKeyStore(db)
+	tokenIssuer := jose.NewTokenIssuer()
 	config := cfg.Redis
 	universalClient, cleanup2, err := authsvc.NewRedisClient(config, log)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
+	eventBus, err := redis.NewEventBus(universalClient, config)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	auditLog := mysql.NewAuditLog(db)
+	realClock := _wireRealClockValue
+	registry := authsvc.NewRegistry()
+	metrics := telemetry.New(registry)
+	deps := keyring.Deps{
+		Keys:    keyStore,
+		Issuer:  tokenIssuer,
+		Bus:     eventBus,
+		Audit:   auditLog,
+		Clock:   realClock,
+		Metrics: metrics,
+	}
+	ring, err := authsvc.NewRing(deps, cfg)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	userRepo := mysql.NewUserRepo(db)
 	sessionStore, err := redis.NewSessionStore(universalClient, config)
 	if err != nil {
 		cleanup2()
@@ -180,14 +232,6 @@ func initRedisMySQL(ctx context.Context, cfg authsvc.Config, log *slog.Logger) (
 		cleanup()
 		return nil, nil, err
 	}
-	eventBus, err := redis.NewEventBus(universalClient, config)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	keyStore := mysql.NewKeyStore(db)
-	tokenIssuer := jose.NewTokenIssuer()
 	hasher, err := authsvc.NewHasher(cfg)
 	if err != nil {
 		cleanup2()
@@ -201,45 +245,41 @@ func initRedisMySQL(ctx context.Context, cfg authsvc.Config, log *slog.Logger) (
 		cleanup()
 		return nil, nil, err
 	}
-	auditLog := mysql.NewAuditLog(db)
-	realClock := _wireRealClockValue
-	registry := authsvc.NewRegistry()
-	metrics := telemetry.New(registry)
-	deps := auth.Deps{
+	feed := authsvc.NewFeed(revocationStore, eventBus, ring, realClock, metrics)
+	guard, err := authsvc.NewGuard(ring, feed, realClock, metrics, cfg)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	authDeps := auth.Deps{
 		Users:       userRepo,
 		Sessions:    sessionStore,
 		Revocations: revocationStore,
 		Bus:         eventBus,
-		Keys:        keyStore,
-		Issuer:      tokenIssuer,
+		Signer:      ring,
 		Hasher:      hasher,
 		Norm:        normalizer,
 		Limiter:     rateLimiter,
 		Audit:       auditLog,
 		Clock:       realClock,
 		Metrics:     metrics,
+		Verifier:    guard,
 	}
-	service, err := authsvc.NewService(deps, cfg)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	feed := authsvc.NewFeed(revocationStore, eventBus, service, realClock, metrics)
-	guard, err := authsvc.NewGuard(service, feed, realClock, metrics, cfg)
+	service, err := authsvc.NewService(authDeps, cfg)
 	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	dependencies := authsvc.RedisMySQLDependencies(universalClient, db)
-	handler, err := authsvc.NewHandler(service, guard, feed, metrics, registry, log, cfg, dependencies)
+	handler, err := authsvc.NewHandler(ring, service, guard, feed, metrics, registry, log, cfg, dependencies)
 	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	app := authsvc.NewApp(service, guard, feed, handler, log, cfg, dependencies, metrics)
+	app := authsvc.NewApp(ring, service, guard, feed, handler, log, cfg, dependencies, metrics)
 	return app, func() {
 		cleanup2()
 		cleanup()
@@ -252,13 +292,39 @@ func initRedisPostgres(ctx context.Context, cfg authsvc.Config, log *slog.Logger
 	if err != nil {
 		return nil, nil, err
 	}
-	userRepo := postgres.NewUserRepo(pool)
+	keyStore := postgres.NewKeyStore(pool)
+	tokenIssuer := jose.NewTokenIssuer()
 	config := cfg.Redis
 	universalClient, cleanup2, err := authsvc.NewRedisClient(config, log)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
+	eventBus, err := redis.NewEventBus(universalClient, config)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	auditLog := postgres.NewAuditLog(pool)
+	realClock := _wireRealClockValue
+	registry := authsvc.NewRegistry()
+	metrics := telemetry.New(registry)
+	deps := keyring.Deps{
+		Keys:    keyStore,
+		Issuer:  tokenIssuer,
+		Bus:     eventBus,
+		Audit:   auditLog,
+		Clock:   realClock,
+		Metrics: metrics,
+	}
+	ring, err := authsvc.NewRing(deps, cfg)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	userRepo := postgres.NewUserRepo(pool)
 	sessionStore, err := redis.NewSessionStore(universalClient, config)
 	if err != nil {
 		cleanup2()
@@ -271,14 +337,6 @@ func initRedisPostgres(ctx context.Context, cfg authsvc.Config, log *slog.Logger
 		cleanup()
 		return nil, nil, err
 	}
-	eventBus, err := redis.NewEventBus(universalClient, config)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	keyStore := postgres.NewKeyStore(pool)
-	tokenIssuer := jose.NewTokenIssuer()
 	hasher, err := authsvc.NewHasher(cfg)
 	if err != nil {
 		cleanup2()
@@ -292,45 +350,41 @@ func initRedisPostgres(ctx context.Context, cfg authsvc.Config, log *slog.Logger
 		cleanup()
 		return nil, nil, err
 	}
-	auditLog := postgres.NewAuditLog(pool)
-	realClock := _wireRealClockValue
-	registry := authsvc.NewRegistry()
-	metrics := telemetry.New(registry)
-	deps := auth.Deps{
+	feed := authsvc.NewFeed(revocationStore, eventBus, ring, realClock, metrics)
+	guard, err := authsvc.NewGuard(ring, feed, realClock, metrics, cfg)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	authDeps := auth.Deps{
 		Users:       userRepo,
 		Sessions:    sessionStore,
 		Revocations: revocationStore,
 		Bus:         eventBus,
-		Keys:        keyStore,
-		Issuer:      tokenIssuer,
+		Signer:      ring,
 		Hasher:      hasher,
 		Norm:        normalizer,
 		Limiter:     rateLimiter,
 		Audit:       auditLog,
 		Clock:       realClock,
 		Metrics:     metrics,
+		Verifier:    guard,
 	}
-	service, err := authsvc.NewService(deps, cfg)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	feed := authsvc.NewFeed(revocationStore, eventBus, service, realClock, metrics)
-	guard, err := authsvc.NewGuard(service, feed, realClock, metrics, cfg)
+	service, err := authsvc.NewService(authDeps, cfg)
 	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	dependencies := authsvc.RedisPostgresDependencies(universalClient, pool)
-	handler, err := authsvc.NewHandler(service, guard, feed, metrics, registry, log, cfg, dependencies)
+	handler, err := authsvc.NewHandler(ring, service, guard, feed, metrics, registry, log, cfg, dependencies)
 	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	app := authsvc.NewApp(service, guard, feed, handler, log, cfg, dependencies, metrics)
+	app := authsvc.NewApp(ring, service, guard, feed, handler, log, cfg, dependencies, metrics)
 	return app, func() {
 		cleanup2()
 		cleanup()

@@ -243,11 +243,11 @@ func stamp(t time.Time) string {
 func (cl cli) keysList(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	c := newCommand("keys list", "", 0, stdout)
 	return cl.withTool(ctx, c, args, getenv, func(t *tool) error {
-		ks, err := t.keys.Keys(ctx)
+		ks, err := t.ring.List(ctx)
 		if err != nil {
 			return c.fail(err)
 		}
-		rows := keyRows(ks, time.Now(), t.svc.Config().Keys)
+		rows := keyRows(ks, time.Now(), t.ring.Config().Policy)
 		return c.print(map[string]any{"keys": rows}, func(w io.Writer) {
 			if len(rows) == 0 {
 				fmt.Fprintln(w, "no signing keys yet (authd creates the first at start)")
@@ -265,7 +265,7 @@ func (cl cli) keysList(ctx context.Context, args []string, getenv func(string) s
 func (cl cli) keysRotate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	c := newCommand("keys rotate", "", 0, stdout)
 	return cl.withTool(ctx, c, args, getenv, func(t *tool) error {
-		k, err := t.svc.RotateKeys(ctx)
+		k, err := t.ring.Rotate(ctx)
 		if errors.Is(err, ports.ErrConflict) {
 			return c.fail(fmt.Errorf("another replica created a key at the same moment; run keys list, and retry if needed: %w", err))
 		}
@@ -287,9 +287,9 @@ func (cl cli) keysRetire(ctx context.Context, args []string, getenv func(string)
 	compromised := c.fs.Bool("compromised", false, "withdraw the key from the JWKS at once")
 	return cl.withTool(ctx, c, args, getenv, func(t *tool) error {
 		kid := c.operand[0]
-		retire, state := t.svc.RetireKey, "retired"
+		retire, state := t.ring.Retire, "retired"
 		if *compromised {
-			retire, state = t.svc.WithdrawKey, "withdrawn"
+			retire, state = t.ring.Withdraw, "withdrawn"
 		}
 		if err := retire(ctx, kid); err != nil {
 			if errors.Is(err, ports.ErrNotFound) {

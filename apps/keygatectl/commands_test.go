@@ -33,7 +33,7 @@ func memoryCLI(t *testing.T, users ...string) (cli, *tool) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cleanup)
-	if err := tl.svc.Init(t.Context()); err != nil {
+	if err := tl.ring.Init(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	for _, email := range users {

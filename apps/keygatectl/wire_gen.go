@@ -17,6 +17,7 @@ import (
 	"github.com/keygate/keygate/adapters/telemetry"
 	"github.com/keygate/keygate/apps/internal/authsvc"
 	"github.com/keygate/keygate/core/auth"
+	"github.com/keygate/keygate/core/keyring"
 	"log/slog"
 )
 
@@ -24,41 +25,58 @@ import (
 
 // initMemory wires the tool on the memory profile (KEYGATE_DEV=1: a fresh, empty process).
 func initMemory(cfg authsvc.Config, log *slog.Logger) (*tool, func(), error) {
-	userRepo := memory.NewUserRepo()
-	realClock := _wireRealClockValue
-	sessionStore := memory.NewSessionStore(realClock)
-	revocationStore := memory.NewRevocationStore(realClock)
-	eventBus := authsvc.NewMemoryBus()
 	keyStore := memory.NewKeyStore()
 	tokenIssuer := jose.NewTokenIssuer()
+	eventBus := authsvc.NewMemoryBus()
+	auditLog := memory.NewAuditLog()
+	realClock := _wireRealClockValue
+	registry := authsvc.NewRegistry()
+	metrics := telemetry.New(registry)
+	deps := keyring.Deps{
+		Keys:    keyStore,
+		Issuer:  tokenIssuer,
+		Bus:     eventBus,
+		Audit:   auditLog,
+		Clock:   realClock,
+		Metrics: metrics,
+	}
+	ring, err := authsvc.NewRing(deps, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	userRepo := memory.NewUserRepo()
+	sessionStore := memory.NewSessionStore(realClock)
+	revocationStore := memory.NewRevocationStore(realClock)
 	hasher, err := authsvc.NewHasher(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
 	normalizer := norm.New()
 	rateLimiter := memory.NewRateLimiter(realClock)
-	auditLog := memory.NewAuditLog()
-	registry := authsvc.NewRegistry()
-	metrics := telemetry.New(registry)
-	deps := auth.Deps{
+	feed := authsvc.NewFeed(revocationStore, eventBus, ring, realClock, metrics)
+	guard, err := authsvc.NewGuard(ring, feed, realClock, metrics, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	authDeps := auth.Deps{
 		Users:       userRepo,
 		Sessions:    sessionStore,
 		Revocations: revocationStore,
 		Bus:         eventBus,
-		Keys:        keyStore,
-		Issuer:      tokenIssuer,
+		Signer:      ring,
 		Hasher:      hasher,
 		Norm:        normalizer,
 		Limiter:     rateLimiter,
 		Audit:       auditLog,
 		Clock:       realClock,
 		Metrics:     metrics,
+		Verifier:    guard,
 	}
-	service, err := authsvc.NewService(deps, cfg)
+	service, err := authsvc.NewService(authDeps, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	mainTool := newTool(service, keyStore, userRepo, normalizer, cfg)
+	mainTool := newTool(ring, service, userRepo, normalizer, cfg)
 	return mainTool, func() {
 	}, nil
 }
@@ -69,12 +87,36 @@ var (
 
 // initRedis wires the tool on Redis with in-memory users (KEYGATE_DEV=1).
 func initRedis(cfg authsvc.Config, log *slog.Logger) (*tool, func(), error) {
-	userRepo := memory.NewUserRepo()
+	keyStore := memory.NewKeyStore()
+	tokenIssuer := jose.NewTokenIssuer()
 	config := cfg.Redis
 	universalClient, cleanup, err := authsvc.NewRedisClient(config, log)
 	if err != nil {
 		return nil, nil, err
 	}
+	eventBus, err := redis.NewEventBus(universalClient, config)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	auditLog := memory.NewAuditLog()
+	realClock := _wireRealClockValue
+	registry := authsvc.NewRegistry()
+	metrics := telemetry.New(registry)
+	deps := keyring.Deps{
+		Keys:    keyStore,
+		Issuer:  tokenIssuer,
+		Bus:     eventBus,
+		Audit:   auditLog,
+		Clock:   realClock,
+		Metrics: metrics,
+	}
+	ring, err := authsvc.NewRing(deps, cfg)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	userRepo := memory.NewUserRepo()
 	sessionStore, err := redis.NewSessionStore(universalClient, config)
 	if err != nil {
 		cleanup()
@@ -85,13 +127,6 @@ func initRedis(cfg authsvc.Config, log *slog.Logger) (*tool, func(), error) {
 		cleanup()
 		return nil, nil, err
 	}
-	eventBus, err := redis.NewEventBus(universalClient, config)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	keyStore := memory.NewKeyStore()
-	tokenIssuer := jose.NewTokenIssuer()
 	hasher, err := authsvc.NewHasher(cfg)
 	if err != nil {
 		cleanup()
@@ -103,30 +138,32 @@ func initRedis(cfg authsvc.Config, log *slog.Logger) (*tool, func(), error) {
 		cleanup()
 		return nil, nil, err
 	}
-	auditLog := memory.NewAuditLog()
-	realClock := _wireRealClockValue
-	registry := authsvc.NewRegistry()
-	metrics := telemetry.New(registry)
-	deps := auth.Deps{
+	feed := authsvc.NewFeed(revocationStore, eventBus, ring, realClock, metrics)
+	guard, err := authsvc.NewGuard(ring, feed, realClock, metrics, cfg)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	authDeps := auth.Deps{
 		Users:       userRepo,
 		Sessions:    sessionStore,
 		Revocations: revocationStore,
 		Bus:         eventBus,
-		Keys:        keyStore,
-		Issuer:      tokenIssuer,
+		Signer:      ring,
 		Hasher:      hasher,
 		Norm:        normalizer,
 		Limiter:     rateLimiter,
 		Audit:       auditLog,
 		Clock:       realClock,
 		Metrics:     metrics,
+		Verifier:    guard,
 	}
-	service, err := authsvc.NewService(deps, cfg)
+	service, err := authsvc.NewService(authDeps, cfg)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	mainTool := newTool(service, keyStore, userRepo, normalizer, cfg)
+	mainTool := newTool(ring, service, userRepo, normalizer, cfg)
 	return mainTool, func() {
 		cleanup()
 	}, nil
@@ -138,13 +175,39 @@ func initRedisMySQL(ctx context.Context, cfg authsvc.Config, log *slog.Logger) (
 	if err != nil {
 		return nil, nil, err
 	}
-	userRepo := mysql.NewUserRepo(db)
+	keyStore := mysql.NewKeyStore(db)
+	tokenIssuer := jose.NewTokenIssuer()
 	config := cfg.Redis
 	universalClient, cleanup2, err := authsvc.NewRedisClient(config, log)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
+	eventBus, err := redis.NewEventBus(universalClient, config)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	auditLog := mysql.NewAuditLog(db)
+	realClock := _wireRealClockValue
+	registry := authsvc.NewRegistry()
+	metrics := telemetry.New(registry)
+	deps := keyring.Deps{
+		Keys:    keyStore,
+		Issuer:  tokenIssuer,
+		Bus:     eventBus,
+		Audit:   auditLog,
+		Clock:   realClock,
+		Metrics: metrics,
+	}
+	ring, err := authsvc.NewRing(deps, cfg)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	userRepo := mysql.NewUserRepo(db)
 	sessionStore, err := redis.NewSessionStore(universalClient, config)
 	if err != nil {
 		cleanup2()
@@ -157,14 +220,6 @@ func initRedisMySQL(ctx context.Context, cfg authsvc.Config, log *slog.Logger) (
 		cleanup()
 		return nil, nil, err
 	}
-	eventBus, err := redis.NewEventBus(universalClient, config)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	keyStore := mysql.NewKeyStore(db)
-	tokenIssuer := jose.NewTokenIssuer()
 	hasher, err := authsvc.NewHasher(cfg)
 	if err != nil {
 		cleanup2()
@@ -178,31 +233,34 @@ func initRedisMySQL(ctx context.Context, cfg authsvc.Config, log *slog.Logger) (
 		cleanup()
 		return nil, nil, err
 	}
-	auditLog := mysql.NewAuditLog(db)
-	realClock := _wireRealClockValue
-	registry := authsvc.NewRegistry()
-	metrics := telemetry.New(registry)
-	deps := auth.Deps{
+	feed := authsvc.NewFeed(revocationStore, eventBus, ring, realClock, metrics)
+	guard, err := authsvc.NewGuard(ring, feed, realClock, metrics, cfg)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	authDeps := auth.Deps{
 		Users:       userRepo,
 		Sessions:    sessionStore,
 		Revocations: revocationStore,
 		Bus:         eventBus,
-		Keys:        keyStore,
-		Issuer:      tokenIssuer,
+		Signer:      ring,
 		Hasher:      hasher,
 		Norm:        normalizer,
 		Limiter:     rateLimiter,
 		Audit:       auditLog,
 		Clock:       realClock,
 		Metrics:     metrics,
+		Verifier:    guard,
 	}
-	service, err := authsvc.NewService(deps, cfg)
+	service, err := authsvc.NewService(authDeps, cfg)
 	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	mainTool := newTool(service, keyStore, userRepo, normalizer, cfg)
+	mainTool := newTool(ring, service, userRepo, normalizer, cfg)
 	return mainTool, func() {
 		cleanup2()
 		cleanup()
@@ -215,13 +273,39 @@ func initRedisPostgres(ctx context.Context, cfg authsvc.Config, log *slog.Logger
 	if err != nil {
 		return nil, nil, err
 	}
-	userRepo := postgres.NewUserRepo(pool)
+	keyStore := postgres.NewKeyStore(pool)
+	tokenIssuer := jose.NewTokenIssuer()
 	config := cfg.Redis
 	universalClient, cleanup2, err := authsvc.NewRedisClient(config, log)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
+	eventBus, err := redis.NewEventBus(universalClient, config)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	auditLog := postgres.NewAuditLog(pool)
+	realClock := _wireRealClockValue
+	registry := authsvc.NewRegistry()
+	metrics := telemetry.New(registry)
+	deps := keyring.Deps{
+		Keys:    keyStore,
+		Issuer:  tokenIssuer,
+		Bus:     eventBus,
+		Audit:   auditLog,
+		Clock:   realClock,
+		Metrics: metrics,
+	}
+	ring, err := authsvc.NewRing(deps, cfg)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	userRepo := postgres.NewUserRepo(pool)
 	sessionStore, err := redis.NewSessionStore(universalClient, config)
 	if err != nil {
 		cleanup2()
@@ -234,14 +318,6 @@ func initRedisPostgres(ctx context.Context, cfg authsvc.Config, log *slog.Logger
 		cleanup()
 		return nil, nil, err
 	}
-	eventBus, err := redis.NewEventBus(universalClient, config)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	keyStore := postgres.NewKeyStore(pool)
-	tokenIssuer := jose.NewTokenIssuer()
 	hasher, err := authsvc.NewHasher(cfg)
 	if err != nil {
 		cleanup2()
@@ -255,31 +331,34 @@ func initRedisPostgres(ctx context.Context, cfg authsvc.Config, log *slog.Logger
 		cleanup()
 		return nil, nil, err
 	}
-	auditLog := postgres.NewAuditLog(pool)
-	realClock := _wireRealClockValue
-	registry := authsvc.NewRegistry()
-	metrics := telemetry.New(registry)
-	deps := auth.Deps{
+	feed := authsvc.NewFeed(revocationStore, eventBus, ring, realClock, metrics)
+	guard, err := authsvc.NewGuard(ring, feed, realClock, metrics, cfg)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	authDeps := auth.Deps{
 		Users:       userRepo,
 		Sessions:    sessionStore,
 		Revocations: revocationStore,
 		Bus:         eventBus,
-		Keys:        keyStore,
-		Issuer:      tokenIssuer,
+		Signer:      ring,
 		Hasher:      hasher,
 		Norm:        normalizer,
 		Limiter:     rateLimiter,
 		Audit:       auditLog,
 		Clock:       realClock,
 		Metrics:     metrics,
+		Verifier:    guard,
 	}
-	service, err := authsvc.NewService(deps, cfg)
+	service, err := authsvc.NewService(authDeps, cfg)
 	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	mainTool := newTool(service, keyStore, userRepo, normalizer, cfg)
+	mainTool := newTool(ring, service, userRepo, normalizer, cfg)
 	return mainTool, func() {
 		cleanup2()
 		cleanup()

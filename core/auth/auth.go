@@ -1,13 +1,12 @@
 // Package auth holds the use cases of the auth service: register, login, refresh (rotation with
 // a same-successor grace window and reuse detection), logout, logout-all, RFC 7009 revoke,
-// sessions, admin actions, and the signing-key ring. It imports only ports/, the core nouns and
-// the standard library.
+// sessions and admin actions. It imports only ports/, the core nouns and the standard library.
 //
-// Lifecycle: New checks the configuration and touches no store. Init loads the signing-key
-// ring (creating the first key when the KeyStore is empty) and should be called once at start
-// so that a bad KEK or an unreachable KeyStore stops the process early; if it is not called,
-// the first use case that needs the ring loads it. Run does the background work (ring reload
-// and rotation every KeyCheckEvery, heartbeats every HeartbeatEvery) until its context ends.
+// It is built last, in a straight line: the signing-key ring (core/keyring, the Signer), then
+// authd's guard over that ring (the Verifier of RFC 7009 revocation), then the Service.
+//
+// Lifecycle: New checks the configuration and touches no store. Run publishes heartbeats
+// every HeartbeatEvery until its context ends.
 //
 // Errors: the use cases return the sentinels below, the identity rule errors for bad input,
 // ports.ErrNotFound / ports.ErrConflict where documented, and an error wrapping
@@ -22,7 +21,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/keygate/keygate/core/key"
 	"github.com/keygate/keygate/core/session"
 	"github.com/keygate/keygate/core/token"
 	"github.com/keygate/keygate/ports"
@@ -48,16 +46,26 @@ type Verifier interface {
 	Authenticate(ctx context.Context, raw string) (token.Claims, error)
 }
 
+// Signer signs access tokens (a *keyring.Ring).
+type Signer interface {
+	// Sign signs c with the current signing key; a failure wraps ports.ErrUnavailable.
+	Sign(ctx context.Context, c token.Claims) (string, error)
+	// Ready reports whether Sign can sign now: a refresh asks before it rotates the session.
+	Ready(ctx context.Context) error
+	// KeepAfter is how long a key stays published after it stops signing: at least the
+	// life of the tokens it signed (AccessTTL + Leeway).
+	KeepAfter() time.Duration
+}
+
 // Deps are the ports the service drives. Every field is required except Metrics (nil: not
-// recorded) and Verifier (nil: set later with SetVerifier; until then Revoke of an access
-// token answers ErrUnavailable).
+// recorded) and Verifier (nil: Revoke of an access token answers ErrUnavailable, as in a
+// tool that revokes nothing by token).
 type Deps struct {
 	Users       ports.UserRepo
 	Sessions    ports.SessionStore
 	Revocations ports.RevocationStore
 	Bus         ports.EventBus
-	Keys        ports.KeyStore
-	Issuer      ports.TokenIssuer
+	Signer      Signer
 	Hasher      ports.PasswordHasher
 	Norm        ports.Normalizer
 	Limiter     ports.RateLimiter
@@ -82,13 +90,10 @@ type Config struct {
 	AccessTTL      time.Duration  // default 15m
 	Leeway         time.Duration  // added to revocation expiries; default 2m (see DefaultLeeway)
 	Session        session.Policy // default {IdleTTL 336h, MaxTTL 720h, Grace 10s}; Grace < 0 disables the grace window
-	Keys           key.Policy     // default {RotateEvery 720h, PublishLead 10m, KeepAfter AccessTTL+Leeway+KeyCheckEvery}
 	RefreshSecret  []byte         // required, at least 32 bytes
-	KEK            []byte         // required, 32 bytes; seals private keys in the KeyStore
 	LimitAccount   Limit          // per e-mail, for login and register; default 10 per 1m
 	LimitAddress   Limit          // per client address, for login, register and revoke; default 50 per 1m
 	HeartbeatEvery time.Duration  // default 2s
-	KeyCheckEvery  time.Duration  // how often the ring is reloaded and rotation checked; default 1m
 }
 
 // Client describes where a request came from.
@@ -111,23 +116,9 @@ type Service struct {
 	cfg   Config
 	codec *session.Codec
 
-	verifier atomic.Pointer[verifierBox]
-
-	// Signing-key ring: an immutable snapshot swapped atomically; loadMu (a one-slot
-	// semaphore, so waiting honours a context) serialises reloads and key creation.
-	ring          atomic.Pointer[ringState]
-	loadMu        chan struct{}
-	opened        map[string]key.Key // kid -> key with Private, guarded by loadMu
-	reloads       atomic.Uint64      // reloads started, for coalescing
-	lastReloadErr error              // guarded by loadMu
-	lastKidReload atomic.Int64       // unix nanos of the last unknown-kid reload
-	jwks          atomic.Pointer[jwksDoc]
-
 	publishFailures atomic.Uint64
 	auditFailures   atomic.Uint64
 }
-
-type verifierBox struct{ v Verifier }
 
 // Defaults.
 const (
@@ -140,7 +131,6 @@ const (
 	// its entry has lapsed.
 	DefaultLeeway         = 2 * time.Minute
 	DefaultHeartbeatEvery = 2 * time.Second
-	DefaultKeyCheckEvery  = time.Minute
 )
 
 // New checks cfg, fills in defaults and returns a Service. It does no I/O: see Init.
@@ -151,7 +141,7 @@ func New(d Deps, cfg Config) (*Service, error) {
 	}
 	for name, missing := range map[string]bool{
 		"Users": d.Users == nil, "Sessions": d.Sessions == nil, "Revocations": d.Revocations == nil,
-		"Bus": d.Bus == nil, "Keys": d.Keys == nil, "Issuer": d.Issuer == nil, "Hasher": d.Hasher == nil,
+		"Bus": d.Bus == nil, "Signer": d.Signer == nil, "Hasher": d.Hasher == nil,
 		"Norm": d.Norm == nil, "Limiter": d.Limiter == nil, "Audit": d.Audit == nil, "Clock": d.Clock == nil,
 	} {
 		if missing {
@@ -173,10 +163,6 @@ func New(d Deps, cfg Config) (*Service, error) {
 		}
 	}
 	cfg.Audiences = append([]string(nil), cfg.Audiences...)
-	if len(cfg.KEK) != 32 {
-		bad("KEK must be 32 bytes, got %d", len(cfg.KEK))
-	}
-	cfg.KEK = append([]byte(nil), cfg.KEK...)
 	codec, err := session.NewCodec(cfg.RefreshSecret)
 	if err != nil {
 		bad("refresh secret: %v", err)
@@ -199,20 +185,14 @@ func New(d Deps, cfg Config) (*Service, error) {
 	def(&cfg.AccessTTL, DefaultAccessTTL, "access TTL")
 	def(&cfg.Leeway, DefaultLeeway, "leeway")
 	def(&cfg.HeartbeatEvery, DefaultHeartbeatEvery, "heartbeat interval")
-	def(&cfg.KeyCheckEvery, DefaultKeyCheckEvery, "key check interval")
 	def(&cfg.Session.IdleTTL, 336*time.Hour, "refresh idle TTL")
 	def(&cfg.Session.MaxTTL, 720*time.Hour, "refresh max TTL")
 	if cfg.Session.Grace == 0 {
 		cfg.Session.Grace = 10 * time.Second
 	}
-	def(&cfg.Keys.RotateEvery, 720*time.Hour, "key rotation interval")
-	def(&cfg.Keys.PublishLead, 10*time.Minute, "key publish lead")
-	def(&cfg.Keys.KeepAfter, cfg.AccessTTL+cfg.Leeway+cfg.KeyCheckEvery, "key keep-after")
-	if cfg.Keys.KeepAfter < cfg.AccessTTL+cfg.Leeway {
-		bad("key keep-after %v is shorter than access TTL + leeway", cfg.Keys.KeepAfter)
-	}
-	if cfg.Keys.RotateEvery <= cfg.Keys.PublishLead {
-		bad("key rotation interval must exceed the publish lead")
+	if d.Signer != nil && d.Signer.KeepAfter() < cfg.AccessTTL+cfg.Leeway {
+		// A key would leave the JWKS while tokens it signed are still accepted.
+		bad("key keep-after %v is shorter than access TTL + leeway", d.Signer.KeepAfter())
 	}
 	if cfg.Session.MaxTTL < cfg.Session.IdleTTL {
 		cfg.Session.IdleTTL = cfg.Session.MaxTTL
@@ -231,21 +211,12 @@ func New(d Deps, cfg Config) (*Service, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	s := &Service{d: d, cfg: cfg, codec: codec, opened: make(map[string]key.Key), loadMu: make(chan struct{}, 1)}
-	if d.Verifier != nil {
-		s.SetVerifier(d.Verifier)
-	}
-	return s, nil
+	return &Service{d: d, cfg: cfg, codec: codec}, nil
 }
-
-// SetVerifier sets the access-token verifier used by Revoke. authd's guard needs the
-// Service's KeySet, so the app builds the Service first and sets the guard afterwards.
-func (s *Service) SetVerifier(v Verifier) { s.verifier.Store(&verifierBox{v: v}) }
 
 // Config returns the effective configuration (defaults filled in, secrets removed).
 func (s *Service) Config() Config {
 	c := s.cfg
-	c.KEK = nil
 	c.Audiences = append([]string(nil), c.Audiences...)
 	return c
 }

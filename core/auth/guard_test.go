@@ -10,13 +10,13 @@ import (
 	"github.com/keygate/keygate/core/token"
 )
 
-// guardEnv is authd's own composition: the Service, and a guard over the Service's KeySet and
-// a Feed on the same memory store and bus, set as the Service's Verifier.
+// guardEnv is authd's own composition, in its order: the key ring, a Feed on the same memory
+// store and bus and a guard over the ring, then the Service with the guard as its Verifier.
 func newGuardEnv(t *testing.T) (*env, *guard.Guard) {
 	t.Helper()
 	e := newEnv(t)
-	feed := guard.NewFeed(e.revs, e.bus, e.svc.KeySet(), e.clock, e.metrics, guard.FeedConfig{})
-	g, err := guard.New(e.svc.KeySet(), feed, e.clock, e.metrics,
+	feed := guard.NewFeed(e.revs, e.bus, e.ring, e.clock, e.metrics, guard.FeedConfig{})
+	g, err := guard.New(e.ring, feed, e.clock, e.metrics,
 		guard.Config{Issuer: e.cfg.Issuer, Audiences: []string{"orders"}})
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +28,8 @@ func newGuardEnv(t *testing.T) (*env, *guard.Guard) {
 	if err := feed.WaitSynced(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	e.svc.SetVerifier(g)
+	e.deps.Verifier = g
+	e.svc = e.service(t, nil)
 	return e, g
 }
 
@@ -133,8 +134,9 @@ func TestWithTheRealGuard(t *testing.T) {
 	t.Run("a key created by another replica verifies at once", func(t *testing.T) {
 		e, g := newGuardEnv(t)
 		e.register(t, "alice@example.org")
-		other := e.service(t, nil)
-		if err := other.RetireKey(t.Context(), e.storedKeys(t)[0].ID); err != nil {
+		otherRing := e.newRing(t)
+		other := e.service(t, func(d *Deps) { d.Signer = otherRing })
+		if err := otherRing.Retire(t.Context(), e.storedKeys(t)[0].ID); err != nil {
 			t.Fatal(err)
 		}
 		// The other replica signs with its new key; this replica's guard has never seen it.
@@ -169,8 +171,8 @@ func TestRevocationOutlivesTheMostLenientVerifier(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
-			feed := guard.NewFeed(e.revs, e.bus, e.svc.KeySet(), e.clock, e.metrics, guard.FeedConfig{})
-			g, err := guard.New(e.svc.KeySet(), feed, e.clock, e.metrics,
+			feed := guard.NewFeed(e.revs, e.bus, e.ring, e.clock, e.metrics, guard.FeedConfig{})
+			g, err := guard.New(e.ring, feed, e.clock, e.metrics,
 				guard.Config{Issuer: e.cfg.Issuer, Audiences: []string{"orders"}, Leeway: guard.MaxLeeway})
 			if err != nil {
 				t.Fatal(err)

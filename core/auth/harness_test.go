@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
@@ -18,6 +19,7 @@ import (
 	"github.com/keygate/keygate/core/audit"
 	"github.com/keygate/keygate/core/identity"
 	"github.com/keygate/keygate/core/key"
+	"github.com/keygate/keygate/core/keyring"
 	"github.com/keygate/keygate/core/revocation"
 	"github.com/keygate/keygate/core/session"
 	"github.com/keygate/keygate/core/token"
@@ -35,7 +37,8 @@ var (
 
 const testPassword = "correct horse battery"
 
-// env is a Service on the real memory adapters with a fake clock.
+// env is a Service on the real memory adapters with a fake clock, signing with a key ring on a
+// memory KeyStore.
 type env struct {
 	clock    *memory.FakeClock
 	users    *memory.UserRepo
@@ -47,6 +50,7 @@ type env struct {
 	limiter  *memory.RateLimiter
 	hasher   *countingHasher
 	metrics  *recMetrics
+	ring     *keyring.Ring
 	deps     Deps
 	cfg      Config
 	svc      *Service
@@ -57,7 +61,6 @@ func testConfig() Config {
 		Issuer:        "https://auth.test",
 		Audiences:     []string{"orders", "payments"},
 		RefreshSecret: testSecret,
-		KEK:           testKEK,
 		LimitAccount:  Limit{N: 1000, Window: time.Minute},
 		LimitAddress:  Limit{N: 1000, Window: time.Minute},
 	}
@@ -74,20 +77,35 @@ func newEnv(t *testing.T, tweak ...func(*Config)) *env {
 	e.audit = memory.NewAuditLog()
 	e.limiter = memory.NewRateLimiter(e.clock)
 	e.hasher = &countingHasher{h: newTestHasher(t)}
-	e.deps = Deps{
-		Users: e.users, Sessions: e.sessions, Revocations: e.revs, Bus: e.bus, Keys: e.keys,
-		Issuer: newTestIssuer(), Hasher: e.hasher, Norm: newTestNorm(), Limiter: e.limiter,
-		Audit: e.audit, Clock: e.clock, Metrics: e.metrics,
-	}
 	e.cfg = testConfig()
 	for _, f := range tweak {
 		f(&e.cfg)
+	}
+	e.ring = e.newRing(t)
+	e.deps = Deps{
+		Users: e.users, Sessions: e.sessions, Revocations: e.revs, Bus: e.bus, Signer: e.ring,
+		Hasher: e.hasher, Norm: newTestNorm(), Limiter: e.limiter, Audit: e.audit, Clock: e.clock,
+		Metrics: e.metrics, Verifier: &testVerifier{keys: e.ring, revs: e.revs, clock: e.clock, cfg: e.cfg},
 	}
 	e.svc = e.service(t, nil)
 	return e
 }
 
-// service returns a new Service on e's deps, changed by swap, with a test verifier.
+// newRing returns a loaded key ring on e's KeyStore: another replica's, after the first.
+func (e *env) newRing(t *testing.T) *keyring.Ring {
+	t.Helper()
+	r, err := keyring.New(keyring.Deps{Keys: e.keys, Issuer: newTestIssuer(), Bus: e.bus, Audit: e.audit,
+		Clock: e.clock, Metrics: e.metrics}, keyring.Config{KEK: testKEK, TokenLife: cmp.Or(e.cfg.AccessTTL, DefaultAccessTTL) + DefaultLeeway})
+	if err != nil {
+		t.Fatalf("keyring.New: %v", err)
+	}
+	if err := r.Init(t.Context()); err != nil {
+		t.Fatalf("Init: %v", err)
+	}
+	return r
+}
+
+// service returns a new Service on e's deps, changed by swap.
 func (e *env) service(t *testing.T, swap func(*Deps)) *Service {
 	t.Helper()
 	d := e.deps
@@ -97,10 +115,6 @@ func (e *env) service(t *testing.T, swap func(*Deps)) *Service {
 	s, err := New(d, e.cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
-	}
-	s.SetVerifier(&testVerifier{keys: s.KeySet(), revs: e.revs, clock: e.clock, cfg: e.cfg})
-	if err := s.Init(t.Context()); err != nil {
-		t.Fatalf("Init: %v", err)
 	}
 	return s
 }
@@ -129,7 +143,7 @@ func (e *env) login(t *testing.T, email string) TokenPair {
 // verify authenticates raw like a microservice would, from the store's current revocations.
 func (e *env) verify(t *testing.T, raw string) (token.Claims, error) {
 	t.Helper()
-	v := &testVerifier{keys: e.svc.KeySet(), revs: e.revs, clock: e.clock, cfg: e.cfg}
+	v := &testVerifier{keys: e.ring, revs: e.revs, clock: e.clock, cfg: e.cfg}
 	return v.Authenticate(t.Context(), raw)
 }
 
@@ -209,7 +223,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
-// testVerifier is a minimal guard: signature from the Service's KeySet, exp, and the
+// testVerifier is a minimal guard: signature from the key ring, exp, and the
 // revocation store's entries. It stands in for core/guard, which is written elsewhere.
 type testVerifier struct {
 	keys  ports.KeySet

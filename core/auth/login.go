@@ -224,8 +224,8 @@ func (s *Service) Refresh(ctx context.Context, rt session.RefreshToken, c Client
 		}
 		return TokenPair{}, ErrInvalidGrant
 	}
-	if _, err := s.current(ctx); err != nil { // the key ring: signing must not fail after rotating
-		return TokenPair{}, err
+	if err := s.d.Signer.Ready(ctx); err != nil { // signing must not fail after rotating
+		return TokenPair{}, unavailable("refresh", err)
 	}
 	sess, err := s.d.Sessions.Update(ctx, sid, func(ss *session.Session) error {
 		out, err := ss.Rotate(gen, now, s.cfg.Session)
@@ -267,14 +267,6 @@ func (s *Service) refreshRefused(ctx context.Context, sid, userID string, gen ui
 // Times: iat and nbf are now truncated to the whole second (the precision of a JWT
 // NumericDate), exp is iat + AccessTTL. See LogoutAll for why the truncation matters.
 func (s *Service) issue(ctx context.Context, u identity.User, sess session.Session, now time.Time) (TokenPair, error) {
-	st, err := s.current(ctx)
-	if err != nil {
-		return TokenPair{}, err
-	}
-	k, err := st.ring.Signing(now)
-	if err != nil {
-		return TokenPair{}, unavailable("issue: signing key", err)
-	}
 	iat := now.Truncate(time.Second)
 	exp := iat.Add(s.cfg.AccessTTL)
 	claims := token.Claims{
@@ -290,13 +282,10 @@ func (s *Service) issue(ctx context.Context, u identity.User, sess session.Sessi
 		Scope:     s.cfg.Scope,
 		Roles:     append([]string(nil), u.Roles...),
 	}
-	raw, err := s.d.Issuer.Sign(k, claims)
+	raw, err := s.d.Signer.Sign(ctx, claims)
 	if err != nil {
-		// key.ErrSealed: this replica could not open the signing key (wrong KEK); another
-		// replica may serve the request.
-		return TokenPair{}, unavailable("issue: sign", err)
+		return TokenPair{}, unavailable("issue", err)
 	}
-	s.d.Metrics.TokenIssued()
 	return TokenPair{
 		AccessToken:  raw,
 		ExpiresIn:    exp.Sub(now),

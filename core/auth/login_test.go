@@ -21,17 +21,13 @@ func TestNewChecksConfigAndFillsDefaults(t *testing.T) {
 	e := newEnv(t)
 	got := e.svc.Config()
 	want := testConfig()
-	want.KEK, want.RefreshSecret = nil, nil
+	want.RefreshSecret = nil
 	want.ClientID = "keygate"
 	want.Scope = "openid"
 	want.AccessTTL = 15 * time.Minute
 	want.Leeway = 2 * time.Minute
 	want.Session = session.Policy{IdleTTL: 336 * time.Hour, MaxTTL: 720 * time.Hour, Grace: 10 * time.Second}
-	want.Keys.RotateEvery = 720 * time.Hour
-	want.Keys.PublishLead = 10 * time.Minute
-	want.Keys.KeepAfter = 15*time.Minute + 2*time.Minute + time.Minute
 	want.HeartbeatEvery = 2 * time.Second
-	want.KeyCheckEvery = time.Minute
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("effective config (-want +got):\n%s", diff)
 	}
@@ -44,15 +40,12 @@ func TestNewChecksConfigAndFillsDefaults(t *testing.T) {
 		{"no audiences", func(c *Config, _ *Deps) { c.Audiences = nil }},
 		{"empty audience", func(c *Config, _ *Deps) { c.Audiences = []string{""} }},
 		{"short refresh secret", func(c *Config, _ *Deps) { c.RefreshSecret = []byte("short") }},
-		{"KEK of 16 bytes", func(c *Config, _ *Deps) { c.KEK = testKEK[:16] }},
 		{"negative access TTL", func(c *Config, _ *Deps) { c.AccessTTL = -time.Second }},
-		{"keep-after shorter than token life", func(c *Config, _ *Deps) { c.Keys.KeepAfter = time.Minute }},
-		{"rotation shorter than publish lead", func(c *Config, _ *Deps) {
-			c.Keys.RotateEvery, c.Keys.PublishLead = time.Minute, time.Hour
-		}},
+		{"keep-after shorter than token life", func(c *Config, _ *Deps) { c.AccessTTL = time.Hour }},
 		{"bad rate limit", func(c *Config, _ *Deps) { c.LimitAccount = Limit{N: 0, Window: time.Minute} }},
 		{"no user repo", func(_ *Config, d *Deps) { d.Users = nil }},
 		{"no clock", func(_ *Config, d *Deps) { d.Clock = nil }},
+		{"no signer", func(_ *Config, d *Deps) { d.Signer = nil }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

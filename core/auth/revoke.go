@@ -149,11 +149,10 @@ func (s *Service) Revoke(ctx context.Context, raw, hint string, c Client) error 
 			RemoteIP: c.IP, Detail: "session " + sid})
 		return nil
 	}
-	box := s.verifier.Load()
-	if box == nil || box.v == nil {
+	if s.d.Verifier == nil {
 		return unavailable("revoke", errors.New("no access-token verifier"))
 	}
-	claims, err := box.v.Authenticate(ctx, raw)
+	claims, err := s.d.Verifier.Authenticate(ctx, raw)
 	if err != nil {
 		if token.Unavailable(err) {
 			return unavailable("revoke: verify", err)

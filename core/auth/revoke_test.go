@@ -90,7 +90,7 @@ func TestLogoutAllRealClock(t *testing.T) {
 	e.revs = memory.NewRevocationStore(e.deps.Clock)
 	e.deps.Sessions, e.deps.Revocations = e.sessions, e.revs
 	e.svc = e.service(t, nil)
-	v := &testVerifier{keys: e.svc.KeySet(), revs: e.revs, clock: memory.RealClock{}, cfg: e.cfg}
+	v := &testVerifier{keys: e.ring, revs: e.revs, clock: memory.RealClock{}, cfg: e.cfg}
 	e.register(t, "alice@example.org")
 	for range 3 {
 		before := e.login(t, "alice@example.org")
@@ -180,7 +180,7 @@ func TestRevokeRFC7009(t *testing.T) {
 			if tt.downVerify {
 				v := &testVerifier{}
 				v.down.Store(true)
-				svc.SetVerifier(v)
+				svc = e.service(t, func(d *Deps) { d.Verifier = v })
 			}
 			err := svc.Revoke(t.Context(), raw, tt.hint, client)
 			if !errors.Is(err, tt.wantErr) {

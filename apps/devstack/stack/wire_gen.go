@@ -13,6 +13,7 @@ import (
 	"github.com/keygate/keygate/adapters/telemetry"
 	"github.com/keygate/keygate/apps/internal/authsvc"
 	"github.com/keygate/keygate/core/auth"
+	"github.com/keygate/keygate/core/keyring"
 	"log/slog"
 )
 
@@ -20,49 +21,61 @@ import (
 
 // initAuth wires authd on the memory profile, with the stack's shared bus and revocation store.
 func initAuth(cfg authsvc.Config, log *slog.Logger, bus *memory.EventBus, store *memory.RevocationStore) (*authsvc.App, func(), error) {
-	userRepo := memory.NewUserRepo()
-	realClock := _wireRealClockValue
-	sessionStore := memory.NewSessionStore(realClock)
 	keyStore := memory.NewKeyStore()
 	tokenIssuer := jose.NewTokenIssuer()
+	auditLog := memory.NewAuditLog()
+	realClock := _wireRealClockValue
+	registry := authsvc.NewRegistry()
+	metrics := telemetry.New(registry)
+	deps := keyring.Deps{
+		Keys:    keyStore,
+		Issuer:  tokenIssuer,
+		Bus:     bus,
+		Audit:   auditLog,
+		Clock:   realClock,
+		Metrics: metrics,
+	}
+	ring, err := authsvc.NewRing(deps, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	userRepo := memory.NewUserRepo()
+	sessionStore := memory.NewSessionStore(realClock)
 	hasher, err := authsvc.NewHasher(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
 	normalizer := norm.New()
 	rateLimiter := memory.NewRateLimiter(realClock)
-	auditLog := memory.NewAuditLog()
-	registry := authsvc.NewRegistry()
-	metrics := telemetry.New(registry)
-	deps := auth.Deps{
+	feed := authsvc.NewFeed(store, bus, ring, realClock, metrics)
+	guard, err := authsvc.NewGuard(ring, feed, realClock, metrics, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	authDeps := auth.Deps{
 		Users:       userRepo,
 		Sessions:    sessionStore,
 		Revocations: store,
 		Bus:         bus,
-		Keys:        keyStore,
-		Issuer:      tokenIssuer,
+		Signer:      ring,
 		Hasher:      hasher,
 		Norm:        normalizer,
 		Limiter:     rateLimiter,
 		Audit:       auditLog,
 		Clock:       realClock,
 		Metrics:     metrics,
+		Verifier:    guard,
 	}
-	service, err := authsvc.NewService(deps, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	feed := authsvc.NewFeed(store, bus, service, realClock, metrics)
-	guard, err := authsvc.NewGuard(service, feed, realClock, metrics, cfg)
+	service, err := authsvc.NewService(authDeps, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
 	dependencies := authsvc.NoDependencies()
-	handler, err := authsvc.NewHandler(service, guard, feed, metrics, registry, log, cfg, dependencies)
+	handler, err := authsvc.NewHandler(ring, service, guard, feed, metrics, registry, log, cfg, dependencies)
 	if err != nil {
 		return nil, nil, err
 	}
-	app := authsvc.NewApp(service, guard, feed, handler, log, cfg, dependencies, metrics)
+	app := authsvc.NewApp(ring, service, guard, feed, handler, log, cfg, dependencies, metrics)
 	return app, func() {
 	}, nil
 }

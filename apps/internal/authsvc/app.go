@@ -16,12 +16,14 @@ import (
 	"github.com/keygate/keygate/adapters/telemetry"
 	"github.com/keygate/keygate/core/auth"
 	"github.com/keygate/keygate/core/guard"
+	"github.com/keygate/keygate/core/keyring"
 	"github.com/keygate/keygate/ports"
 )
 
-// App is a wired auth service: the use cases, the guard that checks authd's own Bearer
-// routes (over the service's key ring and the revocation feed), and the HTTP API.
+// App is a wired auth service: the signing-key ring, the guard that checks authd's own Bearer
+// routes (over that ring and the revocation feed), the use cases, and the HTTP API.
 type App struct {
+	Ring    *keyring.Ring
 	Service *auth.Service
 	Guard   *guard.Guard
 	Feed    *guard.Feed
@@ -34,9 +36,9 @@ type App struct {
 }
 
 // NewApp returns an App of its parts.
-func NewApp(svc *auth.Service, g *guard.Guard, feed *guard.Feed, h http.Handler, log *slog.Logger, cfg Config,
-	deps Dependencies, m *telemetry.Metrics) *App {
-	return &App{Service: svc, Guard: g, Feed: feed, Handler: h, log: log, cfg: cfg, deps: deps, metrics: m,
+func NewApp(ring *keyring.Ring, svc *auth.Service, g *guard.Guard, feed *guard.Feed, h http.Handler, log *slog.Logger,
+	cfg Config, deps Dependencies, m *telemetry.Metrics) *App {
+	return &App{Ring: ring, Service: svc, Guard: g, Feed: feed, Handler: h, log: log, cfg: cfg, deps: deps, metrics: m,
 		serving: make(chan struct{})}
 }
 
@@ -52,7 +54,7 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	for _, w := range a.cfg.Warnings {
 		a.log.Warn("authd: " + w)
 	}
-	if err := a.Service.Init(ctx); err != nil {
+	if err := a.Ring.Init(ctx); err != nil {
 		return fmt.Errorf("authd: %w", err)
 	}
 	if a.cfg.AdminEmail != "" {
@@ -62,6 +64,7 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	}
 	bg, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	wg.Go(func() { _ = a.Ring.Run(bg) })
 	wg.Go(func() { _ = a.Service.Run(bg) })
 	wg.Go(func() { _ = a.Feed.Run(bg) })
 	wg.Go(func() { Monitor(bg, a.deps, a.metrics.SetDependency, a.log, "authd") })
@@ -77,31 +80,40 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// NewService builds the use cases from their ports.
+// NewRing builds the signing-key ring from its ports.
+func NewRing(d keyring.Deps, cfg Config) (*keyring.Ring, error) { return keyring.New(d, cfg.Keys) }
+
+// NewService builds the use cases from their ports, the ring and authd's guard.
 func NewService(d auth.Deps, cfg Config) (*auth.Service, error) { return auth.New(d, cfg.Auth) }
 
 // NewHasher builds the argon2id hasher with the configured concurrency bound.
 func NewHasher(cfg Config) (*argon2.Hasher, error) { return argon2.New(cfg.Hash) }
 
 // NewFeed keeps authd's own revocation set current, for its Bearer routes; key-change events
-// reload the service's ring.
-func NewFeed(store ports.RevocationStore, bus ports.EventBus, svc *auth.Service, clock ports.Clock, m ports.Metrics) *guard.Feed {
-	return guard.NewFeed(store, bus, svc.KeySet(), clock, m, guard.FeedConfig{})
+// reload the ring.
+func NewFeed(store ports.RevocationStore, bus ports.EventBus, ring *keyring.Ring, clock ports.Clock, m ports.Metrics) *guard.Feed {
+	return guard.NewFeed(store, bus, ring, clock, m, guard.FeedConfig{})
 }
 
 // NewGuard builds the verifier of authd's own Bearer routes and RFC 7009 revocation of
-// access tokens: the service's key ring, the local revocation set, the configured issuer and
+// access tokens: the ring as its key set, the local revocation set, the configured issuer and
 // audiences.
-func NewGuard(svc *auth.Service, feed *guard.Feed, clock ports.Clock, m ports.Metrics, cfg Config) (*guard.Guard, error) {
-	g, err := guard.New(svc.KeySet(), feed, clock, m, guard.Config{Issuer: cfg.Auth.Issuer,
+func NewGuard(ring *keyring.Ring, feed *guard.Feed, clock ports.Clock, m ports.Metrics, cfg Config) (*guard.Guard, error) {
+	return guard.New(ring, feed, clock, m, guard.Config{Issuer: cfg.Auth.Issuer,
 		Audiences: cfg.Auth.Audiences, MaxAge: max(cfg.Auth.AccessTTL, guard.DefaultMaxAge),
 		FailClosedAfter: cfg.FailClosedAfter})
-	if err != nil {
-		return nil, err
-	}
-	svc.SetVerifier(g)
-	return g, nil
 }
+
+// api is what authd's router drives: the use cases, and the JWKS of the ring.
+type api struct {
+	*auth.Service
+	ring *keyring.Ring
+}
+
+var _ httpapi.AuthService = api{}
+
+// JWKS serves the ring's JWKS document.
+func (a api) JWKS(ctx context.Context) ([]byte, string, error) { return a.ring.JWKS(ctx) }
 
 // NewRegistry returns the Prometheus registry the service's /metrics serves.
 func NewRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
@@ -110,7 +122,7 @@ func NewRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
 // loaded or the revocation set was never loaded, and says "degraded" (still 200) while the
 // feed is disconnected or a store of the profile (Redis, the database) does not answer: login,
 // refresh and logout then answer 503 with Retry-After, and the JWKS is still served.
-func NewHandler(svc *auth.Service, g *guard.Guard, feed *guard.Feed, m *telemetry.Metrics, reg *prometheus.Registry,
+func NewHandler(ring *keyring.Ring, svc *auth.Service, g *guard.Guard, feed *guard.Feed, m *telemetry.Metrics, reg *prometheus.Registry,
 	log *slog.Logger, cfg Config, deps Dependencies) (http.Handler, error) {
 	disc, err := jose.Discovery(cfg.Auth.Issuer)
 	if err != nil {
@@ -118,13 +130,13 @@ func NewHandler(svc *auth.Service, g *guard.Guard, feed *guard.Feed, m *telemetr
 	}
 	checks := []httpapi.Check{
 		{Name: "signing_keys", Fn: func(ctx context.Context) error {
-			_, _, err := svc.JWKS(ctx)
+			_, _, err := ring.JWKS(ctx)
 			return err
 		}},
 		httpapi.FeedCheck(g),
 	}
 	checks = append(checks, DependencyChecks(deps)...)
-	return httpapi.NewAuthRouter(svc, g, httpapi.Config{
+	return httpapi.NewAuthRouter(api{Service: svc, ring: ring}, g, httpapi.Config{
 		Discovery:      disc,
 		JWKSMaxAge:     cfg.JWKSMaxAge,
 		TrustedProxies: cfg.TrustedProxies,

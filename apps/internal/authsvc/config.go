@@ -18,6 +18,7 @@ import (
 	"github.com/keygate/keygate/apps/internal/env"
 	"github.com/keygate/keygate/core/auth"
 	"github.com/keygate/keygate/core/key"
+	"github.com/keygate/keygate/core/keyring"
 	"github.com/keygate/keygate/core/session"
 )
 
@@ -48,6 +49,7 @@ type Config struct {
 	LogLevel        string
 	Profile         Profile
 	Auth            auth.Config    // Issuer is filled in by Listened when KEYGATE_ISSUER is unset
+	Keys            keyring.Config // KEYGATE_KEK, KEYGATE_KEY_ROTATE_EVERY; publish lead from KEYGATE_JWKS_MAX_AGE
 	Hash            argon2.Config  // KEYGATE_HASH_CONCURRENCY
 	JWKSMaxAge      time.Duration  // KEYGATE_JWKS_MAX_AGE
 	FailClosedAfter time.Duration  // KEYGATE_FAIL_CLOSED_AFTER: the bound of authd's own guard, as in every verifier
@@ -85,13 +87,12 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.JWKSMaxAge = r.Duration("KEYGATE_JWKS_MAX_AGE", 5*time.Minute, 0, 24*time.Hour)
 	c.FailClosedAfter = r.Duration("KEYGATE_FAIL_CLOSED_AFTER", 0, time.Second, 0)
-	c.Auth.Keys = key.Policy{
+	c.Keys.Policy = key.Policy{
 		RotateEvery: r.Duration("KEYGATE_KEY_ROTATE_EVERY", 720*time.Hour, time.Hour, 0),
-		PublishLead: 2 * c.JWKSMaxAge,
+		PublishLead: max(2*c.JWKSMaxAge, time.Minute),
 	}
-	if c.Auth.Keys.PublishLead < time.Minute {
-		c.Auth.Keys.PublishLead = time.Minute
-	}
+	// A key stays published while the tokens it signed live, at the most lenient verifier.
+	c.Keys.TokenLife = c.Auth.AccessTTL + auth.DefaultLeeway
 	n, w := r.Limit("KEYGATE_LOGIN_LIMIT_ACCOUNT", 10, time.Minute)
 	c.Auth.LimitAccount = auth.Limit{N: n, Window: w}
 	n, w = r.Limit("KEYGATE_LOGIN_LIMIT_IP", 50, time.Minute)
@@ -115,7 +116,7 @@ func Load(getenv func(string) string) (Config, error) {
 	if n := len(c.Auth.RefreshSecret); n > 0 && n < 32 {
 		r.Fail("KEYGATE_REFRESH_SECRET", "must be at least 32 bytes, got %d", n)
 	}
-	c.Auth.KEK = r.Base64("KEYGATE_KEK", 32)
+	c.Keys.KEK = r.Base64("KEYGATE_KEK", 32)
 
 	var hasRedis bool
 	c.Redis, hasRedis = LoadRedis(r, getenv)
@@ -171,13 +172,13 @@ func secrets(r *env.Reader, c *Config) {
 		c.Warnings = append(c.Warnings, "dev mode: KEYGATE_REFRESH_SECRET is unset; using a random secret (refresh tokens die with the process)")
 	}
 	switch {
-	case c.Auth.KEK != nil || r.Set("KEYGATE_KEK"):
+	case c.Keys.KEK != nil || r.Set("KEYGATE_KEK"):
 	case c.Database.Configured():
 		r.Fail("KEYGATE_KEK", "required with a database, even in dev mode: base64 of 32 bytes that seals the signing keys it stores")
 	case !c.Dev:
 		r.Fail("KEYGATE_KEK", "required outside dev mode: base64 of 32 bytes, the same on every replica")
 	default:
-		c.Auth.KEK = random(32)
+		c.Keys.KEK = random(32)
 		c.Warnings = append(c.Warnings, "dev mode: KEYGATE_KEK is unset; using a random key-encryption key")
 	}
 }

@@ -20,9 +20,9 @@ func TestLoadDefaults(t *testing.T) {
 	got := map[string]any{
 		"port": c.Port, "issuer": c.Auth.Issuer, "audiences": c.Auth.Audiences, "access": c.Auth.AccessTTL,
 		"idle": c.Auth.Session.IdleTTL, "max": c.Auth.Session.MaxTTL, "grace": c.Auth.Session.Grace,
-		"rotate": c.Auth.Keys.RotateEvery, "lead": c.Auth.Keys.PublishLead, "jwks": c.JWKSMaxAge,
+		"rotate": c.Keys.Policy.RotateEvery, "lead": c.Keys.Policy.PublishLead, "jwks": c.JWKSMaxAge,
 		"account": c.Auth.LimitAccount.N, "ip": c.Auth.LimitAddress.N, "profile": c.Profile,
-		"secret": len(c.Auth.RefreshSecret), "kek": len(c.Auth.KEK),
+		"secret": len(c.Auth.RefreshSecret), "kek": len(c.Keys.KEK),
 	}
 	want := map[string]any{
 		"port": 8080, "issuer": "http://localhost:8080", "audiences": []string{"orders", "payments"},
@@ -104,7 +104,7 @@ func TestConfigLogsNoSecret(t *testing.T) {
 	}
 	var b strings.Builder
 	slog.New(slog.NewJSONHandler(&b, nil)).Info("config", "cfg", c)
-	for _, secret := range []string{"refresh-secret", "admin-password-123", string(c.Auth.KEK)} {
+	for _, secret := range []string{"refresh-secret", "admin-password-123", string(c.Keys.KEK)} {
 		if strings.Contains(b.String(), secret) {
 			t.Errorf("log line contains a secret: %s", b.String())
 		}

@@ -12,12 +12,15 @@ import (
 	redisadapter "github.com/keygate/keygate/adapters/redis"
 	"github.com/keygate/keygate/adapters/telemetry"
 	"github.com/keygate/keygate/core/auth"
+	"github.com/keygate/keygate/core/guard"
+	"github.com/keygate/keygate/core/keyring"
 	"github.com/keygate/keygate/ports"
 )
 
-// Core is what every profile shares: token signing, password hashing, normalisation,
-// metrics, the use cases, authd's own guard and feed, the HTTP API and the App. A profile
-// adds the stores (and the clock).
+// Core is what every profile shares, in the order it is built: metrics, the signing-key
+// ring, authd's own feed and guard over that ring, password hashing, normalisation, the use
+// cases (signing with the ring, RFC 7009 through the guard), the HTTP API and the App. A
+// profile adds the stores (and the clock).
 var Core = wire.NewSet(
 	NewRegistry,
 	telemetry.New,
@@ -28,11 +31,14 @@ var Core = wire.NewSet(
 	wire.Bind(new(ports.PasswordHasher), new(*argon2.Hasher)),
 	norm.New,
 	wire.Bind(new(ports.Normalizer), new(norm.Normalizer)),
-	wire.Struct(new(auth.Deps), "Users", "Sessions", "Revocations", "Bus", "Keys", "Issuer", "Hasher",
-		"Norm", "Limiter", "Audit", "Clock", "Metrics"),
-	NewService,
+	wire.Struct(new(keyring.Deps), "*"),
+	NewRing,
 	NewFeed,
 	NewGuard,
+	wire.Bind(new(auth.Signer), new(*keyring.Ring)),
+	wire.Bind(new(auth.Verifier), new(*guard.Guard)),
+	wire.Struct(new(auth.Deps), "*"),
+	NewService,
 	NewHandler,
 	NewApp,
 )
