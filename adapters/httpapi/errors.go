@@ -14,6 +14,7 @@ import (
 	"github.com/keygate/keygate/core/auth"
 	"github.com/keygate/keygate/core/identity"
 	"github.com/keygate/keygate/core/key"
+	"github.com/keygate/keygate/core/keyring"
 	"github.com/keygate/keygate/core/revocation"
 	"github.com/keygate/keygate/core/session"
 	"github.com/keygate/keygate/core/token"
@@ -105,6 +106,7 @@ var errorTable = []mapping{
 	// Errors of configuration and of the server's own state: a client never caused them, so
 	// they are answered as any unknown error, an opaque 500 that is logged with an error id.
 	internal(auth.ErrInvalidConfig),
+	internal(keyring.ErrInvalidConfig),
 	internal(key.ErrSealed),
 	internal(key.ErrBadKEK),
 	internal(key.ErrOpen),
