@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"testing/fstest"
 
 	mysqldriver "github.com/go-sql-driver/mysql"
 	"github.com/google/go-cmp/cmp"
@@ -111,21 +110,6 @@ func TestMigrations(t *testing.T) {
 				t.Errorf("%s: %q is not idempotent", m.Name, s[:40])
 			}
 		}
-	}
-	bad := []struct {
-		name  string
-		files fstest.MapFS
-	}{
-		{"gap", fstest.MapFS{"migrations/0001_a.up.sql": {}, "migrations/0003_c.up.sql": {}}},
-		{"no number", fstest.MapFS{"migrations/init.up.sql": {}}},
-		{"zero", fstest.MapFS{"migrations/0000_a.up.sql": {}}},
-	}
-	for _, tt := range bad {
-		t.Run(tt.name, func(t *testing.T) {
-			if _, err := loadMigrations(tt.files); err == nil {
-				t.Errorf("loadMigrations accepted %v", tt.files)
-			}
-		})
 	}
 }
 
