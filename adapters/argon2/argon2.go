@@ -310,11 +310,13 @@ func (h *Hasher) handOver() {
 }
 
 // release frees the slot of a hash that started at start, and folds its time into the
-// measured time of a hash (a moving average over about the last 16 hashes).
+// measured time of a hash: a moving average over about the last 32 hashes, each counted as at
+// most 4 times the average, so that one hash stalled by the scheduler does not turn callers
+// away.
 func (h *Hasher) release(start time.Time) {
 	d := time.Since(start)
 	h.mu.Lock()
-	h.hashTime += (d - h.hashTime) / 16
+	h.hashTime += (min(d, 4*h.hashTime) - h.hashTime) / 32
 	h.handOver()
 	h.mu.Unlock()
 }
