@@ -36,6 +36,9 @@ func open(ctx context.Context, getenv func(string) string) (*tool, func(), error
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := refuseOwnMemory(cfg); err != nil {
+		return nil, nil, err
+	}
 	cfg.Listened(cfg.Port)
 	log := slog.New(slog.DiscardHandler)
 	switch cfg.Profile {
@@ -51,6 +54,20 @@ func open(ctx context.Context, getenv func(string) string) (*tool, func(), error
 	return nil, nil, fmt.Errorf("no injector for profile %q", cfg.Profile)
 }
 
+// errOwnMemory is the refusal of a profile whose users and keys would live in keygatectl's
+// own memory: every command would act on an empty store that authd never sees.
+var errOwnMemory = errors.New("keygatectl: no database is configured: with KEYGATE_DEV=1 and no DB_HOST (or DATABASE_URL), " +
+	"authd keeps users and signing keys in its own memory, which keygatectl cannot reach; it would act on an empty store of its own. " +
+	"Set DB_HOST (or DATABASE_URL) and REDIS_ADDR as authd has them")
+
+// refuseOwnMemory refuses the profiles that keep users and keys in process memory.
+func refuseOwnMemory(cfg authsvc.Config) error {
+	if cfg.Profile == authsvc.ProfileMemory || cfg.Profile == authsvc.ProfileRedis {
+		return errOwnMemory
+	}
+	return nil
+}
+
 // command is one subcommand's flags and arguments.
 type command struct {
 	name    string // "users disable"
@@ -60,6 +77,8 @@ type command struct {
 	json    *bool
 	out     io.Writer
 	operand []string
+	// dashOperand: an argument beginning with "-" that names no flag is an operand.
+	dashOperand bool
 }
 
 func newCommand(name, args string, nargs int, stdout io.Writer) *command {
@@ -68,6 +87,16 @@ func newCommand(name, args string, nargs int, stdout io.Writer) *command {
 	c := &command{name: name, args: args, nargs: nargs, fs: fs, out: stdout}
 	c.json = fs.Bool("json", false, "print JSON")
 	return c
+}
+
+// flag returns the value of the flag arg names ("-json", "--limit=5"), and whether it names
+// one of c's flags or -h/-help.
+func (c *command) flag(arg string) (flag.Value, bool) {
+	name, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(arg, "-"), "-"), "=")
+	if f := c.fs.Lookup(name); f != nil {
+		return f.Value, true
+	}
+	return nil, name == "h" || name == "help"
 }
 
 // errHelp is returned by parse after printing a subcommand's usage for -h.
@@ -87,22 +116,36 @@ func (c *command) usage() string {
 	return strings.TrimSpace(strings.Join(append([]string{"keygatectl", c.name, "[-json]"}, append(flags, c.args)...), " "))
 }
 
-// parse reads flags anywhere on the line and checks the number of operands.
+// parse reads flags anywhere on the line and checks the number of operands. After "--"
+// everything is an operand. For a command whose operand may begin with "-" (a kid: base64url,
+// one in 64 does), an argument that names none of its flags is an operand, not an unknown flag.
 func (c *command) parse(args []string) error {
-	for {
-		if err := c.fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fmt.Fprintln(c.out, "usage: "+c.usage())
-				return errHelp
+	var flags []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch f, named := c.flag(a); {
+		case a == "--":
+			c.operand = append(c.operand, args[i+1:]...)
+			i = len(args)
+		case len(a) < 2 || a[0] != '-':
+			c.operand = append(c.operand, a)
+		case !named && c.dashOperand:
+			c.operand = append(c.operand, a)
+		default:
+			flags = append(flags, a)
+			if b, ok := f.(interface{ IsBoolFlag() bool }); f != nil && !(ok && b.IsBoolFlag()) &&
+				!strings.Contains(a, "=") && i+1 < len(args) {
+				i++
+				flags = append(flags, args[i]) // the flag's value, whatever it looks like
 			}
-			return fmt.Errorf("keygatectl: %s: %v (usage: %s)", c.name, err, c.usage())
 		}
-		args = c.fs.Args()
-		if len(args) == 0 {
-			break
+	}
+	if err := c.fs.Parse(flags); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(c.out, "usage: "+c.usage())
+			return errHelp
 		}
-		c.operand = append(c.operand, args[0])
-		args = args[1:]
+		return fmt.Errorf("keygatectl: %s: %v (usage: %s)", c.name, err, c.usage())
 	}
 	if len(c.operand) != c.nargs {
 		if len(c.operand) > c.nargs {
@@ -284,6 +327,7 @@ func (cl cli) keysRotate(ctx context.Context, args []string, getenv func(string)
 
 func (cl cli) keysRetire(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	c := newCommand("keys retire", "KID", 1, stdout)
+	c.dashOperand = true // a kid may begin with "-"
 	compromised := c.fs.Bool("compromised", false, "withdraw the key from the JWKS at once")
 	return cl.withTool(ctx, c, args, getenv, func(t *tool) error {
 		kid := c.operand[0]

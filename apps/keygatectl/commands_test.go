@@ -232,26 +232,81 @@ func TestMigrateMemory(t *testing.T) {
 	}
 }
 
-// TestRunMemoryProfileCommands: every command runs through run itself on a fresh memory
-// profile (KEYGATE_DEV=1).
+// TestRunMemoryProfileCommands: on a profile whose users and keys would live in keygatectl's
+// own memory (KEYGATE_DEV=1 without a database), every command that needs a store refuses and
+// says why, instead of acting on an empty store of its own (issue 10).
 func TestRunMemoryProfileCommands(t *testing.T) {
-	dev := getenv(map[string]string{"KEYGATE_DEV": "1"})
-	for _, args := range [][]string{
-		{"keys", "list"}, {"keys", "rotate"}, {"users", "list"}, {"audit", "someone"}, {"keys", "list", "-json"},
-	} {
-		var out bytes.Buffer
-		if err := run(t.Context(), append([]string{"keygatectl"}, args...), dev, &out); err != nil {
-			t.Errorf("keygatectl %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	for _, env := range []map[string]string{{"KEYGATE_DEV": "1"}, {"KEYGATE_DEV": "1", "REDIS_ADDR": "127.0.0.1:1"}} {
+		for _, args := range [][]string{
+			{"keys", "list"}, {"keys", "rotate"}, {"keys", "retire", "kid"}, {"users", "list"}, {"audit", "someone"},
+			{"keys", "list", "-json"}, {"users", "disable", "nobody@example.com"},
+		} {
+			var out bytes.Buffer
+			err := run(t.Context(), append([]string{"keygatectl"}, args...), getenv(env), &out)
+			if !errors.Is(err, errOwnMemory) || !strings.Contains(err.Error(), "DB_HOST") {
+				t.Errorf("%v: keygatectl %s = %v, want the refusal naming DB_HOST", env, strings.Join(args, " "), err)
+			}
+			if strings.Contains(out.String(), "created key") || strings.Contains(out.String(), "no user") {
+				t.Errorf("%v: keygatectl %s acted on its own store: %q", env, strings.Join(args, " "), out.String())
+			}
 		}
 	}
 	var out bytes.Buffer
-	err := run(t.Context(), []string{"keygatectl", "users", "disable", "nobody@example.com"}, dev, &out)
-	if err == nil || !strings.Contains(err.Error(), `no user with e-mail "nobody@example.com"`) {
-		t.Errorf("disable of an unknown user = %v", err)
-	}
-	err = run(t.Context(), []string{"keygatectl", "users", "list"}, getenv(nil), &out)
+	err := run(t.Context(), []string{"keygatectl", "users", "list"}, getenv(nil), &out)
 	if err == nil || !strings.Contains(err.Error(), "config: KEYGATE_DEV:") {
 		t.Errorf("users list with no configuration = %v, want the configuration's refusal", err)
+	}
+}
+
+// Kids are base64url: one in 64 begins with "-" (and one in 4096 with "--"). keys retire takes
+// them as they are, or after "--" (issue 10).
+func TestKeysRetireKidsThatLookLikeFlags(t *testing.T) {
+	c, tl := memoryCLI(t)
+	var dashed []string
+	for range 3000 {
+		k, err := tl.ring.Rotate(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(k.ID, "-") {
+			dashed = append(dashed, k.ID)
+			if len(dashed) == 2 {
+				break
+			}
+		}
+	}
+	if len(dashed) < 2 {
+		t.Fatalf("no two kids beginning with '-' in 3000 keys: %v", dashed)
+	}
+	if out := mustCtl(t, c, "keys", "retire", "-compromised", dashed[0]); !strings.Contains(out, "withdrew key "+dashed[0]) {
+		t.Errorf("retire -compromised %s said %q", dashed[0], out)
+	}
+	if out := mustCtl(t, c, "keys", "retire", "-json", "--", dashed[1]); !strings.Contains(out, `"state": "retired"`) {
+		t.Errorf("retire -- %s said %q", dashed[1], out)
+	}
+	var list struct{ Keys []keyRow }
+	if err := json.Unmarshal([]byte(mustCtl(t, c, "keys", "list", "-json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]string{}
+	for _, k := range list.Keys {
+		states[k.Kid] = k.State
+	}
+	if states[dashed[0]] != "expired" || states[dashed[1]] != "retired" {
+		t.Errorf("states = %s %s, want expired (withdrawn) and retired", states[dashed[0]], states[dashed[1]])
+	}
+	for _, args := range [][]string{
+		{"keys", "retire", "--AbC-made-up"},
+		{"keys", "retire", "-compromised", "--", "--AbC-made-up"},
+		{"keys", "retire", "-compromised", "-AbC-made-up"},
+	} {
+		_, err := ctl(t, c, args...)
+		if err == nil || !strings.Contains(err.Error(), "no key \"") || strings.Contains(err.Error(), "flag") {
+			t.Errorf("keygatectl %s = %v, want the kid looked up (no key ...)", strings.Join(args, " "), err)
+		}
+	}
+	if _, err := ctl(t, c, "keys", "retire", "-compromised", "-json", "-x", "-y"); err == nil || !strings.Contains(err.Error(), `unexpected arguments ["-y"]`) {
+		t.Errorf("two dashed kids = %v, want unexpected arguments", err)
 	}
 }
 

@@ -19,8 +19,9 @@ const usage = `usage: keygatectl <command> [flags] [arguments]
 
 keygatectl reads the same environment as authd (docs/configuration.md): REDIS_ADDR, DB_HOST
 (or DATABASE_URL), KEYGATE_KEK, KEYGATE_REFRESH_SECRET... and works on the same stores, through
-the same use cases as the admin API. With KEYGATE_DEV=1 and no stores it runs on an empty
-in-memory profile. Every command takes -json for output machines read.
+the same use cases as the admin API. Without a database (KEYGATE_DEV=1 alone) authd's users
+and keys live in its own memory: keygatectl refuses rather than act on an empty store of its
+own. Every command takes -json for output machines read.
 
 commands:
   migrate                         apply the embedded schema migrations to the database
@@ -28,9 +29,11 @@ commands:
   keys list                       the signing-key ring: kid, slot, state, times
   keys rotate                     create the next key now; it is published for 2x
                                   KEYGATE_JWKS_MAX_AGE before it signs
-  keys retire [-compromised] KID  stop key KID signing now; it stays published until
+  keys retire [-compromised] [--] KID
+                                  stop key KID signing now; it stays published until
                                   the tokens it signed expire, or, with -compromised, leaves
-                                  the JWKS at once so every verifier refuses its tokens
+                                  the JWKS at once so every verifier refuses its tokens (a KID
+                                  may begin with "-": it is taken as it is, or after --)
   keys generate [-raw]            print a new Ed25519 signing key as JSON: its kid (RFC 7638
                                   thumbprint), its public JWK, and its private seed sealed under
                                   KEYGATE_KEK (base64 of 32 bytes), or raw with -raw
