@@ -288,7 +288,7 @@ func initRedisMySQL(ctx context.Context, cfg authsvc.Config, log *slog.Logger) (
 
 // initRedisPostgres wires the production profile on Redis and PostgreSQL.
 func initRedisPostgres(ctx context.Context, cfg authsvc.Config, log *slog.Logger) (*authsvc.App, func(), error) {
-	pool, cleanup, err := authsvc.OpenPostgres(ctx, cfg)
+	pool, cleanup, err := authsvc.OpenPostgres(ctx, cfg, log)
 	if err != nil {
 		return nil, nil, err
 	}

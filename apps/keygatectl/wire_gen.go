@@ -269,7 +269,7 @@ func initRedisMySQL(ctx context.Context, cfg authsvc.Config, log *slog.Logger) (
 
 // initRedisPostgres wires the tool on Redis and PostgreSQL, as authd.
 func initRedisPostgres(ctx context.Context, cfg authsvc.Config, log *slog.Logger) (*tool, func(), error) {
-	pool, cleanup, err := authsvc.OpenPostgres(ctx, cfg)
+	pool, cleanup, err := authsvc.OpenPostgres(ctx, cfg, log)
 	if err != nil {
 		return nil, nil, err
 	}

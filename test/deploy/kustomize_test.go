@@ -2,10 +2,12 @@ package deploy
 
 import (
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -30,6 +32,7 @@ type Built struct {
 	HPAs            []*autoscalingv2.HorizontalPodAutoscaler
 	PDBs            []*policyv1.PodDisruptionBudget
 	NetworkPolicies []*networkingv1.NetworkPolicy
+	Ingresses       []*networkingv1.Ingress
 }
 
 // Workload is a pod template with the name and kind of its owner.
@@ -117,6 +120,9 @@ func build(t *testing.T, dir string) *Built {
 		case "policy/v1 PodDisruptionBudget":
 			o := &policyv1.PodDisruptionBudget{}
 			b.PDBs, target = append(b.PDBs, o), o
+		case "networking.k8s.io/v1 Ingress":
+			o := &networkingv1.Ingress{}
+			b.Ingresses, target = append(b.Ingresses, o), o
 		case "networking.k8s.io/v1 NetworkPolicy":
 			o := &networkingv1.NetworkPolicy{}
 			b.NetworkPolicies, target = append(b.NetworkPolicies, o), o
@@ -715,6 +721,166 @@ func TestProdDeploysNoDemos(t *testing.T) {
 		}
 		if len(servers) != 2 || !strings.Contains(nginx, "server 127.0.0.1:9 down;") {
 			t.Errorf("%s: NGINX's demo routes name %v, want one server marked down each", dir, servers)
+		}
+	}
+}
+
+// imageTag returns the tag of the first container running app in b ("" if none).
+func imageTag(b *Built, app string) string {
+	for _, w := range b.workloads() {
+		for _, c := range w.Spec.Containers {
+			if a, ok := appOf(c.Image); ok && a.Name == app {
+				if i := strings.LastIndex(c.Image, ":"); i > strings.LastIndex(c.Image, "/") {
+					return c.Image[i+1:]
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// TestMigrationJobIsNamedPerRelease: a Job cannot be changed once created, so each overlay's
+// migration Job carries the release (the keygatectl image's tag) in its name: applying the
+// next release creates the next Job instead of failing on the old one.
+func TestMigrationJobIsNamedPerRelease(t *testing.T) {
+	built := buildAll(t)
+	for _, dir := range []string{"deploy/k8s/overlays/dev", "deploy/k8s/overlays/prod"} {
+		b := built[dir]
+		tag := imageTag(b, "keygatectl")
+		if tag == "" {
+			t.Errorf("%s: keygatectl runs untagged", dir)
+			continue
+		}
+		if len(b.Jobs) != 1 || b.Jobs[0].Name != "keygate-migrate-"+tag {
+			t.Errorf("%s: migration Job %v, want one named keygate-migrate-%s (the keygatectl tag)", dir, jobNames(b), tag)
+		}
+		if tag != imageTag(b, "authd") {
+			t.Errorf("%s: keygatectl %s and authd %s: one release", dir, tag, imageTag(b, "authd"))
+		}
+	}
+}
+
+func jobNames(b *Built) []string {
+	var out []string
+	for _, j := range b.Jobs {
+		out = append(out, j.Name)
+	}
+	return out
+}
+
+// TestAuthdWaitsForTheSchemaWithinItsStartupProbe: authd waits KEYGATE_SCHEMA_WAIT for the
+// release's migration; the startup probe must not kill it sooner.
+func TestAuthdWaitsForTheSchemaWithinItsStartupProbe(t *testing.T) {
+	for dir, b := range buildAll(t) {
+		for _, d := range b.Deployments {
+			c := d.Spec.Template.Spec.Containers[0]
+			if app, ok := appOf(c.Image); !ok || app.Name != "authd" {
+				continue
+			}
+			wait, err := time.ParseDuration(envOf(b, c)["KEYGATE_SCHEMA_WAIT"])
+			if err != nil || wait <= 0 {
+				t.Errorf("%s: authd KEYGATE_SCHEMA_WAIT=%q, want a duration: a start during a release must wait for the migration", dir, envOf(b, c)["KEYGATE_SCHEMA_WAIT"])
+				continue
+			}
+			p := c.StartupProbe
+			if p == nil {
+				t.Errorf("%s: authd has no startup probe", dir)
+				continue
+			}
+			window := time.Duration(p.PeriodSeconds*p.FailureThreshold) * time.Second
+			if window < wait+30*time.Second {
+				t.Errorf("%s: authd's startup probe gives up after %v, before KEYGATE_SCHEMA_WAIT=%v (+30 s to start)", dir, window, wait)
+			}
+		}
+	}
+}
+
+// TestFirstAdminComesFromAnOptionalSecret: KEYGATE_ADMIN_* reach authd only from the Secret
+// keygate-admin, which may be absent (it is deleted once the admin exists).
+func TestFirstAdminComesFromAnOptionalSecret(t *testing.T) {
+	for dir, b := range buildAll(t) {
+		for _, w := range b.workloads() {
+			for _, c := range w.Spec.Containers {
+				app, _ := appOf(c.Image)
+				got := map[string]bool{}
+				for _, e := range c.Env {
+					if !strings.HasPrefix(e.Name, "KEYGATE_ADMIN_") {
+						continue
+					}
+					ref := e.ValueFrom
+					if app.Name != "authd" || ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != "keygate-admin" ||
+						ref.SecretKeyRef.Optional == nil || !*ref.SecretKeyRef.Optional {
+						t.Errorf("%s: %s %s sets %s other than from the optional Secret keygate-admin", dir, w.Kind, w.Name, e.Name)
+					}
+					got[e.Name] = true
+				}
+				if app.Name == "authd" && (!got["KEYGATE_ADMIN_EMAIL"] || !got["KEYGATE_ADMIN_PASSWORD"]) {
+					t.Errorf("%s: authd reads %v of KEYGATE_ADMIN_EMAIL and KEYGATE_ADMIN_PASSWORD", dir, got)
+				}
+			}
+		}
+	}
+}
+
+// TestProdServesTLSThroughAnIngress: prod's edge is an Ingress for NGINX with a cert-manager
+// certificate for the issuer's host, and NGINX there believes X-Forwarded-For only from the
+// proxies realip.conf names; the other kustomizations have no Ingress and no realip.conf.
+func TestProdServesTLSThroughAnIngress(t *testing.T) {
+	for dir, b := range buildAll(t) {
+		var realip string
+		for _, c := range b.ConfigMaps {
+			if strings.HasPrefix(c.Name, "keygate-nginx") {
+				realip = c.Data["realip.conf"]
+			}
+		}
+		if dir != "deploy/k8s/overlays/prod" {
+			if len(b.Ingresses) != 0 || realip != "" {
+				t.Errorf("%s: %d Ingresses, realip.conf %q; want none (NGINX is the edge)", dir, len(b.Ingresses), realip)
+			}
+			continue
+		}
+		if !strings.Contains(realip, "set_real_ip_from") || !strings.Contains(realip, "real_ip_header X-Forwarded-For;") {
+			t.Errorf("%s: realip.conf %q does not trust the Ingress controller's X-Forwarded-For", dir, realip)
+		}
+		if len(b.Ingresses) != 1 {
+			t.Fatalf("%s: %d Ingresses, want 1", dir, len(b.Ingresses))
+		}
+		ing := b.Ingresses[0]
+		if ing.Annotations["cert-manager.io/cluster-issuer"] == "" && ing.Annotations["cert-manager.io/issuer"] == "" {
+			t.Errorf("%s: Ingress %s has no cert-manager issuer annotation: %v", dir, ing.Name, ing.Annotations)
+		}
+		issuer := ""
+		for _, d := range b.Deployments {
+			if app, ok := appOf(imageOf(Workload{Spec: d.Spec.Template.Spec})); ok && app.Name == "authd" {
+				issuer = envOf(b, d.Spec.Template.Spec.Containers[0])["KEYGATE_ISSUER"]
+			}
+		}
+		u, err := url.Parse(issuer)
+		if err != nil || u.Scheme != "https" {
+			t.Fatalf("%s: authd's issuer %q is not an https URL", dir, issuer)
+		}
+		if len(ing.Spec.TLS) != 1 || !slices.Equal(ing.Spec.TLS[0].Hosts, []string{u.Host}) || ing.Spec.TLS[0].SecretName == "" {
+			t.Errorf("%s: Ingress TLS %+v, want one certificate (a Secret) for the issuer's host %s", dir, ing.Spec.TLS, u.Host)
+		}
+		for _, r := range ing.Spec.Rules {
+			if r.Host != u.Host || r.HTTP == nil {
+				t.Errorf("%s: Ingress rule for %q, want only the issuer's host %s", dir, r.Host, u.Host)
+				continue
+			}
+			for _, p := range r.HTTP.Paths {
+				svc := p.Backend.Service
+				if svc == nil || findService(b, svc.Name) == nil || svc.Name != "nginx" {
+					t.Errorf("%s: Ingress path %s goes to %+v, want the nginx Service", dir, p.Path, svc)
+					continue
+				}
+				named := false
+				for _, sp := range findService(b, svc.Name).Spec.Ports {
+					named = named || sp.Name == svc.Port.Name
+				}
+				if !named {
+					t.Errorf("%s: Ingress names port %q, which Service nginx lacks", dir, svc.Port.Name)
+				}
+			}
 		}
 	}
 }

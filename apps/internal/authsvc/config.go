@@ -59,6 +59,7 @@ type Config struct {
 	Redis           redisadapter.Config // REDIS_*, KEYGATE_REDIS_PREFIX; zero in the memory profile
 	Database        Database            // DB_*, DATABASE_URL; zero without a database
 	Migrate         bool                // KEYGATE_MIGRATE: apply schema migrations at start
+	SchemaWait      time.Duration       // KEYGATE_SCHEMA_WAIT: how long a start waits for a schema behind the binary
 	Warnings        []string            // said once at start (dev-mode compromises)
 }
 
@@ -122,6 +123,10 @@ func Load(getenv func(string) string) (Config, error) {
 	c.Redis, hasRedis = LoadRedis(r, getenv)
 	c.Database = LoadDatabase(r, getenv)
 	c.Migrate = r.Flag("KEYGATE_MIGRATE")
+	c.SchemaWait = r.Duration("KEYGATE_SCHEMA_WAIT", 0, 0, time.Hour)
+	if r.Set("KEYGATE_SCHEMA_WAIT") && !c.Database.Configured() {
+		r.Fail("KEYGATE_SCHEMA_WAIT", "set without a database (DB_HOST or DATABASE_URL)")
+	}
 	if c.Migrate && !c.Database.Configured() {
 		r.Fail("KEYGATE_MIGRATE", "set without a database (DB_HOST or DATABASE_URL)")
 	}

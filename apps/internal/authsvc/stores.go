@@ -169,8 +169,43 @@ func schemaError(err, behind error) error {
 	return err
 }
 
+// schemaPoll is how often a start waiting for the schema checks it again.
+var schemaPoll = 2 * time.Second
+
+// waitSchema runs check until it passes, fails with an error other than behind, or wait has
+// passed (wait <= 0: once). While it waits it logs, at the first check and every 30 s, that
+// the schema is behind and what it waits for.
+func waitSchema(ctx context.Context, wait time.Duration, log *slog.Logger, check func(context.Context) error, behind error) error {
+	deadline := time.Now().Add(wait)
+	var logged time.Time
+	for {
+		cctx, cancel := context.WithTimeout(ctx, openTimeout)
+		err := check(cctx)
+		cancel()
+		if err == nil || !errors.Is(err, behind) || wait <= 0 {
+			return err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("%w (waited KEYGATE_SCHEMA_WAIT=%s for the migration)", err, wait)
+		}
+		if time.Since(logged) >= 30*time.Second {
+			logged = time.Now()
+			log.Warn("database schema is behind this binary: waiting for the migration (keygatectl migrate, the release's migration Job)",
+				slog.String("error", err.Error()), slog.Duration("gives_up_in", left.Round(time.Second)))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (stopped while waiting for the migration)", err)
+		case <-time.After(min(schemaPoll, left)):
+		}
+	}
+}
+
 // OpenMySQL opens the MySQL pool, migrates it when KEYGATE_MIGRATE=1, and checks that its
-// schema is the one this binary knows: a newer or older schema stops the process. The
+// schema is the one this binary knows: a newer schema stops the process, and so does an older
+// one unless the migration (the release's Job) brings it up to date within
+// KEYGATE_SCHEMA_WAIT, during which it says what it waits for. The
 // database must answer at start (the signing keys live there); once running, the pool
 // reconnects by itself.
 func OpenMySQL(ctx context.Context, cfg Config, log *slog.Logger) (*sql.DB, func(), error) {
@@ -188,7 +223,8 @@ func OpenMySQL(ctx context.Context, cfg Config, log *slog.Logger) (*sql.DB, func
 			return nil, nil, err
 		}
 	}
-	if err := mysqladapter.CheckSchema(octx, db); err != nil {
+	check := func(ctx context.Context) error { return mysqladapter.CheckSchema(ctx, db) }
+	if err := waitSchema(ctx, cfg.SchemaWait, log, check, mysqladapter.ErrSchemaBehind); err != nil {
 		cleanup()
 		return nil, nil, schemaError(err, mysqladapter.ErrSchemaBehind)
 	}
@@ -196,7 +232,7 @@ func OpenMySQL(ctx context.Context, cfg Config, log *slog.Logger) (*sql.DB, func
 }
 
 // OpenPostgres is OpenMySQL for PostgreSQL.
-func OpenPostgres(ctx context.Context, cfg Config) (*pgxpool.Pool, func(), error) {
+func OpenPostgres(ctx context.Context, cfg Config, log *slog.Logger) (*pgxpool.Pool, func(), error) {
 	octx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
 	pool, cleanup, err := postgres.Open(octx, cfg.Database.Postgres)
@@ -209,7 +245,8 @@ func OpenPostgres(ctx context.Context, cfg Config) (*pgxpool.Pool, func(), error
 			return nil, nil, err
 		}
 	}
-	if err := postgres.CheckSchema(octx, pool); err != nil {
+	check := func(ctx context.Context) error { return postgres.CheckSchema(ctx, pool) }
+	if err := waitSchema(ctx, cfg.SchemaWait, log, check, postgres.ErrSchemaBehind); err != nil {
 		cleanup()
 		return nil, nil, schemaError(err, postgres.ErrSchemaBehind)
 	}
