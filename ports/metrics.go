@@ -14,6 +14,9 @@ type Metrics interface {
 	Login(result string)
 	// Verified records one token validation by result (token.Reason) and its duration.
 	Verified(result string, d time.Duration)
+	// TokenCache counts one lookup in a verifier's cache of verified tokens: a hit (the
+	// signature check was skipped) or a miss.
+	TokenCache(hit bool)
 	// RevocationStoreOp records one RevocationStore call: op (revoke, snapshot, seq), its
 	// duration, and whether it failed.
 	RevocationStoreOp(op string, d time.Duration, err error)

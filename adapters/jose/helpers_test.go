@@ -33,6 +33,7 @@ func (m *countingMetrics) RevocationSet(int)                              {}
 func (m *countingMetrics) Feed(bool, time.Duration)                       {}
 func (m *countingMetrics) Resynced(string)                                {}
 func (m *countingMetrics) SigningKey(_, _ time.Duration)                  {}
+func (m *countingMetrics) TokenCache(bool)                                {}
 func (m *countingMetrics) JWKSFetch(trigger, outcome string, _ time.Duration) {
 	m.mu.Lock()
 	m.fetches = append(m.fetches, trigger+"/"+outcome)

@@ -26,6 +26,7 @@ const (
 	NameLogins                  = "keygate_logins_total"
 	NameTokenValidations        = "keygate_token_validations_total"
 	NameTokenValidationDuration = "keygate_token_validation_duration_seconds"
+	NameTokenCacheLookups       = "keygate_token_cache_lookups_total"
 	NameRevocationStoreDuration = "keygate_revocation_store_duration_seconds"
 	NameRevocationPropagation   = "keygate_revocation_propagation_seconds"
 	NameRevocationEntries       = "keygate_revocation_entries"
@@ -50,6 +51,7 @@ var MetricNames = []string{
 	NameLogins,
 	NameTokenValidations,
 	NameTokenValidationDuration,
+	NameTokenCacheLookups,
 	NameRevocationStoreDuration,
 	NameRevocationPropagation,
 	NameRevocationEntries,
@@ -80,6 +82,8 @@ type Metrics struct {
 	logins             *prometheus.CounterVec
 	validations        *prometheus.CounterVec
 	validationDuration prometheus.Histogram
+	cacheHits          prometheus.Counter
+	cacheMisses        prometheus.Counter
 	storeDuration      *prometheus.HistogramVec
 	propagation        *prometheus.HistogramVec
 	entries            prometheus.Gauge
@@ -112,7 +116,12 @@ func New(reg *prometheus.Registry) *Metrics {
 		Name: NameBuildInfo, Help: "Always 1; the labels say which build of keygate is running.",
 		ConstLabels: prometheus.Labels{"version": build.Version, "revision": build.Revision, "goversion": build.GoVersion},
 	}, func() float64 { return 1 }))
+	cacheLookups := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: NameTokenCacheLookups, Help: "Lookups in a verifier's cache of verified tokens by result (hit: signature check skipped, miss).",
+	}, []string{"result"}))
 	return &Metrics{
+		cacheHits:   cacheLookups.WithLabelValues("hit"),
+		cacheMisses: cacheLookups.WithLabelValues("miss"),
 		tokensIssued: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: NameTokensIssued, Help: "Access tokens signed.",
 		})),
@@ -233,6 +242,15 @@ func (m *Metrics) JWKSFetch(trigger, outcome string, d time.Duration) {
 	m.jwksFetchDuration.Observe(d.Seconds())
 }
 
+// TokenCache counts one lookup in the cache of verified tokens, as a hit or a miss.
+func (m *Metrics) TokenCache(hit bool) {
+	if hit {
+		m.cacheHits.Inc()
+	} else {
+		m.cacheMisses.Inc()
+	}
+}
+
 // SigningKey reports the age of the signing key and the time until the next one signs.
 func (m *Metrics) SigningKey(age, untilNext time.Duration) {
 	m.keyAge.Set(age.Seconds())
@@ -295,6 +313,9 @@ func (NopMetrics) Resynced(string) {}
 
 // JWKSFetch does nothing.
 func (NopMetrics) JWKSFetch(string, string, time.Duration) {}
+
+// TokenCache does nothing.
+func (NopMetrics) TokenCache(bool) {}
 
 // SigningKey does nothing.
 func (NopMetrics) SigningKey(time.Duration, time.Duration) {}

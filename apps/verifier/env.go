@@ -13,7 +13,7 @@ import (
 // defaults of docs/configuration.md that ordersd, paymentsd and guardd share:
 // KEYGATE_ISSUER (default http://localhost:8080), KEYGATE_JWKS_URL, KEYGATE_AUDIENCE
 // (default audience; comma-separated for several), KEYGATE_LEEWAY, KEYGATE_MAX_TOKEN_AGE,
-// KEYGATE_FAIL_CLOSED_AFTER, REDIS_ADDR, REDIS_PASSWORD, REDIS_MASTER_NAME,
+// KEYGATE_FAIL_CLOSED_AFTER, KEYGATE_TOKEN_CACHE_ENTRIES, KEYGATE_TOKEN_CACHE_MIB, REDIS_ADDR, REDIS_PASSWORD, REDIS_MASTER_NAME,
 // REDIS_SENTINEL_PASSWORD, REDIS_DB, KEYGATE_REDIS_PREFIX and KEYGATE_DEV. Every problem
 // is reported at once, one line per variable ("config: NAME: ..."). Without REDIS_ADDR it is
 // an error unless KEYGATE_DEV=1, which adds a warning.
@@ -33,6 +33,11 @@ func FromEnv(getenv func(string) string, audience string) (Config, error) {
 		Leeway:          r.Duration("KEYGATE_LEEWAY", guard.DefaultLeeway, 0, guard.MaxLeeway),
 		MaxAge:          r.Duration("KEYGATE_MAX_TOKEN_AGE", guard.DefaultMaxAge, time.Minute, 24*time.Hour),
 		FailClosedAfter: r.Duration("KEYGATE_FAIL_CLOSED_AFTER", 0, time.Second, 0),
+		CacheEntries:    r.Int("KEYGATE_TOKEN_CACHE_ENTRIES", guard.DefaultCacheEntries, 0, 1<<24),
+		CacheBytes:      r.Int("KEYGATE_TOKEN_CACHE_MIB", guard.DefaultCacheBytes>>20, 0, 4096) << 20,
+	}
+	if c.Guard.CacheEntries == 0 || c.Guard.CacheBytes == 0 {
+		c.Guard.CacheEntries = -1 // 0 disables the cache of verified tokens
 	}
 	if len(c.Guard.Audiences) == 0 {
 		r.Fail("KEYGATE_AUDIENCE", "required: the audience tokens must name to be accepted here")

@@ -385,6 +385,8 @@ func (m *recMetrics) RevocationSet(int)                       {}
 func (m *recMetrics) Feed(bool, time.Duration)                {}
 func (m *recMetrics) Resynced(string)                         {}
 func (m *recMetrics) JWKSFetch(string, string, time.Duration) {}
+func (m *recMetrics) TokenCache(bool)                         {}
+
 func (m *recMetrics) SigningKey(age, next time.Duration) {
 	m.mu.Lock()
 	m.keyAge, m.keyNext = age, next

@@ -53,6 +53,8 @@ type countingMetrics struct {
 	storeOps map[string]int
 	entries  int
 	stale    time.Duration // last staleness reported by Feed
+	hits     int           // TokenCache(true)
+	misses   int           // TokenCache(false)
 }
 
 func newMetrics() *countingMetrics {
@@ -67,6 +69,15 @@ func (m *countingMetrics) JWKSFetch(string, string, time.Duration) {}
 func (m *countingMetrics) Feed(_ bool, stale time.Duration) {
 	m.mu.Lock()
 	m.stale = stale
+	m.mu.Unlock()
+}
+func (m *countingMetrics) TokenCache(hit bool) {
+	m.mu.Lock()
+	if hit {
+		m.hits++
+	} else {
+		m.misses++
+	}
 	m.mu.Unlock()
 }
 func (m *countingMetrics) Verified(r string, _ time.Duration) {
@@ -200,12 +211,13 @@ func with(now time.Time, edits map[string]any) string {
 // fixture is a guard over mapKeys with one key, a fake clock, and a feed that is not running
 // but marked loaded.
 type fixture struct {
-	g       *Guard
-	keys    *mapKeys
-	clock   *fakeClock
-	metrics *countingMetrics
-	feed    *Feed
-	s       signer
+	g        *Guard
+	uncached *Guard // the same guard without a cache of verified tokens
+	keys     *mapKeys
+	clock    *fakeClock
+	metrics  *countingMetrics
+	feed     *Feed
+	s        signer
 }
 
 func newFixture(t testing.TB, cfg Config) *fixture {
@@ -225,6 +237,11 @@ func newFixture(t testing.TB, cfg Config) *fixture {
 		t.Fatal(err)
 	}
 	f.g = g
+	nocache := cfg
+	nocache.CacheEntries = -1
+	if f.uncached, err = New(f.keys, f.feed, f.clock, newMetrics(), nocache); err != nil {
+		t.Fatal(err)
+	}
 	markLoaded(f.feed)
 	return f
 }

@@ -383,6 +383,7 @@ func (m *recorder) RevocationSet(int)                              {}
 func (m *recorder) Feed(bool, time.Duration)                       {}
 func (m *recorder) JWKSFetch(string, string, time.Duration)        {}
 func (m *recorder) SigningKey(time.Duration, time.Duration)        {}
+func (m *recorder) TokenCache(bool)                                {}
 
 func (m *recorder) EventApplied(kind string, lag time.Duration) {
 	if kind != string(revocation.EventRevoked) {

@@ -20,7 +20,8 @@ func TestLoadDefaultsAgreeWithAuthd(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := guard.Config{Issuer: "http://localhost:8080", Audiences: []string{kind},
-			Leeway: 30 * time.Second, MaxAge: 15 * time.Minute}
+			Leeway: 30 * time.Second, MaxAge: 15 * time.Minute,
+			CacheEntries: guard.DefaultCacheEntries, CacheBytes: guard.DefaultCacheBytes}
 		if diff := cmp.Diff(want, c.Verifier.Guard); diff != "" {
 			t.Errorf("%s guard config (-want +got):\n%s", kind, diff)
 		}
