@@ -212,7 +212,9 @@ type recMetrics struct {
 	keyReports int
 }
 
-func (m *recMetrics) TokenIssued() { m.mu.Lock(); m.issued++; m.mu.Unlock() }
+func (m *recMetrics) TokenIssued()    { m.mu.Lock(); m.issued++; m.mu.Unlock() }
+func (m *recMetrics) TokenCache(bool) {}
+
 func (m *recMetrics) SigningKey(age, next time.Duration) {
 	m.mu.Lock()
 	m.keyAge, m.keyNext = age, next

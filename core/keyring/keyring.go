@@ -606,3 +606,4 @@ func (nopMetrics) Feed(bool, time.Duration)                       {}
 func (nopMetrics) Resynced(string)                                {}
 func (nopMetrics) JWKSFetch(string, string, time.Duration)        {}
 func (nopMetrics) SigningKey(time.Duration, time.Duration)        {}
+func (nopMetrics) TokenCache(bool)                                {}
