@@ -94,7 +94,7 @@ func TestDriverConfig(t *testing.T) {
 }
 
 func TestMigrations(t *testing.T) {
-	ms, err := embedded()
+	ms, err := schema.Migrations()
 	if err != nil {
 		t.Fatalf("embedded migrations: %v", err)
 	}

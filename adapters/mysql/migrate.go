@@ -7,9 +7,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/keygate/keygate/adapters/internal/migration"
@@ -30,14 +28,8 @@ var (
 // lockWait is how long Migrate waits for another process's migration to finish.
 const lockWait = 60 * time.Second
 
-// loadMigrations reads NNNN_name.up.sql files from fsys: versions 1, 2, 3... with no gap.
-func loadMigrations(fsys fs.FS) ([]migration.Migration, error) {
-	ms, err := migration.Load(fsys, "migrations")
-	if err != nil {
-		return nil, fmt.Errorf("mysql: %w", err)
-	}
-	return ms, nil
-}
+// schema is the embedded migrations.
+var schema = migration.NewSet(migrationFiles, "migrations", "mysql", ErrSchemaTooNew, ErrSchemaBehind)
 
 // splitStatements splits a migration into statements: each ends with ';' at the end of a line;
 // lines starting with "--" are comments.
@@ -62,16 +54,8 @@ func splitStatements(body string) []string {
 	return out
 }
 
-var embedded = sync.OnceValues(func() ([]migration.Migration, error) { return loadMigrations(migrationFiles) })
-
 // LatestVersion returns the newest schema version this binary knows.
-func LatestVersion() int64 {
-	ms, err := embedded()
-	if err != nil {
-		return 0
-	}
-	return migration.Latest(ms)
-}
+func LatestVersion() int64 { return schema.Latest() }
 
 // SchemaVersion returns the schema version the database is at: the highest applied migration,
 // or 0 for a database keygate never migrated.
@@ -100,15 +84,11 @@ func schemaVersion(ctx context.Context, q queryer) (int64, error) {
 // knows; ErrSchemaTooNew (with both versions in the message) when a newer keygate migrated
 // it, in which case the binary must stop; ErrSchemaBehind when migrations are pending.
 func CheckSchema(ctx context.Context, db *sql.DB) error {
-	ms, err := embedded()
-	if err != nil {
-		return err
-	}
 	v, err := schemaVersion(ctx, db)
 	if err != nil {
 		return err
 	}
-	return migration.Check(v, migration.Latest(ms), ErrSchemaTooNew, ErrSchemaBehind)
+	return schema.Check(v)
 }
 
 // Migrate applies the embedded migrations the database lacks, in order, and records each in
@@ -118,8 +98,7 @@ func CheckSchema(ctx context.Context, db *sql.DB) error {
 // returns ErrSchemaTooNew and is left untouched. MySQL commits DDL at once, so every
 // migration is written to be re-run safely if it was interrupted halfway.
 func Migrate(ctx context.Context, db *sql.DB) error {
-	ms, err := embedded()
-	if err != nil {
+	if _, err := schema.Migrations(); err != nil {
 		return err
 	}
 	conn, err := db.Conn(ctx)
@@ -144,7 +123,7 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 		}
 	}()
-	return migration.Run(ctx, target{conn}, ms, ErrSchemaTooNew, ErrSchemaBehind)
+	return schema.Run(ctx, target{conn})
 }
 
 // target is the migration.Target of a connection holding the migration lock.

@@ -104,7 +104,7 @@ func TestStorable(t *testing.T) {
 }
 
 func TestMigrations(t *testing.T) {
-	ms, err := embedded()
+	ms, err := schema.Migrations()
 	if err != nil {
 		t.Fatalf("embedded migrations: %v", err)
 	}

@@ -4,9 +4,6 @@ import (
 	"context"
 	"embed"
 	"errors"
-	"fmt"
-	"io/fs"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,25 +28,11 @@ var (
 // the first 8 bytes of "keygate!" read as a big-endian integer.
 const migrateLockID int64 = 0x6b657967617465_21
 
-// loadMigrations reads NNNN_name.up.sql files from fsys: versions 1, 2, 3... with no gap.
-func loadMigrations(fsys fs.FS) ([]migration.Migration, error) {
-	ms, err := migration.Load(fsys, "migrations")
-	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
-	}
-	return ms, nil
-}
-
-var embedded = sync.OnceValues(func() ([]migration.Migration, error) { return loadMigrations(migrationFiles) })
+// schema is the embedded migrations.
+var schema = migration.NewSet(migrationFiles, "migrations", "postgres", ErrSchemaTooNew, ErrSchemaBehind)
 
 // LatestVersion returns the newest schema version this binary knows.
-func LatestVersion() int64 {
-	ms, err := embedded()
-	if err != nil {
-		return 0
-	}
-	return migration.Latest(ms)
-}
+func LatestVersion() int64 { return schema.Latest() }
 
 // querier is what SchemaVersion needs of a pool, a connection or a transaction.
 type querier interface {
@@ -78,15 +61,11 @@ func schemaVersion(ctx context.Context, q querier) (int64, error) {
 // knows; ErrSchemaTooNew (with both versions in the message) when a newer keygate migrated
 // it, in which case the binary must stop; ErrSchemaBehind when migrations are pending.
 func CheckSchema(ctx context.Context, pool *pgxpool.Pool) error {
-	ms, err := embedded()
-	if err != nil {
-		return err
-	}
 	v, err := schemaVersion(ctx, pool)
 	if err != nil {
 		return err
 	}
-	return migration.Check(v, migration.Latest(ms), ErrSchemaTooNew, ErrSchemaBehind)
+	return schema.Check(v)
 }
 
 // Migrate applies the embedded migrations the database lacks, in order, each in its own
@@ -96,8 +75,7 @@ func CheckSchema(ctx context.Context, pool *pgxpool.Pool) error {
 // re-run is a no-op. A database newer than this binary returns ErrSchemaTooNew and is left
 // untouched.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	ms, err := embedded()
-	if err != nil {
+	if _, err := schema.Migrations(); err != nil {
 		return err
 	}
 	conn, err := pool.Acquire(ctx)
@@ -114,7 +92,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 			_ = conn.Conn().Close(context.WithoutCancel(ctx))
 		}
 	}()
-	return migration.Run(ctx, target{conn}, ms, ErrSchemaTooNew, ErrSchemaBehind)
+	return schema.Run(ctx, target{conn})
 }
 
 // target is the migration.Target of a connection holding the migration lock.

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Migration is one schema step: the file NNNN_name.up.sql.
@@ -53,6 +54,52 @@ func Load(fsys fs.FS, dir string) ([]Migration, error) {
 
 // Latest returns the newest version of ms (0 for none).
 func Latest(ms []Migration) int64 { return int64(len(ms)) }
+
+// Set is one adapter's embedded migrations, read once, and the errors it answers a database
+// of another version with.
+type Set struct {
+	load           func() ([]Migration, error)
+	tooNew, behind error
+}
+
+// NewSet returns the Set of dir/NNNN_name.up.sql in fsys; adapter prefixes its load errors.
+// Nothing is read before the first use.
+func NewSet(fsys fs.FS, dir, adapter string, tooNew, behind error) *Set {
+	return &Set{tooNew: tooNew, behind: behind, load: sync.OnceValues(func() ([]Migration, error) {
+		ms, err := Load(fsys, dir)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", adapter, err)
+		}
+		return ms, nil
+	})}
+}
+
+// Migrations returns the set's migrations in version order.
+func (s *Set) Migrations() ([]Migration, error) { return s.load() }
+
+// Latest returns the newest version the set knows (0 if it cannot be read).
+func (s *Set) Latest() int64 {
+	ms, _ := s.load()
+	return Latest(ms)
+}
+
+// Check is Check of a database at version v against the set.
+func (s *Set) Check(v int64) error {
+	ms, err := s.load()
+	if err != nil {
+		return err
+	}
+	return Check(v, Latest(ms), s.tooNew, s.behind)
+}
+
+// Run is Run of the set on t.
+func (s *Set) Run(ctx context.Context, t Target) error {
+	ms, err := s.load()
+	if err != nil {
+		return err
+	}
+	return Run(ctx, t, ms, s.tooNew, s.behind)
+}
 
 // Check compares a database at version v with a binary that knows up to latest: nil when they
 // are equal; tooNew (wrapped, naming both versions and the remedy) when a newer keygate

@@ -108,3 +108,28 @@ func TestRun(t *testing.T) {
 		})
 	}
 }
+
+func TestSet(t *testing.T) {
+	good := NewSet(fstest.MapFS{"m/0001_a.up.sql": {Data: []byte("A")}, "m/0002_b.up.sql": {Data: []byte("B")}},
+		"m", "test", errTooNew, errBehind)
+	if got := good.Latest(); got != 2 {
+		t.Errorf("Latest = %d, want 2", got)
+	}
+	if err := good.Check(1); !errors.Is(err, errBehind) {
+		t.Errorf("Check(1) = %v, want errBehind", err)
+	}
+	db := &fakeDB{}
+	if err := good.Run(t.Context(), db); err != nil || db.version != 2 {
+		t.Errorf("Run = %v at version %d, want nil at 2", err, db.version)
+	}
+
+	bad := NewSet(fstest.MapFS{"m/init.up.sql": {}}, "m", "test", errTooNew, errBehind)
+	if got := bad.Latest(); got != 0 {
+		t.Errorf("Latest of an unreadable set = %d, want 0", got)
+	}
+	for name, err := range map[string]error{"Check": bad.Check(0), "Run": bad.Run(t.Context(), &fakeDB{})} {
+		if err == nil || !strings.HasPrefix(err.Error(), "test: migration: bad file name") {
+			t.Errorf("%s of an unreadable set = %v, want the adapter-prefixed load error", name, err)
+		}
+	}
+}
