@@ -8,10 +8,13 @@
 //
 // Under overload the callers wait in one first-come, first-served queue. A caller is turned
 // away at once (ports.ErrUnavailable, as a *ShedError) only when the wait it would have, from
-// the queue's length and the measured time of a hash, exceeds MaxWait; its RetryAfter says
-// when the queue will have drained enough to take it, and callers turned away one after the
-// other are told to come back one after the other, at the rate the queue drains, instead of
-// all at once. So each caller waits about as long as the others.
+// the queue's length and the measured time of a hash, exceeds MaxWait. It is promised a turn:
+// its RetryAfter (whole seconds) says when the queue will have drained enough to take it, and
+// callers turned away one after the other are told to come back one after the other, at the
+// rate the queue drains. Until their turns come, the room is kept for them: a caller without a
+// promise is let in only if the queue has room for it and for every promised caller (or a slot
+// is free: one is never left idle), and a caller coming back when a turn is due is let in. So
+// each caller waits about as long as the others, whether it was turned away or not.
 package argon2
 
 import (
@@ -24,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,9 +74,9 @@ var (
 const DefaultMaxWait = 5 * time.Second
 
 // ShedError is the error of a caller turned away because the queue is too long: it matches
-// ports.ErrUnavailable, and RetryAfter is when the queue, draining at its measured rate, will
-// have room for it (each caller turned away is given a later time than the one before, by
-// one queue turn).
+// ports.ErrUnavailable, and RetryAfter, in whole seconds, is when its promised turn comes: when
+// the queue, draining at its measured rate, will have room for it (each caller turned away is
+// given a later turn than the one before, by one queue turn).
 type ShedError struct {
 	Waiting    int           // callers in the queue then
 	RetryAfter time.Duration // when to come back
@@ -121,7 +125,9 @@ type Hasher struct {
 	running   int       // slots held
 	queue     []*waiter // first come, first served; queue[0] is next
 	hashTime  time.Duration
-	nextRetry time.Time // the RetryAfter given to the last caller turned away, as a time
+	promises  []time.Time   // when the callers turned away may come back, in order
+	tail      time.Time     // the last promise before rounding to retry units
+	retryUnit time.Duration // RetryAfter is a whole number of these (time.Second)
 	waiting   atomic.Int64
 
 	// hook, if set (tests only), is called with +1 as a hash starts and -1 as it ends.
@@ -184,7 +190,7 @@ func New(cfg Config) (*Hasher, error) {
 		return nil, fmt.Errorf("%w: %s", ErrConfig, strings.Join(problems, "; "))
 	}
 	h := &Hasher{p: p, pepper: append([]byte(nil), cfg.Pepper...),
-		slots: cfg.MaxConcurrent, maxQueue: cfg.MaxQueue, maxWait: cfg.MaxWait}
+		slots: cfg.MaxConcurrent, maxQueue: cfg.MaxQueue, maxWait: cfg.MaxWait, retryUnit: time.Second}
 	var pw [32]byte
 	_, _ = rand.Read(pw[:])
 	start := time.Now()
@@ -242,13 +248,16 @@ func (h *Hasher) acquire(ctx context.Context) error {
 		return fmt.Errorf("argon2: wait for a hashing slot: %w (%w)", ports.ErrUnavailable, err)
 	}
 	h.mu.Lock()
-	if h.running < h.slots && len(h.queue) == 0 {
+	now := time.Now()
+	claimed := h.claim(now)
+	if h.running < h.slots && len(h.queue) == 0 { // a free slot is never left idle
 		h.running++
 		h.mu.Unlock()
 		return nil
 	}
-	if wait := h.expectedWait(len(h.queue) + 1); len(h.queue) >= h.maxQueue || wait > h.maxWait {
-		err := h.shed(wait)
+	n := len(h.queue) + len(h.promises) + 1 // callers promised a turn count as queued
+	if len(h.queue) >= h.maxQueue || !claimed && h.expectedWait(n) > h.maxWait {
+		err := h.shed(now, n)
 		h.mu.Unlock()
 		return err
 	}
@@ -280,19 +289,39 @@ func (h *Hasher) expectedWait(n int) time.Duration {
 	return time.Duration(turns) * h.hashTime
 }
 
-// shed returns the *ShedError of a caller whose expected wait is wait. It may come back when
-// the queue has drained to MaxWait, and no sooner than one queue turn after the last caller
-// turned away, so that those turned away come back spread at the rate the queue drains.
-// h.mu is held.
-func (h *Hasher) shed(wait time.Duration) error {
-	now := time.Now()
-	turn := h.hashTime / time.Duration(h.slots)
-	at := now.Add(max(wait-h.maxWait, 0) + turn)
-	if next := h.nextRetry.Add(turn); next.After(at) {
-		at = next
+// claim drops the promises of callers who did not come back within a retry unit of their
+// time, and takes the first promise that is due, if any, for the caller arriving at now: it is
+// let in whatever the queue's length (the queue was kept free for it). h.mu is held.
+func (h *Hasher) claim(now time.Time) bool {
+	for len(h.promises) > 0 && h.promises[0].Add(h.retryUnit).Before(now) {
+		h.promises = h.promises[1:]
 	}
-	h.nextRetry = at
-	return &ShedError{Waiting: len(h.queue), RetryAfter: at.Sub(now)}
+	if len(h.promises) > 0 && !h.promises[0].After(now) {
+		h.promises = h.promises[1:]
+		return true
+	}
+	return false
+}
+
+// shed turns away the caller arriving at now who would be at place n of the queue, counting
+// the promised turns, and promises it a turn: when the queue and the callers promised before it
+// will have drained to MaxWait, at least one queue turn after the last promise, rounded up to
+// whole retry units (Retry-After counts whole seconds), so that those turned away come back in
+// the order they were turned away, at the rate the queue drains. Until then, callers that come
+// without a promise are let in only if the queue has room for them and every promised caller.
+// h.mu is held.
+func (h *Hasher) shed(now time.Time, n int) error {
+	turn := h.hashTime / time.Duration(h.slots)
+	at := now.Add(max(h.expectedWait(n)-h.maxWait, 0))
+	if len(h.promises) > 0 && h.tail.Add(turn).After(at) {
+		at = h.tail.Add(turn) // one turn after the last promise, before rounding
+	}
+	h.tail = at
+	after := max(1, (at.Sub(now)+h.retryUnit-1)/h.retryUnit) * h.retryUnit
+	due := now.Add(after)
+	i, _ := slices.BinarySearchFunc(h.promises, due, time.Time.Compare)
+	h.promises = slices.Insert(h.promises, i, due)
+	return &ShedError{Waiting: len(h.queue), RetryAfter: after}
 }
 
 // handOver gives the slot of a caller that is done to the next in the queue, or frees it.
