@@ -3,6 +3,11 @@
 // apply loop. What differs by database (the lock that makes concurrent runs safe, the
 // schema_migrations DDL, how a file's statements run) stays in each adapter, behind Target.
 // It imports only the standard library.
+//
+// pressly/goose was weighed against this package and not taken: it keeps its own version
+// table (existing databases would re-run every migration), has no session lock for MySQL,
+// works on *sql.DB where the postgres adapter holds a pgx pool, and does not refuse a
+// database migrated by a newer binary (ErrSchemaTooNew).
 package migration
 
 import (
