@@ -1,10 +1,14 @@
 package httpapi
 
 import (
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/go-chi/chi/v5"
 )
 
 // BenchmarkRequireToken is the middleware's own cost around a verifier that answers from a
@@ -46,5 +50,29 @@ func BenchmarkLoginRequest(b *testing.B) {
 		if w.Code != 200 {
 			b.Fatal(w.Code)
 		}
+	}
+}
+
+// BenchmarkAccessLog is the access log's cost per request: a bare handler (Floor) and the same
+// handler through accessLog writing JSON lines to io.Discard (Logged), inside a chi router as
+// in the services.
+func BenchmarkAccessLog(b *testing.B) {
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	for _, tt := range []struct {
+		name string
+		mw   []func(http.Handler) http.Handler
+	}{{"Floor", nil}, {"Logged", []func(http.Handler) http.Handler{accessLog(log)}}} {
+		b.Run(tt.name, func(b *testing.B) {
+			r := chi.NewRouter()
+			r.Use(tt.mw...)
+			r.Get("/x", ok)
+			req := httptest.NewRequest(http.MethodGet, "/x", nil)
+			w := httptest.NewRecorder()
+			b.ReportAllocs()
+			for b.Loop() {
+				r.ServeHTTP(w, req)
+			}
+		})
 	}
 }
