@@ -27,7 +27,8 @@ import (
 // set (adapters/jose.RemoteKeySet, loaded once) and a revocation set of 1,000,000 entries, for
 // tokens not in the cache of verified tokens (1024 distinct tokens cycled through a cache of
 // 64, so each is verified, admitted and later evicted); Hit is the same path for a token in
-// the cache (revocation, claims, key and state still checked); Interleaved runs the floor, a
+// the cache (revocation, claims, key and state still checked); Uncached is Miss's work on a
+// guard without a cache (what the cache costs a miss: Miss/Uncached); Interleaved runs the floor, a
 // miss and a hit in each iteration and reports miss/floor and hit/floor; GoJose is go-jose's
 // own path (jwt.ParseSigned, Claims with the key, Validate); Rejected is a malformed token
 // refused before any key lookup, RejectedHeader a signed token refused for its jku header.
@@ -36,6 +37,7 @@ var benchOnce struct {
 	sync.Once
 	g    *Guard
 	miss *Guard // a cache of 64 entries, cycled through by the 1024 tokens of toks
+	none *Guard // no cache, for what the cache costs a miss
 	toks []string
 	s    signer
 	tok  string
@@ -80,6 +82,11 @@ func benchGuard(b *testing.B) (*Guard, signer, string) {
 		if err != nil {
 			panic(err)
 		}
+		none, err := New(ks, feed, clock, newMetrics(), Config{Issuer: testIssuer, Audiences: []string{testAud}, CacheEntries: -1})
+		if err != nil {
+			panic(err)
+		}
+		benchOnce.none = none
 		markLoaded(feed)
 		benchOnce.g, benchOnce.s, benchOnce.tok = g, s, s.sign(s.header(), with(now, nil))
 		benchOnce.miss = miss
@@ -116,6 +123,17 @@ func BenchmarkVerify(b *testing.B) {
 		i := 0
 		for b.Loop() {
 			if _, err := miss.Authenticate(ctx, toks[i%len(toks)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("Uncached", func(b *testing.B) {
+		b.ReportAllocs()
+		ctx := b.Context()
+		i := 0
+		for b.Loop() {
+			if _, err := benchOnce.none.Authenticate(ctx, toks[i%len(toks)]); err != nil {
 				b.Fatal(err)
 			}
 			i++
