@@ -7,7 +7,7 @@ FUZZTIME    ?= 10s
 
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 REVISION    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
-APPS        := authd ordersd paymentsd keygatectl
+APPS        := authd ordersd paymentsd guardd keygatectl
 
 .PHONY: run test unit fuzz generate wire-check lint bench release
 
