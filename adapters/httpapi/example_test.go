@@ -10,6 +10,7 @@ import (
 	"github.com/keygate/keygate/adapters/httpapi"
 	"github.com/keygate/keygate/adapters/jose"
 	"github.com/keygate/keygate/adapters/memory"
+	"github.com/keygate/keygate/adapters/system"
 	"github.com/keygate/keygate/adapters/telemetry"
 	"github.com/keygate/keygate/core/guard"
 	"github.com/keygate/keygate/core/key"
@@ -23,7 +24,7 @@ func ExampleRequireToken() {
 	ctx := context.Background()
 	issuer, signed := fakeAuthService() // stands in for authd at KEYGATE_ISSUER
 	defer issuer.Close()
-	clock, metrics := memory.RealClock{}, telemetry.Nop
+	clock, metrics := system.Clock{}, telemetry.Nop
 	// In production the revocation store and bus are Redis's (REDIS_ADDR), shared with authd.
 	revocations, bus := memory.NewRevocationStore(clock), memory.NewEventBus(memory.EventBusConfig{})
 

@@ -18,6 +18,7 @@ import (
 	"github.com/keygate/keygate/adapters/httpapi"
 	"github.com/keygate/keygate/adapters/jose"
 	"github.com/keygate/keygate/adapters/memory"
+	"github.com/keygate/keygate/adapters/system"
 	"github.com/keygate/keygate/adapters/telemetry"
 	"github.com/keygate/keygate/core/guard"
 )
@@ -120,7 +121,7 @@ func benchService(b *testing.B) (srv *httptest.Server, tok string) {
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	issuer, signed := fakeAuthService()
-	clock := memory.RealClock{}
+	clock := system.Clock{}
 	metrics := telemetry.New(nil)
 	keys, closeKeys, err := jose.NewRemoteKeySet(nil, clock, metrics, jose.Config{Issuer: issuer.URL})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/keygate/keygate/adapters/httpapi"
 	"github.com/keygate/keygate/adapters/jose"
 	"github.com/keygate/keygate/adapters/memory"
+	"github.com/keygate/keygate/adapters/system"
 	"github.com/keygate/keygate/adapters/telemetry"
 	"github.com/keygate/keygate/core/guard"
 	"github.com/keygate/keygate/ports/portstest"
@@ -25,7 +26,7 @@ func TestSafeByDefault(t *testing.T) {
 	t.Cleanup(issuer.Close)
 	ctx, cancel := context.WithCancel(t.Context())
 	t.Cleanup(cancel)
-	clock, metrics := memory.RealClock{}, telemetry.Nop
+	clock, metrics := system.Clock{}, telemetry.Nop
 
 	serve := func(t *testing.T, keys *jose.RemoteKeySet, feed *guard.Feed) *httptest.Server {
 		t.Helper()

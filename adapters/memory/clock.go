@@ -1,6 +1,6 @@
 // Package memory implements every driven port of keygate in process memory: the revocation
 // store, event bus, session store, user repository, audit log, rate limiter and key store, plus
-// a real and a fake Clock. The whole system runs on it in one process (dev mode), and the core's
+// a fake Clock for tests (the real one is system.Clock). The whole system runs on it in one process (dev mode), and the core's
 // tests use it as their test double; every type passes its port's suite in ports/portstest.
 // Stores that expire entries read the time from a ports.Clock, so tests can drive it.
 package memory
@@ -11,14 +11,6 @@ import (
 
 	"github.com/keygate/keygate/ports"
 )
-
-// RealClock tells the real time.
-type RealClock struct{}
-
-var _ ports.Clock = RealClock{}
-
-// Now returns time.Now().
-func (RealClock) Now() time.Time { return time.Now() }
 
 // FakeClock is a settable clock for tests. It is safe for concurrent use.
 type FakeClock struct {
@@ -56,7 +48,13 @@ func (c *FakeClock) Advance(d time.Duration) time.Time {
 // orReal returns c, or the real clock if c is nil.
 func orReal(c ports.Clock) ports.Clock {
 	if c == nil {
-		return RealClock{}
+		return realClock{}
 	}
 	return c
 }
+
+// realClock is the real time, for a store given no clock (adapters do not import each other,
+// so this is not system.Clock).
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }

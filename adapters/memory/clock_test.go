@@ -38,14 +38,6 @@ func TestFakeClock(t *testing.T) {
 	}
 }
 
-func TestRealClock(t *testing.T) {
-	before := time.Now()
-	got := memory.RealClock{}.Now()
-	if got.Before(before) || got.After(time.Now()) {
-		t.Errorf("RealClock.Now = %v, not between calls to time.Now", got)
-	}
-}
-
 // The stores expire by their clock, so a fake clock drives them.
 func TestExpiryFollowsTheClock(t *testing.T) {
 	c := memory.NewFakeClock(t0)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"strconv"
 
@@ -30,26 +29,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer ln.Close()
 	cfg.Listened(ln.Addr().(*net.TCPAddr).Port)
-	app, cleanup, err := build(ctx, cfg, log)
+	app, cleanup, err := authsvc.Open(ctx, cfg, log)
 	if err != nil {
 		return fmt.Errorf("authd: %w", err)
 	}
 	defer cleanup()
 	return app.Run(ctx, ln)
-}
-
-// build calls the injector of cfg's deployment profile.
-func build(ctx context.Context, cfg authsvc.Config, log *slog.Logger) (*authsvc.App, func(), error) {
-	switch cfg.Profile {
-	case authsvc.ProfileMemory:
-		return initMemory(cfg, log)
-	case authsvc.ProfileRedis:
-		return initRedis(cfg, log)
-	case authsvc.ProfileRedisMySQL:
-		return initRedisMySQL(ctx, cfg, log)
-	case authsvc.ProfileRedisPostgres:
-		return initRedisPostgres(ctx, cfg, log)
-	default:
-		return nil, nil, fmt.Errorf("no injector for profile %q", cfg.Profile)
-	}
 }

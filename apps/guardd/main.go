@@ -7,20 +7,6 @@
 // Configured by environment variables (docs/configuration.md).
 package main
 
-import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-)
+import "github.com/keygate/keygate/apps/internal/program"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
-		stop()
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	stop()
-}
+func main() { program.Main(run) }

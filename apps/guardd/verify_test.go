@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/adapters/memory"
+	"github.com/keygate/keygate/adapters/system"
 	"github.com/keygate/keygate/apps/verifier"
 	"github.com/keygate/keygate/core/guard"
 	"github.com/keygate/keygate/core/revocation"
@@ -30,7 +31,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 func newSidecar(t testing.TB, held bool) *sidecar {
 	t.Helper()
-	s := &sidecar{authd: apptest.NewIssuer(held), store: memory.NewRevocationStore(memory.RealClock{}),
+	s := &sidecar{authd: apptest.NewIssuer(held), store: memory.NewRevocationStore(system.Clock{}),
 		bus: memory.NewEventBus(memory.EventBusConfig{})}
 	t.Cleanup(s.authd.Close)
 	v, err := verifier.New(verifier.Config{Guard: guard.Config{Issuer: s.authd.URL, Audiences: []string{"billing"}},

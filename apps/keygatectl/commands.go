@@ -14,12 +14,15 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/keygate/keygate/adapters/jose"
 	"github.com/keygate/keygate/apps/internal/authsvc"
 	"github.com/keygate/keygate/apps/internal/env"
+	"github.com/keygate/keygate/apps/internal/stores"
 	"github.com/keygate/keygate/core/audit"
 	"github.com/keygate/keygate/core/auth"
 	"github.com/keygate/keygate/core/identity"
 	"github.com/keygate/keygate/core/key"
+	"github.com/keygate/keygate/core/keyring"
 	"github.com/keygate/keygate/core/token"
 	"github.com/keygate/keygate/ports"
 )
@@ -30,28 +33,37 @@ var admin = token.Claims{Subject: "keygatectl", Roles: []string{identity.RoleAdm
 // client is where keygatectl's calls come from, for the audit log.
 var client = auth.Client{UserAgent: "keygatectl"}
 
-// open reads authd's configuration through getenv and wires the tool of its profile.
-func open(ctx context.Context, getenv func(string) string) (*tool, func(), error) {
+// open reads authd's configuration through getenv, opens the stores of its profile and wires
+// what the command needs: the key ring alone (keys commands, full false: no hasher, no use
+// cases, no guard), or the tool with the use cases.
+func open(ctx context.Context, getenv func(string) string, full bool) (*tool, func(), error) {
 	cfg, err := authsvc.Load(getenv)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := refuseOwnMemory(cfg); err != nil {
-		return nil, nil, err
+	if cfg.Profile.InMemory() {
+		return nil, nil, errOwnMemory
 	}
 	cfg.Listened(cfg.Port)
 	log := slog.New(slog.DiscardHandler)
-	switch cfg.Profile {
-	case authsvc.ProfileMemory:
-		return initMemory(cfg, log)
-	case authsvc.ProfileRedis:
-		return initRedis(cfg, log)
-	case authsvc.ProfileRedisMySQL:
-		return initRedisMySQL(ctx, cfg, log)
-	case authsvc.ProfileRedisPostgres:
-		return initRedisPostgres(ctx, cfg, log)
+	st, cleanup, err := stores.Open(ctx, cfg.Config, log)
+	if err != nil {
+		return nil, nil, err
 	}
-	return nil, nil, fmt.Errorf("no injector for profile %q", cfg.Profile)
+	var t *tool
+	if full {
+		t, err = initTool(st, cfg, log)
+	} else {
+		var ring *keyring.Ring
+		ring, err = authsvc.NewRing(keyring.Deps{Keys: st.Keys, Issuer: jose.NewTokenIssuer(), Bus: st.Bus,
+			Audit: st.Audit, Clock: st.Clock}, cfg)
+		t = &tool{ring: ring, cfg: cfg}
+	}
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return t, cleanup, nil
 }
 
 // errOwnMemory is the refusal of a profile whose users and keys would live in keygatectl's
@@ -59,14 +71,6 @@ func open(ctx context.Context, getenv func(string) string) (*tool, func(), error
 var errOwnMemory = errors.New("keygatectl: no database is configured: with KEYGATE_DEV=1 and no DB_HOST (or DATABASE_URL), " +
 	"authd keeps users and signing keys in its own memory, which keygatectl cannot reach; it would act on an empty store of its own. " +
 	"Set DB_HOST (or DATABASE_URL) and REDIS_ADDR as authd has them")
-
-// refuseOwnMemory refuses the profiles that keep users and keys in process memory.
-func refuseOwnMemory(cfg authsvc.Config) error {
-	if cfg.Profile == authsvc.ProfileMemory || cfg.Profile == authsvc.ProfileRedis {
-		return errOwnMemory
-	}
-	return nil
-}
 
 // command is one subcommand's flags and arguments.
 type command struct {
@@ -185,7 +189,8 @@ func (cl cli) withTool(ctx context.Context, c *command, args []string, getenv fu
 		}
 		return err
 	}
-	t, cleanup, err := cl.open(ctx, getenv)
+	full := !strings.HasPrefix(c.name, "keys ") // the keys commands need the ring alone
+	t, cleanup, err := cl.open(ctx, getenv, full)
 	if err != nil {
 		var joined interface{ Unwrap() []error }
 		if errors.As(err, &joined) {
@@ -208,7 +213,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	r := env.New(getenv)
 	dev := r.Flag("KEYGATE_DEV")
-	db := authsvc.LoadDatabase(r, getenv)
+	db := stores.LoadDatabase(r, getenv)
 	if err := r.Err(); err != nil {
 		return err
 	}
@@ -224,7 +229,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 			fmt.Fprintln(w, "no database configured (KEYGATE_DEV=1, memory profile): nothing to migrate")
 		})
 	}
-	v, err := authsvc.MigrateDatabase(ctx, db, slog.New(slog.DiscardHandler))
+	v, err := stores.MigrateDatabase(ctx, db, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return c.fail(err)
 	}

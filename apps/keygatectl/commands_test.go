@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/keygate/keygate/apps/internal/authsvc"
+	"github.com/keygate/keygate/apps/internal/stores"
 	"github.com/keygate/keygate/core/auth"
 	"github.com/keygate/keygate/core/token"
 )
@@ -28,11 +29,15 @@ func memoryCLI(t *testing.T, users ...string) (cli, *tool) {
 		t.Fatal(err)
 	}
 	cfg.Listened(8080)
-	tl, cleanup, err := initMemory(cfg, slog.New(slog.DiscardHandler))
+	st, cleanup, err := stores.Open(t.Context(), cfg.Config, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cleanup)
+	tl, err := initTool(st, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := tl.ring.Init(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +46,7 @@ func memoryCLI(t *testing.T, users ...string) (cli, *tool) {
 			t.Fatal(err)
 		}
 	}
-	return cli{open: func(context.Context, func(string) string) (*tool, func(), error) { return tl, func() {}, nil }}, tl
+	return cli{open: func(context.Context, func(string) string, bool) (*tool, func(), error) { return tl, func() {}, nil }}, tl
 }
 
 // ctl runs one command line and returns its output.

@@ -6,26 +6,6 @@
 // text, or JSON with -json. Run it without arguments for usage.
 package main
 
-import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+import "github.com/keygate/keygate/apps/internal/program"
 
-	"github.com/keygate/keygate/internal/version"
-)
-
-func main() {
-	if version.Requested(os.Args) {
-		version.Print(os.Stdout, os.Args)
-		return
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
-		stop()
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	stop()
-}
+func main() { program.Main(run) }

@@ -54,10 +54,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	return cli{open: open}.run(ctx, args, getenv, stdout)
 }
 
-// cli runs keygatectl's commands; open wires the tool of a configuration (tests share one
-// memory tool between commands).
+// cli runs keygatectl's commands; open wires the tool of a configuration, with the use cases
+// when full (tests share one memory tool between commands).
 type cli struct {
-	open func(ctx context.Context, getenv func(string) string) (*tool, func(), error)
+	open func(ctx context.Context, getenv func(string) string, full bool) (*tool, func(), error)
 }
 
 func (c cli) run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {

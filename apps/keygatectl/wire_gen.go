@@ -7,15 +7,11 @@
 package main
 
 import (
-	"context"
 	"github.com/keygate/keygate/adapters/jose"
-	"github.com/keygate/keygate/adapters/memory"
-	"github.com/keygate/keygate/adapters/mysql"
 	"github.com/keygate/keygate/adapters/norm"
-	"github.com/keygate/keygate/adapters/postgres"
-	"github.com/keygate/keygate/adapters/redis"
 	"github.com/keygate/keygate/adapters/telemetry"
 	"github.com/keygate/keygate/apps/internal/authsvc"
+	"github.com/keygate/keygate/apps/internal/stores"
 	"github.com/keygate/keygate/core/auth"
 	"github.com/keygate/keygate/core/keyring"
 	"log/slog"
@@ -23,13 +19,13 @@ import (
 
 // Injectors from wire.go:
 
-// initMemory wires the tool on the memory profile (KEYGATE_DEV=1: a fresh, empty process).
-func initMemory(cfg authsvc.Config, log *slog.Logger) (*tool, func(), error) {
-	keyStore := memory.NewKeyStore()
+// initTool wires the admin commands' tool on st, as authd wires its use cases.
+func initTool(st *stores.Stores, cfg authsvc.Config, log *slog.Logger) (*tool, error) {
+	keyStore := st.Keys
 	tokenIssuer := jose.NewTokenIssuer()
-	eventBus := authsvc.NewMemoryBus()
-	auditLog := memory.NewAuditLog()
-	realClock := _wireRealClockValue
+	eventBus := st.Bus
+	auditLog := st.Audit
+	clock := st.Clock
 	registry := authsvc.NewRegistry()
 	metrics := telemetry.New(registry)
 	deps := keyring.Deps{
@@ -37,26 +33,26 @@ func initMemory(cfg authsvc.Config, log *slog.Logger) (*tool, func(), error) {
 		Issuer:  tokenIssuer,
 		Bus:     eventBus,
 		Audit:   auditLog,
-		Clock:   realClock,
+		Clock:   clock,
 		Metrics: metrics,
 	}
 	ring, err := authsvc.NewRing(deps, cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	userRepo := memory.NewUserRepo()
-	sessionStore := memory.NewSessionStore(realClock)
-	revocationStore := memory.NewRevocationStore(realClock)
+	userRepo := st.Users
+	sessionStore := st.Sessions
+	revocationStore := st.Revocations
 	hasher, err := authsvc.NewHasher(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	normalizer := norm.New()
-	rateLimiter := memory.NewRateLimiter(realClock)
-	feed := authsvc.NewFeed(revocationStore, eventBus, ring, realClock, metrics)
-	guard, err := authsvc.NewGuard(ring, feed, realClock, metrics, cfg)
+	rateLimiter := st.Limiter
+	feed := authsvc.NewFeed(revocationStore, eventBus, ring, clock, metrics)
+	guard, err := authsvc.NewGuard(ring, feed, clock, metrics, cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	authDeps := auth.Deps{
 		Users:       userRepo,
@@ -68,299 +64,14 @@ func initMemory(cfg authsvc.Config, log *slog.Logger) (*tool, func(), error) {
 		Norm:        normalizer,
 		Limiter:     rateLimiter,
 		Audit:       auditLog,
-		Clock:       realClock,
+		Clock:       clock,
 		Metrics:     metrics,
 		Verifier:    guard,
 	}
 	service, err := authsvc.NewService(authDeps, cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	mainTool := newTool(ring, service, userRepo, normalizer, cfg)
-	return mainTool, func() {
-	}, nil
-}
-
-var (
-	_wireRealClockValue = memory.RealClock{}
-)
-
-// initRedis wires the tool on Redis with in-memory users (KEYGATE_DEV=1).
-func initRedis(cfg authsvc.Config, log *slog.Logger) (*tool, func(), error) {
-	keyStore := memory.NewKeyStore()
-	tokenIssuer := jose.NewTokenIssuer()
-	config := cfg.Redis
-	universalClient, cleanup, err := authsvc.NewRedisClient(config, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	eventBus, err := redis.NewEventBus(universalClient, config)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	auditLog := memory.NewAuditLog()
-	realClock := _wireRealClockValue
-	registry := authsvc.NewRegistry()
-	metrics := telemetry.New(registry)
-	deps := keyring.Deps{
-		Keys:    keyStore,
-		Issuer:  tokenIssuer,
-		Bus:     eventBus,
-		Audit:   auditLog,
-		Clock:   realClock,
-		Metrics: metrics,
-	}
-	ring, err := authsvc.NewRing(deps, cfg)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	userRepo := memory.NewUserRepo()
-	sessionStore, err := redis.NewSessionStore(universalClient, config)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	revocationStore, err := redis.NewRevocationStore(universalClient, config)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	hasher, err := authsvc.NewHasher(cfg)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	normalizer := norm.New()
-	rateLimiter, err := redis.NewRateLimiter(universalClient, config)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	feed := authsvc.NewFeed(revocationStore, eventBus, ring, realClock, metrics)
-	guard, err := authsvc.NewGuard(ring, feed, realClock, metrics, cfg)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	authDeps := auth.Deps{
-		Users:       userRepo,
-		Sessions:    sessionStore,
-		Revocations: revocationStore,
-		Bus:         eventBus,
-		Signer:      ring,
-		Hasher:      hasher,
-		Norm:        normalizer,
-		Limiter:     rateLimiter,
-		Audit:       auditLog,
-		Clock:       realClock,
-		Metrics:     metrics,
-		Verifier:    guard,
-	}
-	service, err := authsvc.NewService(authDeps, cfg)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	mainTool := newTool(ring, service, userRepo, normalizer, cfg)
-	return mainTool, func() {
-		cleanup()
-	}, nil
-}
-
-// initRedisMySQL wires the tool on Redis and MySQL, as authd.
-func initRedisMySQL(ctx context.Context, cfg authsvc.Config, log *slog.Logger) (*tool, func(), error) {
-	db, cleanup, err := authsvc.OpenMySQL(ctx, cfg, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	keyStore := mysql.NewKeyStore(db)
-	tokenIssuer := jose.NewTokenIssuer()
-	config := cfg.Redis
-	universalClient, cleanup2, err := authsvc.NewRedisClient(config, log)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	eventBus, err := redis.NewEventBus(universalClient, config)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	auditLog := mysql.NewAuditLog(db)
-	realClock := _wireRealClockValue
-	registry := authsvc.NewRegistry()
-	metrics := telemetry.New(registry)
-	deps := keyring.Deps{
-		Keys:    keyStore,
-		Issuer:  tokenIssuer,
-		Bus:     eventBus,
-		Audit:   auditLog,
-		Clock:   realClock,
-		Metrics: metrics,
-	}
-	ring, err := authsvc.NewRing(deps, cfg)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	userRepo := mysql.NewUserRepo(db)
-	sessionStore, err := redis.NewSessionStore(universalClient, config)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	revocationStore, err := redis.NewRevocationStore(universalClient, config)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	hasher, err := authsvc.NewHasher(cfg)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	normalizer := norm.New()
-	rateLimiter, err := redis.NewRateLimiter(universalClient, config)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	feed := authsvc.NewFeed(revocationStore, eventBus, ring, realClock, metrics)
-	guard, err := authsvc.NewGuard(ring, feed, realClock, metrics, cfg)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	authDeps := auth.Deps{
-		Users:       userRepo,
-		Sessions:    sessionStore,
-		Revocations: revocationStore,
-		Bus:         eventBus,
-		Signer:      ring,
-		Hasher:      hasher,
-		Norm:        normalizer,
-		Limiter:     rateLimiter,
-		Audit:       auditLog,
-		Clock:       realClock,
-		Metrics:     metrics,
-		Verifier:    guard,
-	}
-	service, err := authsvc.NewService(authDeps, cfg)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	mainTool := newTool(ring, service, userRepo, normalizer, cfg)
-	return mainTool, func() {
-		cleanup2()
-		cleanup()
-	}, nil
-}
-
-// initRedisPostgres wires the tool on Redis and PostgreSQL, as authd.
-func initRedisPostgres(ctx context.Context, cfg authsvc.Config, log *slog.Logger) (*tool, func(), error) {
-	pool, cleanup, err := authsvc.OpenPostgres(ctx, cfg, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	keyStore := postgres.NewKeyStore(pool)
-	tokenIssuer := jose.NewTokenIssuer()
-	config := cfg.Redis
-	universalClient, cleanup2, err := authsvc.NewRedisClient(config, log)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	eventBus, err := redis.NewEventBus(universalClient, config)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	auditLog := postgres.NewAuditLog(pool)
-	realClock := _wireRealClockValue
-	registry := authsvc.NewRegistry()
-	metrics := telemetry.New(registry)
-	deps := keyring.Deps{
-		Keys:    keyStore,
-		Issuer:  tokenIssuer,
-		Bus:     eventBus,
-		Audit:   auditLog,
-		Clock:   realClock,
-		Metrics: metrics,
-	}
-	ring, err := authsvc.NewRing(deps, cfg)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	userRepo := postgres.NewUserRepo(pool)
-	sessionStore, err := redis.NewSessionStore(universalClient, config)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	revocationStore, err := redis.NewRevocationStore(universalClient, config)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	hasher, err := authsvc.NewHasher(cfg)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	normalizer := norm.New()
-	rateLimiter, err := redis.NewRateLimiter(universalClient, config)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	feed := authsvc.NewFeed(revocationStore, eventBus, ring, realClock, metrics)
-	guard, err := authsvc.NewGuard(ring, feed, realClock, metrics, cfg)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	authDeps := auth.Deps{
-		Users:       userRepo,
-		Sessions:    sessionStore,
-		Revocations: revocationStore,
-		Bus:         eventBus,
-		Signer:      ring,
-		Hasher:      hasher,
-		Norm:        normalizer,
-		Limiter:     rateLimiter,
-		Audit:       auditLog,
-		Clock:       realClock,
-		Metrics:     metrics,
-		Verifier:    guard,
-	}
-	service, err := authsvc.NewService(authDeps, cfg)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	mainTool := newTool(ring, service, userRepo, normalizer, cfg)
-	return mainTool, func() {
-		cleanup2()
-		cleanup()
-	}, nil
+	return mainTool, nil
 }

@@ -4,8 +4,8 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/adapters/jose"
-	"github.com/keygate/keygate/apps/internal/authsvc"
 	"github.com/keygate/keygate/apps/internal/env"
+	"github.com/keygate/keygate/apps/internal/stores"
 	"github.com/keygate/keygate/core/guard"
 )
 
@@ -21,7 +21,7 @@ func FromEnv(getenv func(string) string, audience string) (Config, error) {
 	r := env.New(getenv)
 	c := Config{Dev: r.Flag("KEYGATE_DEV")}
 	issuer := r.String("KEYGATE_ISSUER", "http://localhost:8080")
-	authsvc.CheckIssuer(r, "KEYGATE_ISSUER", issuer)
+	env.CheckIssuer(r, "KEYGATE_ISSUER", issuer)
 	c.Keys = jose.Config{Issuer: issuer, URL: r.String("KEYGATE_JWKS_URL", "")}
 	var def []string
 	if audience != "" {
@@ -43,7 +43,7 @@ func FromEnv(getenv func(string) string, audience string) (Config, error) {
 		r.Fail("KEYGATE_AUDIENCE", "required: the audience tokens must name to be accepted here")
 	}
 	var hasRedis bool
-	c.Redis, hasRedis = authsvc.LoadRedis(r, getenv)
+	c.Redis, hasRedis = stores.LoadRedis(r, getenv)
 	switch {
 	case hasRedis:
 	case !c.Dev:

@@ -6,7 +6,7 @@ import (
 
 	"github.com/keygate/keygate/adapters/jose"
 	"github.com/keygate/keygate/adapters/telemetry"
-	"github.com/keygate/keygate/apps/internal/authsvc"
+	"github.com/keygate/keygate/apps/internal/stores"
 	"github.com/keygate/keygate/core/guard"
 	"github.com/keygate/keygate/ports"
 )
@@ -14,7 +14,7 @@ import (
 // core is what every profile shares: the clock, metrics, the remote key set, the feed and
 // the guard. A profile adds the revocation store, the bus and the dependencies it watches.
 var core = wire.NewSet(
-	authsvc.RealClock,
+	stores.Clock,
 	newRegistry,
 	telemetry.New,
 	wire.Bind(new(ports.Metrics), new(*telemetry.Metrics)),

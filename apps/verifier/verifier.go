@@ -36,7 +36,7 @@ import (
 	"github.com/keygate/keygate/adapters/jose"
 	redisadapter "github.com/keygate/keygate/adapters/redis"
 	"github.com/keygate/keygate/adapters/telemetry"
-	"github.com/keygate/keygate/apps/internal/authsvc"
+	"github.com/keygate/keygate/apps/internal/stores"
 	"github.com/keygate/keygate/core/guard"
 	"github.com/keygate/keygate/core/token"
 	"github.com/keygate/keygate/ports"
@@ -112,11 +112,11 @@ type parts struct {
 	guard    *guard.Guard
 	metrics  *telemetry.Metrics
 	registry *prometheus.Registry
-	deps     authsvc.Dependencies
+	deps     stores.Dependencies
 }
 
 func newParts(keys *jose.RemoteKeySet, feed *guard.Feed, g *guard.Guard, m *telemetry.Metrics,
-	reg *prometheus.Registry, deps authsvc.Dependencies) *parts {
+	reg *prometheus.Registry, deps stores.Dependencies) *parts {
 	return &parts{keys: keys, feed: feed, guard: g, metrics: m, registry: reg, deps: deps}
 }
 
@@ -173,8 +173,8 @@ func New(cfg Config) (*Verifier, error) {
 	v.stop = stop
 	v.wg.Go(func() { _ = v.keys.Run(ctx) })
 	v.wg.Go(func() { _ = v.feed.Run(ctx) })
-	deps := append(authsvc.Dependencies{{Name: telemetry.DependencyJWKS, Ping: v.pingKeys}}, v.deps...)
-	v.wg.Go(func() { authsvc.Monitor(ctx, deps, v.metrics.SetDependency, cfg.Log, cfg.Name) })
+	deps := append(stores.Dependencies{{Name: telemetry.DependencyJWKS, Ping: v.pingKeys}}, v.deps...)
+	v.wg.Go(func() { stores.Monitor(ctx, deps, v.metrics.SetDependency, cfg.Log, cfg.Name) })
 	return v, nil
 }
 
@@ -247,7 +247,7 @@ func (v *Verifier) Checks() []httpapi.Check {
 		}},
 		httpapi.FeedCheck(v.guard),
 	}
-	return append(checks, authsvc.DependencyChecks(v.deps)...)
+	return append(checks, stores.DependencyChecks(v.deps)...)
 }
 
 // Ready is the readiness handler (/ready): 503 until keys and the revocation set are

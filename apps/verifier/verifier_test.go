@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/keygate/keygate/adapters/memory"
+	"github.com/keygate/keygate/adapters/system"
 	"github.com/keygate/keygate/apps/verifier"
 	"github.com/keygate/keygate/core/revocation"
 	"github.com/keygate/keygate/ports"
@@ -119,7 +120,7 @@ func (s *flakyStore) Snapshot(ctx context.Context) (revocation.Snapshot, error) 
 func TestFirstLoadDecides(t *testing.T) {
 	authd := apptest.NewIssuer(false)
 	defer authd.Close()
-	clock := memory.RealClock{}
+	clock := system.Clock{}
 	store := &flakyStore{RevocationStore: memory.NewRevocationStore(clock)}
 	if _, err := store.Revoke(t.Context(), revocation.Entry{Kind: revocation.KindSession, Key: "sid-logged-out",
 		ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
@@ -160,7 +161,7 @@ func TestFirstLoadDecides(t *testing.T) {
 func TestFollowsRevocations(t *testing.T) {
 	authd := apptest.NewIssuer(false)
 	defer authd.Close()
-	clock := memory.RealClock{}
+	clock := system.Clock{}
 	store, bus := memory.NewRevocationStore(clock), memory.NewEventBus(memory.EventBusConfig{})
 	v, err := verifier.New(verifier.Config{Guard: guardConfig(authd.URL), Revocations: store, Events: bus, Log: quiet()})
 	if err != nil {

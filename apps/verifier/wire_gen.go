@@ -9,8 +9,9 @@ package verifier
 import (
 	"github.com/keygate/keygate/adapters/memory"
 	"github.com/keygate/keygate/adapters/redis"
+	"github.com/keygate/keygate/adapters/system"
 	"github.com/keygate/keygate/adapters/telemetry"
-	"github.com/keygate/keygate/apps/internal/authsvc"
+	"github.com/keygate/keygate/apps/internal/stores"
 	"github.com/keygate/keygate/ports"
 	"log/slog"
 )
@@ -19,14 +20,14 @@ import (
 
 // initRedis wires a verifier following authd's revocations through Redis.
 func initRedis(cfg Config, redis2 redis.Config, log *slog.Logger) (*parts, func(), error) {
-	realClock := _wireRealClockValue
+	clock := _wireClockValue
 	registry := newRegistry(cfg)
 	metrics := telemetry.New(registry)
-	remoteKeySet, cleanup, err := newKeySet(realClock, metrics, cfg)
+	remoteKeySet, cleanup, err := newKeySet(clock, metrics, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	universalClient, cleanup2, err := authsvc.NewRedisClient(redis2, log)
+	universalClient, cleanup2, err := stores.NewRedisClient(redis2, log)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -43,14 +44,14 @@ func initRedis(cfg Config, redis2 redis.Config, log *slog.Logger) (*parts, func(
 		cleanup()
 		return nil, nil, err
 	}
-	feed := newFeed(revocationStore, eventBus, remoteKeySet, realClock, metrics)
-	guard, err := newGuard(remoteKeySet, feed, realClock, metrics, cfg)
+	feed := newFeed(revocationStore, eventBus, remoteKeySet, clock, metrics)
+	guard, err := newGuard(remoteKeySet, feed, clock, metrics, cfg)
 	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	dependencies := authsvc.RedisDependencies(universalClient)
+	dependencies := stores.RedisDependencies(universalClient)
 	verifierParts := newParts(remoteKeySet, feed, guard, metrics, registry, dependencies)
 	return verifierParts, func() {
 		cleanup2()
@@ -59,25 +60,25 @@ func initRedis(cfg Config, redis2 redis.Config, log *slog.Logger) (*parts, func(
 }
 
 var (
-	_wireRealClockValue = memory.RealClock{}
+	_wireClockValue = system.Clock{}
 )
 
 // initInProcess wires a verifier on a revocation store and bus of this process.
 func initInProcess(cfg Config, store ports.RevocationStore, bus ports.EventBus) (*parts, func(), error) {
-	realClock := _wireRealClockValue
+	clock := _wireClockValue
 	registry := newRegistry(cfg)
 	metrics := telemetry.New(registry)
-	remoteKeySet, cleanup, err := newKeySet(realClock, metrics, cfg)
+	remoteKeySet, cleanup, err := newKeySet(clock, metrics, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	feed := newFeed(store, bus, remoteKeySet, realClock, metrics)
-	guard, err := newGuard(remoteKeySet, feed, realClock, metrics, cfg)
+	feed := newFeed(store, bus, remoteKeySet, clock, metrics)
+	guard, err := newGuard(remoteKeySet, feed, clock, metrics, cfg)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	dependencies := authsvc.NoDependencies()
+	dependencies := stores.NoDependencies()
 	verifierParts := newParts(remoteKeySet, feed, guard, metrics, registry, dependencies)
 	return verifierParts, func() {
 		cleanup()
@@ -87,22 +88,22 @@ func initInProcess(cfg Config, store ports.RevocationStore, bus ports.EventBus) 
 // initStandalone wires a verifier without a revocation feed (dev only): a private, empty
 // store and bus.
 func initStandalone(cfg Config) (*parts, func(), error) {
-	realClock := _wireRealClockValue
+	clock := _wireClockValue
 	registry := newRegistry(cfg)
 	metrics := telemetry.New(registry)
-	remoteKeySet, cleanup, err := newKeySet(realClock, metrics, cfg)
+	remoteKeySet, cleanup, err := newKeySet(clock, metrics, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	revocationStore := memory.NewRevocationStore(realClock)
-	eventBus := authsvc.NewMemoryBus()
-	feed := newFeed(revocationStore, eventBus, remoteKeySet, realClock, metrics)
-	guard, err := newGuard(remoteKeySet, feed, realClock, metrics, cfg)
+	revocationStore := memory.NewRevocationStore(clock)
+	eventBus := stores.NewMemoryBus()
+	feed := newFeed(revocationStore, eventBus, remoteKeySet, clock, metrics)
+	guard, err := newGuard(remoteKeySet, feed, clock, metrics, cfg)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	dependencies := authsvc.NoDependencies()
+	dependencies := stores.NoDependencies()
 	verifierParts := newParts(remoteKeySet, feed, guard, metrics, registry, dependencies)
 	return verifierParts, func() {
 		cleanup()

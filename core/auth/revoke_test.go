@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/keygate/keygate/adapters/memory"
+	"github.com/keygate/keygate/adapters/system"
 	"github.com/keygate/keygate/core/audit"
 	"github.com/keygate/keygate/core/revocation"
 	"github.com/keygate/keygate/core/token"
@@ -85,12 +86,12 @@ func TestLogoutAll(t *testing.T) {
 // after LogoutAll returns gets a token that is accepted.
 func TestLogoutAllRealClock(t *testing.T) {
 	e := newEnv(t)
-	e.deps.Clock = memory.RealClock{}
+	e.deps.Clock = system.Clock{}
 	e.sessions = memory.NewSessionStore(e.deps.Clock)
 	e.revs = memory.NewRevocationStore(e.deps.Clock)
 	e.deps.Sessions, e.deps.Revocations = e.sessions, e.revs
 	e.svc = e.service(t, nil)
-	v := &testVerifier{keys: e.ring, revs: e.revs, clock: memory.RealClock{}, cfg: e.cfg}
+	v := &testVerifier{keys: e.ring, revs: e.revs, clock: system.Clock{}, cfg: e.cfg}
 	e.register(t, "alice@example.org")
 	for range 3 {
 		before := e.login(t, "alice@example.org")

@@ -112,9 +112,19 @@ var rules = []rule{
 		allowed: func(imp string, std bool) bool { return !strings.HasPrefix(imp, "github.com/google/wire") },
 	},
 	{
-		why:     "a verifier (guardd, the demo services) is composed by apps/verifier, never from the auth service's composition",
-		applies: func(r string) bool { return r == "apps/guardd" || r == "apps/internal/demo" },
+		why:     "a verifier (apps/verifier, guardd, the demo services) is composed from apps/internal/stores, never from the auth service's composition",
+		applies: func(r string) bool {
+			return under(r, "apps/verifier") || r == "apps/guardd" || r == "apps/internal/demo" || r == "apps/ordersd" || r == "apps/paymentsd"
+		},
 		allowed: func(imp string, std bool) bool { return rel(imp) != "apps/internal/authsvc" },
+	},
+	{
+		why:     "apps/internal/stores (the profiles) is below the use cases: it imports no core use case and no binary's composition",
+		applies: func(r string) bool { return r == "apps/internal/stores" },
+		allowed: func(imp string, std bool) bool {
+			r := rel(imp)
+			return !(under(r, "core") && !isNoun(r)) && r != "apps/internal/authsvc" && r != "apps/verifier"
+		},
 	},
 	{
 		why:     "nothing outside apps/ and test/ imports apps/",
@@ -212,6 +222,11 @@ func TestRulesCatchViolations(t *testing.T) {
 		{"adapters/telemetry", "github.com/keygate/keygate/internal/other", false},
 		{"apps/guardd", "github.com/keygate/keygate/apps/internal/authsvc", false},
 		{"apps/internal/demo", "github.com/keygate/keygate/apps/internal/authsvc", false},
+		{"apps/verifier", "github.com/keygate/keygate/apps/internal/authsvc", false},
+		{"apps/ordersd", "github.com/keygate/keygate/apps/internal/authsvc", false},
+		{"apps/internal/stores", "github.com/keygate/keygate/core/keyring", false},
+		{"apps/internal/stores", "github.com/keygate/keygate/core/auth", false},
+		{"apps/internal/stores", "github.com/keygate/keygate/apps/internal/authsvc", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pkg+" -> "+tt.imp, func(t *testing.T) {

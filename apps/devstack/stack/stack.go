@@ -14,10 +14,10 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/keygate/keygate/adapters/memory"
 	"github.com/keygate/keygate/adapters/telemetry"
 	"github.com/keygate/keygate/apps/internal/authsvc"
 	"github.com/keygate/keygate/apps/internal/demo"
+	"github.com/keygate/keygate/apps/internal/stores"
 )
 
 // Default admin of the dev stack; the password is generated and printed unless
@@ -80,18 +80,20 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	// One bus and one revocation store for the three services: what authd revokes reaches
 	// the microservices' feeds as it would through Redis.
-	clock := memory.RealClock{}
-	bus := authsvc.NewMemoryBus()
-	store := memory.NewRevocationStore(clock)
+	st, stClean, err := stores.Open(ctx, authCfg.Config, log) // the memory profile
+	if err != nil {
+		return fmt.Errorf("devstack: authd: %w", err)
+	}
+	defer stClean()
+	bus, store := st.Bus, st.Revocations
 	for _, c := range []*demo.Config{&ordersCfg, &paymentsCfg} {
 		c.Verifier.Revocations, c.Verifier.Events, c.Verifier.Warnings = store, bus, nil
 	}
 
-	authApp, authClean, err := initAuth(authCfg, log, bus, store)
+	authApp, err := authsvc.Assemble(st, authCfg, log)
 	if err != nil {
 		return fmt.Errorf("devstack: authd: %w", err)
 	}
-	defer authClean()
 	ordersApp, ordersClean, err := demo.Build(ordersCfg, log)
 	if err != nil {
 		return fmt.Errorf("devstack: orders: %w", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/keygate/keygate/adapters/httpapi"
 	"github.com/keygate/keygate/adapters/jose"
 	"github.com/keygate/keygate/adapters/telemetry"
+	"github.com/keygate/keygate/apps/internal/stores"
 	"github.com/keygate/keygate/core/auth"
 	"github.com/keygate/keygate/core/guard"
 	"github.com/keygate/keygate/core/keyring"
@@ -30,14 +31,14 @@ type App struct {
 	Handler http.Handler
 	log     *slog.Logger
 	cfg     Config
-	deps    Dependencies
+	deps    stores.Dependencies
 	metrics *telemetry.Metrics
 	serving chan struct{}
 }
 
 // NewApp returns an App of its parts.
 func NewApp(ring *keyring.Ring, svc *auth.Service, g *guard.Guard, feed *guard.Feed, h http.Handler, log *slog.Logger,
-	cfg Config, deps Dependencies, m *telemetry.Metrics) *App {
+	cfg Config, deps stores.Dependencies, m *telemetry.Metrics) *App {
 	return &App{Ring: ring, Service: svc, Guard: g, Feed: feed, Handler: h, log: log, cfg: cfg, deps: deps, metrics: m,
 		serving: make(chan struct{})}
 }
@@ -67,7 +68,7 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	wg.Go(func() { _ = a.Ring.Run(bg) })
 	wg.Go(func() { _ = a.Service.Run(bg) })
 	wg.Go(func() { _ = a.Feed.Run(bg) })
-	wg.Go(func() { Monitor(bg, a.deps, a.metrics.SetDependency, a.log, "authd") })
+	wg.Go(func() { stores.Monitor(bg, a.deps, a.metrics.SetDependency, a.log, "authd") })
 	a.log.Info("authd: serving", slog.String("addr", ln.Addr().String()),
 		slog.String("issuer", a.cfg.Auth.Issuer), slog.String("profile", string(a.cfg.Profile)))
 	close(a.serving)
@@ -78,6 +79,21 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("authd: serve: %w", err)
 	}
 	return nil
+}
+
+// Open opens the stores of cfg's profile and builds authd on them; the cleanup closes the
+// stores.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, func(), error) {
+	st, cleanup, err := stores.Open(ctx, cfg.Config, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	app, err := Assemble(st, cfg, log)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return app, cleanup, nil
 }
 
 // NewRing builds the signing-key ring from its ports.
@@ -123,7 +139,7 @@ func NewRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
 // feed is disconnected or a store of the profile (Redis, the database) does not answer: login,
 // refresh and logout then answer 503 with Retry-After, and the JWKS is still served.
 func NewHandler(ring *keyring.Ring, svc *auth.Service, g *guard.Guard, feed *guard.Feed, m *telemetry.Metrics, reg *prometheus.Registry,
-	log *slog.Logger, cfg Config, deps Dependencies) (http.Handler, error) {
+	log *slog.Logger, cfg Config, deps stores.Dependencies) (http.Handler, error) {
 	disc, err := jose.Discovery(cfg.Auth.Issuer)
 	if err != nil {
 		return nil, err
@@ -135,7 +151,7 @@ func NewHandler(ring *keyring.Ring, svc *auth.Service, g *guard.Guard, feed *gua
 		}},
 		httpapi.FeedCheck(g),
 	}
-	checks = append(checks, DependencyChecks(deps)...)
+	checks = append(checks, stores.DependencyChecks(deps)...)
 	return httpapi.NewAuthRouter(api{Service: svc, ring: ring}, g, httpapi.Config{
 		Discovery:      disc,
 		JWKSMaxAge:     cfg.JWKSMaxAge,

@@ -9,34 +9,16 @@ import (
 	"log/slog"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/keygate/keygate/adapters/argon2"
 	"github.com/keygate/keygate/adapters/httpapi"
-	redisadapter "github.com/keygate/keygate/adapters/redis"
 	"github.com/keygate/keygate/apps/internal/env"
+	"github.com/keygate/keygate/apps/internal/stores"
 	"github.com/keygate/keygate/core/auth"
 	"github.com/keygate/keygate/core/key"
 	"github.com/keygate/keygate/core/keyring"
 	"github.com/keygate/keygate/core/session"
-)
-
-// Profile names a deployment profile: which adapters back the ports.
-type Profile string
-
-// Profiles, chosen by Load from what is configured (docs/configuration.md):
-//
-//	no REDIS_ADDR, no database       ProfileMemory         (KEYGATE_DEV=1 only)
-//	REDIS_ADDR, no database          ProfileRedis          (KEYGATE_DEV=1 only: users, audit log and keys in memory)
-//	REDIS_ADDR + MySQL               ProfileRedisMySQL
-//	REDIS_ADDR + PostgreSQL          ProfileRedisPostgres
-//	a database without REDIS_ADDR    refused
-const (
-	ProfileMemory        Profile = "memory"
-	ProfileRedis         Profile = "redis"
-	ProfileRedisMySQL    Profile = "redis+mysql"
-	ProfileRedisPostgres Profile = "redis+postgres"
 )
 
 // DefaultPort is authd's port when PORT is unset.
@@ -47,7 +29,6 @@ type Config struct {
 	Port            int
 	Dev             bool
 	LogLevel        string
-	Profile         Profile
 	Auth            auth.Config    // Issuer is filled in by Listened when KEYGATE_ISSUER is unset
 	Keys            keyring.Config // KEYGATE_KEK, KEYGATE_KEY_ROTATE_EVERY; publish lead from KEYGATE_JWKS_MAX_AGE
 	Hash            argon2.Config  // KEYGATE_HASH_CONCURRENCY
@@ -56,11 +37,8 @@ type Config struct {
 	TrustedProxies  []netip.Prefix // KEYGATE_TRUSTED_PROXIES
 	AdminEmail      string
 	AdminPassword   string
-	Redis           redisadapter.Config // REDIS_*, KEYGATE_REDIS_PREFIX; zero in the memory profile
-	Database        Database            // DB_*, DATABASE_URL; zero without a database
-	Migrate         bool                // KEYGATE_MIGRATE: apply schema migrations at start
-	SchemaWait      time.Duration       // KEYGATE_SCHEMA_WAIT: how long a start waits for a schema behind the binary
-	Warnings        []string            // said once at start (dev-mode compromises)
+	stores.Config            // the profile and its stores: REDIS_*, DB_*, DATABASE_URL, KEYGATE_MIGRATE
+	Warnings        []string // said once at start (dev-mode compromises)
 }
 
 // Load reads authd's configuration through getenv. Every problem is reported in the one
@@ -74,7 +52,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.Auth.Issuer = r.String("KEYGATE_ISSUER", "")
 	if c.Auth.Issuer != "" {
-		CheckIssuer(r, "KEYGATE_ISSUER", c.Auth.Issuer)
+		env.CheckIssuer(r, "KEYGATE_ISSUER", c.Auth.Issuer)
 	}
 	c.Auth.Audiences = r.List("KEYGATE_AUDIENCES", []string{"orders", "payments"})
 	c.Auth.AccessTTL = r.Duration("KEYGATE_ACCESS_TTL", 15*time.Minute, time.Minute, 24*time.Hour)
@@ -119,49 +97,13 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.Keys.KEK = r.Base64("KEYGATE_KEK", 32)
 
-	var hasRedis bool
-	c.Redis, hasRedis = LoadRedis(r, getenv)
-	c.Database = LoadDatabase(r, getenv)
-	c.Migrate = r.Flag("KEYGATE_MIGRATE")
-	c.SchemaWait = r.Duration("KEYGATE_SCHEMA_WAIT", 0, 0, time.Hour)
-	if r.Set("KEYGATE_SCHEMA_WAIT") && !c.Database.Configured() {
-		r.Fail("KEYGATE_SCHEMA_WAIT", "set without a database (DB_HOST or DATABASE_URL)")
-	}
-	if c.Migrate && !c.Database.Configured() {
-		r.Fail("KEYGATE_MIGRATE", "set without a database (DB_HOST or DATABASE_URL)")
-	}
-	c.Profile = profile(r, &c, hasRedis)
-	if c.Dev || c.Profile != ProfileMemory { // the memory profile outside dev mode is refused already
+	var warnings []string
+	c.Config, warnings = stores.Load(r, getenv, c.Dev)
+	c.Warnings = append(c.Warnings, warnings...)
+	if c.Dev || c.Profile != stores.ProfileMemory { // the memory profile outside dev mode is refused already
 		secrets(r, &c)
 	}
 	return c, r.Err()
-}
-
-// profile picks the deployment profile from what is configured.
-func profile(r *env.Reader, c *Config, hasRedis bool) Profile {
-	db := c.Database.Configured()
-	switch {
-	case hasRedis && db && c.Database.Driver == DriverPostgres:
-		return ProfileRedisPostgres
-	case hasRedis && db:
-		return ProfileRedisMySQL
-	case db:
-		r.Fail("REDIS_ADDR", "required with a database: refresh sessions, revocations and rate-limit counters must be shared by every replica")
-		return ProfileRedisMySQL
-	case hasRedis:
-		if !c.Dev {
-			r.Fail("DB_HOST", "required outside dev mode (or DATABASE_URL): without a database, users, the audit log and the signing keys live in memory; set KEYGATE_DEV=1 to run so")
-		} else {
-			c.Warnings = append(c.Warnings, "dev mode: REDIS_ADDR without a database: users, audit log and signing keys live in this process's memory and vanish at exit; run one replica only")
-		}
-		return ProfileRedis
-	}
-	if !c.Dev {
-		r.Fail("KEYGATE_DEV", "no database is configured (DB_HOST or DATABASE_URL): in-memory users need KEYGATE_DEV=1")
-		return ProfileMemory
-	}
-	c.Warnings = append(c.Warnings, "dev mode: users, sessions, keys and revocations live in memory and vanish at exit")
-	return ProfileMemory
 }
 
 // secrets requires the refresh secret and the KEK outside dev mode, and the KEK whenever a
@@ -193,14 +135,6 @@ func secrets(r *env.Reader, c *Config) {
 func (c *Config) Listened(port int) {
 	if c.Auth.Issuer == "" {
 		c.Auth.Issuer = "http://localhost:" + strconv.Itoa(port)
-	}
-}
-
-// CheckIssuer reports an issuer that is not an absolute http(s) URL without a trailing slash.
-func CheckIssuer(r *env.Reader, name, issuer string) {
-	if !(strings.HasPrefix(issuer, "http://") || strings.HasPrefix(issuer, "https://")) ||
-		strings.HasSuffix(issuer, "/") || strings.ContainsAny(issuer, "?# ") {
-		r.Fail(name, "want an absolute http(s) URL without a trailing slash, query or fragment, got %q", issuer)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/keygate/keygate/apps/internal/stores"
 )
 
 func getenv(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -28,7 +30,7 @@ func TestLoadDefaults(t *testing.T) {
 		"port": 8080, "issuer": "http://localhost:8080", "audiences": []string{"orders", "payments"},
 		"access": 15 * time.Minute, "idle": 336 * time.Hour, "max": 720 * time.Hour, "grace": 10 * time.Second,
 		"rotate": 720 * time.Hour, "lead": 10 * time.Minute, "jwks": 5 * time.Minute,
-		"account": 10, "ip": 50, "profile": ProfileMemory, "secret": 32, "kek": 32,
+		"account": 10, "ip": 50, "profile": stores.ProfileMemory, "secret": 32, "kek": 32,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -140,23 +142,23 @@ func TestLoadProfiles(t *testing.T) {
 	tests := []struct {
 		name   string
 		env    map[string]string
-		want   Profile
+		want   stores.Profile
 		driver string
 	}{
-		{"nothing, dev", map[string]string{"KEYGATE_DEV": "1"}, ProfileMemory, ""},
-		{"redis only, dev", map[string]string{"KEYGATE_DEV": "1", "REDIS_ADDR": "localhost:6379"}, ProfileRedis, ""},
-		{"redis and DB_HOST", prodEnv(nil), ProfileRedisMySQL, DriverMySQL},
-		{"redis and DB_HOST, DB_DRIVER=postgres", prodEnv(map[string]string{"DB_DRIVER": "postgres"}), ProfileRedisPostgres, DriverPostgres},
+		{"nothing, dev", map[string]string{"KEYGATE_DEV": "1"}, stores.ProfileMemory, ""},
+		{"redis only, dev", map[string]string{"KEYGATE_DEV": "1", "REDIS_ADDR": "localhost:6379"}, stores.ProfileRedis, ""},
+		{"redis and DB_HOST", prodEnv(nil), stores.ProfileRedisMySQL, stores.DriverMySQL},
+		{"redis and DB_HOST, DB_DRIVER=postgres", prodEnv(map[string]string{"DB_DRIVER": "postgres"}), stores.ProfileRedisPostgres, stores.DriverPostgres},
 		{"redis and a postgres:// URL", prodEnv(map[string]string{"DB_HOST": "", "DB_USER": "", "DB_NAME": "",
-			"DATABASE_URL": "postgres://u:p@pg:5432/keygate?sslmode=disable"}), ProfileRedisPostgres, DriverPostgres},
+			"DATABASE_URL": "postgres://u:p@pg:5432/keygate?sslmode=disable"}), stores.ProfileRedisPostgres, stores.DriverPostgres},
 		{"redis and a postgresql:// URL", prodEnv(map[string]string{"DB_HOST": "", "DB_USER": "", "DB_NAME": "",
-			"DATABASE_URL": "postgresql://u@pg/keygate"}), ProfileRedisPostgres, DriverPostgres},
+			"DATABASE_URL": "postgresql://u@pg/keygate"}), stores.ProfileRedisPostgres, stores.DriverPostgres},
 		{"redis and a mysql:// URL", prodEnv(map[string]string{"DB_HOST": "", "DB_USER": "", "DB_NAME": "",
-			"DATABASE_URL": "mysql://u:p@db:3306/keygate"}), ProfileRedisMySQL, DriverMySQL},
+			"DATABASE_URL": "mysql://u:p@db:3306/keygate"}), stores.ProfileRedisMySQL, stores.DriverMySQL},
 		{"redis and a MySQL DSN", prodEnv(map[string]string{"DB_HOST": "", "DB_USER": "", "DB_NAME": "",
-			"DATABASE_URL": "u:p@tcp(db:3306)/keygate"}), ProfileRedisMySQL, DriverMySQL},
+			"DATABASE_URL": "u:p@tcp(db:3306)/keygate"}), stores.ProfileRedisMySQL, stores.DriverMySQL},
 		{"sentinels", prodEnv(map[string]string{"REDIS_ADDR": "s1:26379, s2:26379,s3:26379", "REDIS_MASTER_NAME": "keygate"}),
-			ProfileRedisMySQL, DriverMySQL},
+			stores.ProfileRedisMySQL, stores.DriverMySQL},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

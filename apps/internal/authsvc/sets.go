@@ -5,23 +5,21 @@ import (
 
 	"github.com/keygate/keygate/adapters/argon2"
 	"github.com/keygate/keygate/adapters/jose"
-	"github.com/keygate/keygate/adapters/memory"
-	mysqladapter "github.com/keygate/keygate/adapters/mysql"
 	"github.com/keygate/keygate/adapters/norm"
-	"github.com/keygate/keygate/adapters/postgres"
-	redisadapter "github.com/keygate/keygate/adapters/redis"
 	"github.com/keygate/keygate/adapters/telemetry"
+	"github.com/keygate/keygate/apps/internal/stores"
 	"github.com/keygate/keygate/core/auth"
 	"github.com/keygate/keygate/core/guard"
 	"github.com/keygate/keygate/core/keyring"
 	"github.com/keygate/keygate/ports"
 )
 
-// Core is what every profile shares, in the order it is built: metrics, the signing-key
-// ring, authd's own feed and guard over that ring, password hashing, normalisation, the use
-// cases (signing with the ring, RFC 7009 through the guard), the HTTP API and the App. A
-// profile adds the stores (and the clock).
+// Core is authd over the Stores of any profile, in the order it is built: metrics, the
+// signing-key ring, authd's own feed and guard over that ring, password hashing,
+// normalisation, the use cases (signing with the ring, RFC 7009 through the guard), the HTTP
+// API and the App.
 var Core = wire.NewSet(
+	StoreFields,
 	NewRegistry,
 	telemetry.New,
 	wire.Bind(new(ports.Metrics), new(*telemetry.Metrics)),
@@ -43,104 +41,6 @@ var Core = wire.NewSet(
 	NewApp,
 )
 
-// RealClock tells the real time.
-var RealClock = wire.NewSet(
-	wire.Value(memory.RealClock{}),
-	wire.Bind(new(ports.Clock), new(memory.RealClock)),
-)
-
-// A profile is Core plus a clock, the stores of accounts (UserRepo, KeyStore, AuditLog), of
-// sessions (SessionStore, RateLimiter), the revocation store and bus, and the Dependencies
-// /ready and keygate_dependency_up watch. Each has one injector per binary.
-
-// MemoryUsers keeps users, signing keys and the audit log in memory (dev mode).
-var MemoryUsers = wire.NewSet(
-	memory.NewUserRepo,
-	wire.Bind(new(ports.UserRepo), new(*memory.UserRepo)),
-	memory.NewKeyStore,
-	wire.Bind(new(ports.KeyStore), new(*memory.KeyStore)),
-	memory.NewAuditLog,
-	wire.Bind(new(ports.AuditLog), new(*memory.AuditLog)),
-)
-
-// MemorySessions keeps refresh sessions and rate-limit counters in memory (dev mode).
-var MemorySessions = wire.NewSet(
-	memory.NewSessionStore,
-	wire.Bind(new(ports.SessionStore), new(*memory.SessionStore)),
-	memory.NewRateLimiter,
-	wire.Bind(new(ports.RateLimiter), new(*memory.RateLimiter)),
-)
-
-// MemoryAccounts keeps users, sessions, keys, rate-limit counters and the audit log in
-// memory (dev mode).
-var MemoryAccounts = wire.NewSet(MemoryUsers, MemorySessions)
-
-// MemoryRevocations keeps revocations and carries events in this process.
-var MemoryRevocations = wire.NewSet(
-	NewMemoryBus,
-	wire.Bind(new(ports.EventBus), new(*memory.EventBus)),
-	memory.NewRevocationStore,
-	wire.Bind(new(ports.RevocationStore), new(*memory.RevocationStore)),
-)
-
-// NewMemoryBus returns an in-process event bus.
-func NewMemoryBus() *memory.EventBus { return memory.NewEventBus(memory.EventBusConfig{}) }
-
-// MemoryProfile is the whole of the memory profile: every store in this process.
-var MemoryProfile = wire.NewSet(Core, RealClock, MemoryAccounts, MemoryRevocations, NoDependencies)
-
-// RedisRevocations keeps revocations in Redis and carries events over its pub/sub, from the
-// universal client of the Redis Config (which a profile provides, e.g. with wire.FieldsOf).
-var RedisRevocations = wire.NewSet(
-	NewRedisClient,
-	redisadapter.NewRevocationStore,
-	wire.Bind(new(ports.RevocationStore), new(*redisadapter.RevocationStore)),
-	redisadapter.NewEventBus,
-	wire.Bind(new(ports.EventBus), new(*redisadapter.EventBus)),
-)
-
-// RedisSessions keeps refresh sessions and rate-limit counters in Redis, shared by every
-// replica.
-var RedisSessions = wire.NewSet(
-	redisadapter.NewSessionStore,
-	wire.Bind(new(ports.SessionStore), new(*redisadapter.SessionStore)),
-	redisadapter.NewRateLimiter,
-	wire.Bind(new(ports.RateLimiter), new(*redisadapter.RateLimiter)),
-)
-
-// RedisConfig takes the Redis adapter's Config out of authd's Config.
-var RedisConfig = wire.FieldsOf(new(Config), "Redis")
-
-// RedisProfile is Redis with users, keys and the audit log in memory (KEYGATE_DEV=1 only).
-var RedisProfile = wire.NewSet(Core, RealClock, RedisConfig, RedisRevocations, RedisSessions, MemoryUsers,
-	RedisDependencies)
-
-// MySQLUsers keeps users, signing keys and the audit log in MySQL.
-var MySQLUsers = wire.NewSet(
-	OpenMySQL,
-	mysqladapter.NewUserRepo,
-	wire.Bind(new(ports.UserRepo), new(*mysqladapter.UserRepo)),
-	mysqladapter.NewKeyStore,
-	wire.Bind(new(ports.KeyStore), new(*mysqladapter.KeyStore)),
-	mysqladapter.NewAuditLog,
-	wire.Bind(new(ports.AuditLog), new(*mysqladapter.AuditLog)),
-)
-
-// PostgresUsers keeps users, signing keys and the audit log in PostgreSQL.
-var PostgresUsers = wire.NewSet(
-	OpenPostgres,
-	postgres.NewUserRepo,
-	wire.Bind(new(ports.UserRepo), new(*postgres.UserRepo)),
-	postgres.NewKeyStore,
-	wire.Bind(new(ports.KeyStore), new(*postgres.KeyStore)),
-	postgres.NewAuditLog,
-	wire.Bind(new(ports.AuditLog), new(*postgres.AuditLog)),
-)
-
-// RedisMySQLProfile is the production profile on MySQL (or MariaDB).
-var RedisMySQLProfile = wire.NewSet(Core, RealClock, RedisConfig, RedisRevocations, RedisSessions, MySQLUsers,
-	RedisMySQLDependencies)
-
-// RedisPostgresProfile is the production profile on PostgreSQL.
-var RedisPostgresProfile = wire.NewSet(Core, RealClock, RedisConfig, RedisRevocations, RedisSessions, PostgresUsers,
-	RedisPostgresDependencies)
+// StoreFields provides the ports of an opened *stores.Stores.
+var StoreFields = wire.FieldsOf(new(*stores.Stores), "Clock", "Users", "Keys", "Audit", "Sessions", "Limiter",
+	"Revocations", "Bus", "Dependencies")

@@ -162,3 +162,11 @@ func (r *Reader) OneOf(name, def string, allowed ...string) string {
 	r.Fail(name, "want one of %s, got %q", strings.Join(allowed, ", "), r.getenv(name))
 	return def
 }
+
+// CheckIssuer reports an issuer that is not an absolute http(s) URL without a trailing slash.
+func CheckIssuer(r *Reader, name, issuer string) {
+	if !(strings.HasPrefix(issuer, "http://") || strings.HasPrefix(issuer, "https://")) ||
+		strings.HasSuffix(issuer, "/") || strings.ContainsAny(issuer, "?# ") {
+		r.Fail(name, "want an absolute http(s) URL without a trailing slash, query or fragment, got %q", issuer)
+	}
+}
