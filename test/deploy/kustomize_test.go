@@ -33,6 +33,8 @@ type Built struct {
 	PDBs            []*policyv1.PodDisruptionBudget
 	NetworkPolicies []*networkingv1.NetworkPolicy
 	Ingresses       []*networkingv1.Ingress
+	CronJobs        []*batchv1.CronJob
+	PVCs            []*corev1.PersistentVolumeClaim
 }
 
 // Workload is a pod template with the name and kind of its owner.
@@ -52,6 +54,10 @@ func (b *Built) workloads() []Workload {
 	}
 	for _, j := range b.Jobs {
 		out = append(out, Workload{"Job", j.Name, j.Spec.Template.Labels, j.Spec.Template.Spec})
+	}
+	for _, c := range b.CronJobs {
+		tpl := c.Spec.JobTemplate.Spec.Template
+		out = append(out, Workload{"CronJob", c.Name, tpl.Labels, tpl.Spec})
 	}
 	return out
 }
@@ -120,6 +126,12 @@ func build(t *testing.T, dir string) *Built {
 		case "policy/v1 PodDisruptionBudget":
 			o := &policyv1.PodDisruptionBudget{}
 			b.PDBs, target = append(b.PDBs, o), o
+		case "batch/v1 CronJob":
+			o := &batchv1.CronJob{}
+			b.CronJobs, target = append(b.CronJobs, o), o
+		case "v1 PersistentVolumeClaim":
+			o := &corev1.PersistentVolumeClaim{}
+			b.PVCs, target = append(b.PVCs, o), o
 		case "networking.k8s.io/v1 Ingress":
 			o := &networkingv1.Ingress{}
 			b.Ingresses, target = append(b.Ingresses, o), o
@@ -505,6 +517,9 @@ func TestNetworkPoliciesAllowWhatIsNeededAndNothingElse(t *testing.T) {
 		{"authd", "ordersd", 8081, false},
 		{"redis", "authd", 8080, false},
 		{"keygate-migrate", "redis", 6379, false},
+		{"keygate-backup", "mysql", 3306, true},
+		{"keygate-backup", "redis", 6379, false},
+		{"keygate-backup", "authd", 8080, false},
 	}
 	for dir, b := range buildAll(t) {
 		for _, tt := range tests {
@@ -879,6 +894,49 @@ func TestProdServesTLSThroughAnIngress(t *testing.T) {
 				}
 				if !named {
 					t.Errorf("%s: Ingress names port %q, which Service nginx lacks", dir, svc.Port.Name)
+				}
+			}
+		}
+	}
+}
+
+// TestDatabaseIsBackedUpNightly: a CronJob dumps the deployed database to its own volume,
+// never two at once, with the password from the Secret; the dump is written under a
+// temporary name and renamed, so a failed run leaves no file that looks like a backup.
+func TestDatabaseIsBackedUpNightly(t *testing.T) {
+	for dir, b := range buildAll(t) {
+		if len(b.CronJobs) != 1 {
+			t.Errorf("%s: %d CronJobs, want the backup", dir, len(b.CronJobs))
+			continue
+		}
+		cj := b.CronJobs[0]
+		if cj.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent || len(strings.Fields(cj.Spec.Schedule)) != 5 {
+			t.Errorf("%s: backup schedule %q, concurrency %q; want a cron schedule, Forbid", dir, cj.Spec.Schedule, cj.Spec.ConcurrencyPolicy)
+		}
+		spec := cj.Spec.JobTemplate.Spec.Template.Spec
+		claims := map[string]bool{}
+		for _, v := range spec.Volumes {
+			if v.PersistentVolumeClaim != nil {
+				claims[v.PersistentVolumeClaim.ClaimName] = true
+			}
+		}
+		for name := range claims {
+			if !slices.ContainsFunc(b.PVCs, func(p *corev1.PersistentVolumeClaim) bool { return p.Name == name }) {
+				t.Errorf("%s: backup mounts a missing PersistentVolumeClaim %s", dir, name)
+			}
+		}
+		if len(claims) != 1 {
+			t.Errorf("%s: backup writes to %v, want one volume of its own", dir, claims)
+		}
+		c := spec.Containers[0]
+		script := strings.Join(c.Args, " ")
+		if !strings.Contains(script, "dump") || !strings.Contains(script, ".part") || !strings.Contains(script, "mv ") {
+			t.Errorf("%s: backup script does not dump to a temporary file and rename it:\n%s", dir, script)
+		}
+		for _, e := range c.Env {
+			if strings.Contains(e.Name, "PW") || strings.Contains(e.Name, "PASS") {
+				if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Name != "keygate-db" {
+					t.Errorf("%s: backup sets %s other than from the Secret keygate-db", dir, e.Name)
 				}
 			}
 		}
