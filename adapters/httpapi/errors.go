@@ -16,6 +16,7 @@ import (
 	"github.com/keygate/keygate/core/key"
 	"github.com/keygate/keygate/core/keyring"
 	"github.com/keygate/keygate/core/revocation"
+	"github.com/keygate/keygate/core/remote"
 	"github.com/keygate/keygate/core/session"
 	"github.com/keygate/keygate/core/token"
 	"github.com/keygate/keygate/ports"
@@ -73,6 +74,7 @@ var errorTable = []mapping{
 	{ports.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "Service Unavailable", "A backing store cannot answer now; retry later.", ""},
 	{token.ErrKeysUnavailable, http.StatusServiceUnavailable, "unavailable", "Service Unavailable", unavailableDetail, ""},
 	{token.ErrRevocationUnavailable, http.StatusServiceUnavailable, "unavailable", "Service Unavailable", unavailableDetail, ""},
+	{remote.ErrNotReady, http.StatusServiceUnavailable, "unavailable", "Service Unavailable", "The revocation set is not loaded yet; retry later.", ""},
 
 	{errUnsupportedMedia, http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported Media Type", "The request body must be application/json.", ""},
 	{errBodyTooLarge, http.StatusRequestEntityTooLarge, "body_too_large", "Content Too Large", "The request body is too large.", ""},
@@ -82,6 +84,8 @@ var errorTable = []mapping{
 	{errMissingToken, http.StatusUnauthorized, "unauthorized", "Unauthorized", "A bearer token is required.", `Bearer`},
 	{errTwoAuthHeaders, http.StatusBadRequest, "invalid_request", "Bad Request", "Send exactly one Authorization header.", `Bearer error="invalid_request"`},
 	{errMissingRole, http.StatusForbidden, "forbidden", "Forbidden", "You may not do this.", `Bearer error="insufficient_scope"`},
+	{errVerifierAccessDisabled, http.StatusNotFound, "verifier_access_disabled", "Not Found", "Verifier access (the revocation feed and introspection) is not enabled on this server (KEYGATE_VERIFIER_TOKENS).", ""},
+	{errVerifierCredential, http.StatusUnauthorized, "unauthorized", "Unauthorized", "A verifier credential is required.", verifierRealm},
 
 	{auth.ErrInvalidCredentials, http.StatusUnauthorized, "invalid_credentials", "Unauthorized", "Invalid e-mail or password.", ""},
 	{auth.ErrInvalidGrant, http.StatusBadRequest, "invalid_grant", "Bad Request", invalidGrantDetail, ""},
@@ -151,6 +155,10 @@ func classify(err error) (m mapping, retryAfter time.Duration, ok bool) {
 	if rl, isRL := errors.AsType[*auth.RateLimitedError](err); isRL {
 		return mapping{status: http.StatusTooManyRequests, code: "rate_limited", title: "Too Many Requests",
 			detail: "Too many attempts; retry later."}, max(rl.RetryAfter, time.Second), true
+	}
+	if rl, isRL := errors.AsType[*remote.RateLimitedError](err); isRL {
+		return mapping{status: http.StatusTooManyRequests, code: "rate_limited", title: "Too Many Requests",
+			detail: "Too many requests; retry later."}, max(rl.RetryAfter, time.Second), true
 	}
 	return internal(nil), 0, false
 }

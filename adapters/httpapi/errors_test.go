@@ -17,6 +17,7 @@ import (
 	"github.com/keygate/keygate/core/auth"
 	"github.com/keygate/keygate/core/identity"
 	"github.com/keygate/keygate/core/key"
+	"github.com/keygate/keygate/core/remote"
 	"github.com/keygate/keygate/core/session"
 	"github.com/keygate/keygate/core/token"
 	"github.com/keygate/keygate/ports"
@@ -48,6 +49,10 @@ func TestErrorTable(t *testing.T) {
 		{"auth.ErrEmailTaken", auth.ErrEmailTaken, 409, "email_taken", "", ""},
 		{"auth.RateLimitedError", &auth.RateLimitedError{RetryAfter: 1500 * time.Millisecond}, 429, "rate_limited", "2", ""},
 		{"auth.RateLimitedError wrapped, sub-second", fmt.Errorf("login: %w", &auth.RateLimitedError{RetryAfter: time.Millisecond}), 429, "rate_limited", "1", ""},
+		{"remote.RateLimitedError", &remote.RateLimitedError{RetryAfter: 2500 * time.Millisecond}, 429, "rate_limited", "3", ""},
+		{"remote.ErrNotReady", remote.ErrNotReady, 503, "unavailable", "5", ""},
+		{"errVerifierAccessDisabled", errVerifierAccessDisabled, 404, "verifier_access_disabled", "", ""},
+		{"errVerifierCredential", errVerifierCredential, 401, "unauthorized", "", `Bearer realm="keygate-verifiers"`},
 		{"identity.ErrInvalidEmail", identity.ErrInvalidEmail, 400, "invalid_email", "", ""},
 		{"identity.ErrInvalidPassword", identity.ErrInvalidPassword, 400, "invalid_password", "", ""},
 		{"identity.ErrInvalidName", identity.ErrInvalidName, 400, "invalid_name", "", ""},

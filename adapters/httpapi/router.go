@@ -41,13 +41,20 @@ type AuthService interface {
 
 // Config configures the auth service's router.
 type Config struct {
-	Discovery      []byte                            // the discovery document (jose.Discovery); nil: not served
+	Discovery      []byte                            // the metadata document (jose.Discovery), served at both well-known paths; nil: not served
 	JWKSMaxAge     time.Duration                     // Cache-Control max-age of the JWKS and discovery documents; default 5m
 	TrustedProxies []netip.Prefix                    // peers whose X-Forwarded-For is believed (see ClientAddr)
 	Logger         *slog.Logger                      // 5xx answers are logged here; nil: not logged
 	Metrics        http.Handler                      // served at /metrics; nil: 404
 	Checks         []Check                           // run by /ready
 	Middleware     []func(http.Handler) http.Handler // run after the request id, e.g. HTTP metrics
+
+	// Verifier access: GET /revocations/feed streams Relay and POST /introspect asks
+	// Introspector (each route only when its field is set), for callers presenting one of
+	// Verifiers' credentials; with Verifiers nil both answer 404 verifier_access_disabled.
+	Verifiers    *VerifierAccess
+	Relay        Relay
+	Introspector Introspector
 }
 
 type router struct {
@@ -69,6 +76,13 @@ func NewAuthRouter(svc AuthService, v Verifier, cfg Config) http.Handler {
 	r.Get("/.well-known/jwks.json", rt.jwks)
 	if cfg.Discovery != nil {
 		r.Get("/.well-known/openid-configuration", rt.discovery())
+		r.Get("/.well-known/oauth-authorization-server", rt.discovery()) // RFC 8414
+	}
+	if cfg.Relay != nil {
+		r.Get("/revocations/feed", rt.revocationFeed)
+	}
+	if cfg.Introspector != nil {
+		r.Post("/introspect", rt.introspect)
 	}
 
 	r.Post("/register", rt.register)

@@ -218,41 +218,6 @@ func (*TokenIssuer) JWKS(keys []key.Key) ([]byte, error) {
 	return b, nil
 }
 
-// Well-known paths under the issuer.
-const (
-	DiscoveryPath = "/.well-known/openid-configuration"
-	JWKSPath      = "/.well-known/jwks.json"
-)
-
-// Discovery returns the discovery document of issuer (an absolute http(s) URL with no query,
-// fragment or trailing slash), served at issuer + DiscoveryPath: the issuer, its JWKS URL, the
-// signing algorithm and the endpoints a client needs.
-func Discovery(issuer string) ([]byte, error) {
-	if err := checkIssuer(issuer); err != nil {
-		return nil, err
-	}
-	doc := struct {
-		Issuer                           string   `json:"issuer"`
-		JWKSURI                          string   `json:"jwks_uri"`
-		RevocationEndpoint               string   `json:"revocation_endpoint"`
-		RevocationAuthMethods            []string `json:"revocation_endpoint_auth_methods_supported"`
-		UserinfoEndpoint                 string   `json:"userinfo_endpoint"`
-		IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported"`
-		TokenTypesSupported              []string `json:"access_token_types_supported"`
-		SubjectTypesSupported            []string `json:"subject_types_supported"`
-	}{
-		Issuer:                           issuer,
-		JWKSURI:                          issuer + JWKSPath,
-		RevocationEndpoint:               issuer + "/revoke",
-		RevocationAuthMethods:            []string{"none"},
-		UserinfoEndpoint:                 issuer + "/me",
-		IDTokenSigningAlgValuesSupported: []string{Alg},
-		TokenTypesSupported:              []string{token.Type},
-		SubjectTypesSupported:            []string{"public"},
-	}
-	return json.Marshal(doc)
-}
-
 func checkIssuer(issuer string) error {
 	u, err := url.Parse(issuer)
 	switch {

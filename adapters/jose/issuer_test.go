@@ -196,11 +196,23 @@ func TestDiscovery(t *testing.T) {
 	}
 	for name, want := range map[string]any{
 		"issuer": testIssuer, "jwks_uri": testIssuer + "/.well-known/jwks.json",
-		"revocation_endpoint": testIssuer + "/revoke", "id_token_signing_alg_values_supported": []any{"EdDSA"},
+		"revocation_endpoint": testIssuer + "/revoke", "response_types_supported": []any{},
+		"grant_types_supported": []any{}, "subject_types_supported": []any{"public"},
 	} {
 		if diff := cmp.Diff(want, got[name]); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", name, diff)
 		}
+	}
+	// No ID token, no authorization or token endpoint, no UserInfo: never advertised.
+	for _, absent := range []string{"id_token_signing_alg_values_supported", "authorization_endpoint",
+		"token_endpoint", "userinfo_endpoint", "introspection_endpoint"} {
+		if v, ok := got[absent]; ok {
+			t.Errorf("%s = %v advertised, want absent", absent, v)
+		}
+	}
+	doc, err = Discovery(testIssuer, WithIntrospection())
+	if err != nil || !strings.Contains(string(doc), `"introspection_endpoint":"`+testIssuer+`/introspect"`) {
+		t.Errorf("WithIntrospection: %s, %v", doc, err)
 	}
 	for _, bad := range []string{"", "auth.example", "ftp://auth.example", testIssuer + "/", testIssuer + "?a=1", testIssuer + "#x"} {
 		if _, err := Discovery(bad); err == nil {

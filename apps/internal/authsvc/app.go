@@ -18,6 +18,7 @@ import (
 	"github.com/keygate/keygate/core/auth"
 	"github.com/keygate/keygate/core/guard"
 	"github.com/keygate/keygate/core/keyring"
+	"github.com/keygate/keygate/core/remote"
 	"github.com/keygate/keygate/ports"
 )
 
@@ -28,6 +29,7 @@ type App struct {
 	Service *auth.Service
 	Guard   *guard.Guard
 	Feed    *guard.Feed
+	Relay   *remote.Relay // the revocation feed of verifiers over HTTP; runs only with verifier access on
 	Handler http.Handler
 	log     *slog.Logger
 	cfg     Config
@@ -37,9 +39,9 @@ type App struct {
 }
 
 // NewApp returns an App of its parts.
-func NewApp(ring *keyring.Ring, svc *auth.Service, g *guard.Guard, feed *guard.Feed, h http.Handler, log *slog.Logger,
-	cfg Config, deps stores.Dependencies, m *telemetry.Metrics) *App {
-	return &App{Ring: ring, Service: svc, Guard: g, Feed: feed, Handler: h, log: log, cfg: cfg, deps: deps, metrics: m,
+func NewApp(ring *keyring.Ring, svc *auth.Service, g *guard.Guard, feed *guard.Feed, relay *remote.Relay, h http.Handler,
+	log *slog.Logger, cfg Config, deps stores.Dependencies, m *telemetry.Metrics) *App {
+	return &App{Ring: ring, Service: svc, Guard: g, Feed: feed, Relay: relay, Handler: h, log: log, cfg: cfg, deps: deps, metrics: m,
 		serving: make(chan struct{})}
 }
 
@@ -68,6 +70,9 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	wg.Go(func() { _ = a.Ring.Run(bg) })
 	wg.Go(func() { _ = a.Service.Run(bg) })
 	wg.Go(func() { _ = a.Feed.Run(bg) })
+	if a.cfg.Verifiers != nil {
+		wg.Go(func() { _ = a.Relay.Run(bg) })
+	}
 	wg.Go(func() { stores.Monitor(bg, a.deps, a.metrics.SetDependency, a.log, "authd") })
 	a.log.Info("authd: serving", slog.String("addr", ln.Addr().String()),
 		slog.String("issuer", a.cfg.Auth.Issuer), slog.String("profile", string(a.cfg.Profile)))
@@ -131,6 +136,17 @@ var _ httpapi.AuthService = api{}
 // JWKS serves the ring's JWKS document.
 func (a api) JWKS(ctx context.Context) ([]byte, string, error) { return a.ring.JWKS(ctx) }
 
+// NewRelay relays the revocation store and bus to verifiers over HTTP
+// (docs/revocation-feed.md).
+func NewRelay(store ports.RevocationStore, bus ports.EventBus, clock ports.Clock) *remote.Relay {
+	return remote.NewRelay(store, bus, clock, remote.RelayConfig{})
+}
+
+// NewIntrospector answers RFC 7662 introspection with authd's own guard.
+func NewIntrospector(g *guard.Guard, limiter ports.RateLimiter, cfg Config) (*remote.Introspector, error) {
+	return remote.NewIntrospector(g, limiter, cfg.IntrospectLimit)
+}
+
 // NewRegistry returns the Prometheus registry the service's /metrics serves.
 func NewRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
 
@@ -138,9 +154,14 @@ func NewRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
 // loaded or the revocation set was never loaded, and says "degraded" (still 200) while the
 // feed is disconnected or a store of the profile (Redis, the database) does not answer: login,
 // refresh and logout then answer 503 with Retry-After, and the JWKS is still served.
-func NewHandler(ring *keyring.Ring, svc *auth.Service, g *guard.Guard, feed *guard.Feed, m *telemetry.Metrics, reg *prometheus.Registry,
-	log *slog.Logger, cfg Config, deps stores.Dependencies) (http.Handler, error) {
-	disc, err := jose.Discovery(cfg.Auth.Issuer)
+func NewHandler(ring *keyring.Ring, svc *auth.Service, g *guard.Guard, feed *guard.Feed, relay *remote.Relay,
+	in *remote.Introspector, m *telemetry.Metrics, reg *prometheus.Registry, log *slog.Logger, cfg Config,
+	deps stores.Dependencies) (http.Handler, error) {
+	var opts []jose.DiscoveryOption
+	if cfg.Verifiers != nil {
+		opts = append(opts, jose.WithIntrospection())
+	}
+	disc, err := jose.Discovery(cfg.Auth.Issuer, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -160,5 +181,8 @@ func NewHandler(ring *keyring.Ring, svc *auth.Service, g *guard.Guard, feed *gua
 		Metrics:        telemetry.Handler(reg),
 		Checks:         checks,
 		Middleware:     []func(http.Handler) http.Handler{m.Middleware},
+		Verifiers:      cfg.Verifiers,
+		Relay:          relay,
+		Introspector:   in,
 	}), nil
 }

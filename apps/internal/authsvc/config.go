@@ -18,6 +18,7 @@ import (
 	"github.com/keygate/keygate/core/auth"
 	"github.com/keygate/keygate/core/key"
 	"github.com/keygate/keygate/core/keyring"
+	"github.com/keygate/keygate/core/remote"
 	"github.com/keygate/keygate/core/session"
 )
 
@@ -37,8 +38,10 @@ type Config struct {
 	TrustedProxies  []netip.Prefix // KEYGATE_TRUSTED_PROXIES
 	AdminEmail      string
 	AdminPassword   string
-	stores.Config            // the profile and its stores: REDIS_*, DB_*, DATABASE_URL, KEYGATE_MIGRATE
-	Warnings        []string // said once at start (dev-mode compromises)
+	stores.Config                           // the profile and its stores: REDIS_*, DB_*, DATABASE_URL, KEYGATE_MIGRATE
+	Verifiers       *httpapi.VerifierAccess // KEYGATE_VERIFIER_TOKENS; nil: the revocation feed and introspection are off
+	IntrospectLimit remote.Limit            // KEYGATE_INTROSPECT_LIMIT, per verifier credential
+	Warnings        []string                // said once at start (dev-mode compromises)
 }
 
 // Load reads authd's configuration through getenv. Every problem is reported in the one
@@ -85,6 +88,13 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.TrustedProxies = p
 	}
+	va, err := httpapi.NewVerifierAccess(r.List("KEYGATE_VERIFIER_TOKENS", nil))
+	if err != nil {
+		r.Fail("KEYGATE_VERIFIER_TOKENS", "%v", err)
+	}
+	c.Verifiers = va
+	n, w = r.Limit("KEYGATE_INTROSPECT_LIMIT", 6000, time.Minute)
+	c.IntrospectLimit = remote.Limit{N: n, Window: w}
 	c.AdminEmail = r.String("KEYGATE_ADMIN_EMAIL", "")
 	c.AdminPassword = getenv("KEYGATE_ADMIN_PASSWORD") // not trimmed: a password is taken as given
 	if (c.AdminEmail == "") != (c.AdminPassword == "") {
@@ -151,7 +161,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("issuer", c.Auth.Issuer), slog.Any("audiences", c.Auth.Audiences),
 		slog.Duration("access_ttl", c.Auth.AccessTTL), slog.Duration("jwks_max_age", c.JWKSMaxAge),
 		slog.String("admin_email", c.AdminEmail), slog.Any("redis", redisValue(c)),
-		slog.Any("database", c.Database), slog.Bool("migrate", c.Migrate), slog.String("secrets", "[redacted]"),
+		slog.Any("database", c.Database), slog.Bool("migrate", c.Migrate), slog.Bool("verifier_access", c.Verifiers != nil),
+		slog.String("secrets", "[redacted]"),
 	)
 }
 

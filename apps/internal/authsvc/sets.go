@@ -37,6 +37,8 @@ var Core = wire.NewSet(
 	wire.Bind(new(auth.Verifier), new(*guard.Guard)),
 	wire.Struct(new(auth.Deps), "*"),
 	NewService,
+	NewRelay,
+	NewIntrospector,
 	NewHandler,
 	NewApp,
 )

@@ -71,11 +71,16 @@ func Assemble(st *stores.Stores, cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	dependencies := st.Dependencies
-	handler, err := NewHandler(ring, service, guard, feed, metrics, registry, log, cfg, dependencies)
+	relay := NewRelay(revocationStore, eventBus, clock)
+	introspector, err := NewIntrospector(guard, rateLimiter, cfg)
 	if err != nil {
 		return nil, err
 	}
-	app := NewApp(ring, service, guard, feed, handler, log, cfg, dependencies, metrics)
+	dependencies := st.Dependencies
+	handler, err := NewHandler(ring, service, guard, feed, relay, introspector, metrics, registry, log, cfg, dependencies)
+	if err != nil {
+		return nil, err
+	}
+	app := NewApp(ring, service, guard, feed, relay, handler, log, cfg, dependencies, metrics)
 	return app, nil
 }
