@@ -3,19 +3,13 @@ package interop
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,13 +22,10 @@ import (
 	josead "github.com/keygate/keygate/adapters/jose"
 	"github.com/keygate/keygate/core/key"
 	"github.com/keygate/keygate/core/token"
+	"github.com/keygate/keygate/test/apptest"
 )
 
-const (
-	audience = "orders"
-	// envRequire makes a missing runtime (node, npm, python3 with PyJWT) a failure, as in CI.
-	envRequire = "KEYGATE_REQUIRE_DOCKER"
-)
+const audience = "orders"
 
 // verifier verifies tokens against the JWKS at jwksURL for issuer and audience; for each token
 // it returns the header and claims it read, or an error.
@@ -321,58 +312,13 @@ func runLines(t *testing.T, cmd *exec.Cmd, tokens []string) []result {
 // skipOrFail skips t because of reason, or fails it under KEYGATE_REQUIRE_DOCKER=1.
 func skipOrFail(t *testing.T, reason string) {
 	t.Helper()
-	if os.Getenv(envRequire) == "1" {
-		t.Fatalf("interop: %s and %s=1", reason, envRequire)
-	}
-	t.Skipf("interop: %s (set %s=1 to make this a failure)", reason, envRequire)
+	apptest.SkipOrFail(t, "interop: "+reason)
 }
 
-var (
-	npmOnce sync.Once
-	npmErr  error
-)
-
-// nodeClients returns test/node with its pinned jose installed (npm ci, unless the installed
-// jose is already the pinned one), or skips t without node and npm.
+// nodeClients returns test/node with its pinned jose installed, or skips t without node and npm.
 func nodeClients(t *testing.T) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "node")
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			skipOrFail(t, tool+" is not installed (Node 20 and npm run the jose client in test/node)")
-		}
-	}
-	npmOnce.Do(func() {
-		if pinned(dir) {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, "npm", "ci", "--prefix", dir, "--no-audit", "--no-fund").CombinedOutput()
-		if err != nil {
-			npmErr = fmt.Errorf("npm ci --prefix %s: %w\n%s", dir, err, out)
-		}
-	})
-	if npmErr != nil {
-		t.Fatal(npmErr)
-	}
-	return dir
-}
-
-// pinned reports whether dir's node_modules holds the jose version its package.json pins.
-func pinned(dir string) bool {
-	var pkg struct{ Dependencies map[string]string }
-	var installed struct{ Version string }
-	b, err1 := os.ReadFile(filepath.Join(dir, "package.json"))
-	c, err2 := os.ReadFile(filepath.Join(dir, "node_modules", "jose", "package.json"))
-	if err := errors.Join(err1, err2); err != nil {
-		return false
-	}
-	if json.Unmarshal(b, &pkg) != nil || json.Unmarshal(c, &installed) != nil {
-		return false
-	}
-	return installed.Version != "" && installed.Version == pkg.Dependencies["jose"]
+	return apptest.NodeClients(t)
 }
 
 // pyJWT returns a python3 that imports jwt and cryptography (Debian's first: PyJWT is
