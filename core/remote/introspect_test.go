@@ -93,6 +93,10 @@ func (failingLimiter) Allow(context.Context, string, int, time.Duration) (bool, 
 	return false, 0, errors.New("connection refused")
 }
 
+func (failingLimiter) Count(context.Context, string, time.Duration) (int, time.Duration, error) {
+	return 0, 0, errors.New("connection refused")
+}
+
 func TestIntrospectLimiterDownIsUnavailable(t *testing.T) {
 	v := verifierFunc(func(string) (token.Claims, error) { return token.Claims{Subject: "u1"}, nil })
 	in, _ := remote.NewIntrospector(v, failingLimiter{}, remote.Limit{N: 3, Window: time.Minute})
