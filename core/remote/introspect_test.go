@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/adapters/memory"
+	"github.com/keygate/keygate/adapters/system"
 	"github.com/keygate/keygate/core/remote"
 	"github.com/keygate/keygate/core/token"
 	"github.com/keygate/keygate/ports"
@@ -35,7 +36,7 @@ func TestIntrospect(t *testing.T) {
 		}
 		return token.Claims{}, token.ErrMalformed
 	})
-	in, err := remote.NewIntrospector(v, memory.NewRateLimiter(memory.RealClock{}), remote.Limit{N: 100, Window: time.Minute})
+	in, err := remote.NewIntrospector(v, memory.NewRateLimiter(system.Clock{}), remote.Limit{N: 100, Window: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +68,7 @@ func TestIntrospect(t *testing.T) {
 
 func TestIntrospectRateLimitPerVerifier(t *testing.T) {
 	v := verifierFunc(func(string) (token.Claims, error) { return token.Claims{Subject: "u1"}, nil })
-	in, err := remote.NewIntrospector(v, memory.NewRateLimiter(memory.RealClock{}), remote.Limit{N: 3, Window: time.Minute})
+	in, err := remote.NewIntrospector(v, memory.NewRateLimiter(system.Clock{}), remote.Limit{N: 3, Window: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

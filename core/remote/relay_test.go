@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/adapters/memory"
+	"github.com/keygate/keygate/adapters/system"
 	"github.com/keygate/keygate/core/remote"
 	"github.com/keygate/keygate/core/revocation"
 )
@@ -22,7 +23,7 @@ type relayRig struct {
 
 func startRelay(t *testing.T, cfg remote.RelayConfig) *relayRig {
 	t.Helper()
-	clock := memory.RealClock{}
+	clock := system.Clock{}
 	r := &relayRig{store: memory.NewRevocationStore(clock), bus: memory.NewEventBus(memory.EventBusConfig{})}
 	r.relay = remote.NewRelay(r.store, r.bus, clock, cfg)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -188,7 +189,7 @@ func TestRelayGapEndsInSnapshot(t *testing.T) {
 }
 
 func TestRelayNotReadyBeforeFirstSnapshot(t *testing.T) {
-	clock := memory.RealClock{}
+	clock := system.Clock{}
 	r := remote.NewRelay(memory.NewRevocationStore(clock), memory.NewEventBus(memory.EventBusConfig{}), clock, remote.RelayConfig{})
 	err := r.Follow(t.Context(), 0, false, func(remote.Message) error { return nil })
 	if !errors.Is(err, remote.ErrNotReady) {
