@@ -17,7 +17,7 @@ type Metrics interface {
 	// TokenCache counts one lookup in a verifier's cache of verified tokens: a hit (the
 	// signature check was skipped) or a miss.
 	TokenCache(hit bool)
-	// RevocationStoreOp records one RevocationStore call: op (revoke, snapshot, seq), its
+	// RevocationStoreOp records one RevocationStore call: op (revoke, snapshot, seq, since), its
 	// duration, and whether it failed.
 	RevocationStoreOp(op string, d time.Duration, err error)
 	// EventApplied records one event applied by a verifier and its propagation delay (now

@@ -26,7 +26,8 @@ func ExampleRequireToken() {
 	defer issuer.Close()
 	clock, metrics := system.Clock{}, telemetry.Nop
 	// In production the revocation store and bus are Redis's (REDIS_ADDR), shared with authd.
-	revocations, bus := memory.NewRevocationStore(clock), memory.NewEventBus(memory.EventBusConfig{})
+	bus := memory.NewEventBus(memory.EventBusConfig{})
+	revocations := memory.NewRevocationStore(clock, bus)
 
 	// The few lines: keys from the issuer's JWKS, revocations from the feed, the guard.
 	keys, closeKeys, _ := jose.NewRemoteKeySet(nil, clock, metrics, jose.Config{Issuer: issuer.URL})

@@ -127,7 +127,7 @@ func benchService(b *testing.B) (srv *httptest.Server, tok string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	feed := guard.NewFeed(memory.NewRevocationStore(clock), memory.NewEventBus(memory.EventBusConfig{}), keys, clock, metrics, guard.FeedConfig{})
+	feed := guard.NewFeed(memory.NewRevocationStore(clock, nil), memory.NewEventBus(memory.EventBusConfig{}), keys, clock, metrics, guard.FeedConfig{})
 	go keys.Run(ctx)
 	go feed.Run(ctx)
 	g, err := guard.New(keys, feed, clock, metrics, guard.Config{Issuer: issuer.URL, Audiences: []string{"billing"}})

@@ -91,7 +91,7 @@ func TestSafeByDefault(t *testing.T) {
 		}
 		t.Cleanup(closeKeys)
 		go keys.Run(ctx)
-		feed := guard.NewFeed(memory.NewRevocationStore(clock), memory.NewEventBus(memory.EventBusConfig{}), keys, clock, metrics, guard.FeedConfig{})
+		feed := guard.NewFeed(memory.NewRevocationStore(clock, nil), memory.NewEventBus(memory.EventBusConfig{}), keys, clock, metrics, guard.FeedConfig{})
 		go feed.Run(ctx)
 		if err := feed.WaitSynced(t.Context()); err != nil {
 			t.Fatal(err)
@@ -105,7 +105,7 @@ func TestSafeByDefault(t *testing.T) {
 		}
 		t.Cleanup(closeKeys)
 		go keys.Run(ctx)
-		feed := guard.NewFeed(memory.NewRevocationStore(clock), memory.NewEventBus(memory.EventBusConfig{}), keys, clock, metrics, guard.FeedConfig{})
+		feed := guard.NewFeed(memory.NewRevocationStore(clock, nil), memory.NewEventBus(memory.EventBusConfig{}), keys, clock, metrics, guard.FeedConfig{})
 		go feed.Run(ctx)
 		srv := serve(t, keys, feed)
 		if err := feed.WaitSynced(t.Context()); err != nil {

@@ -184,7 +184,7 @@ func newFixture(t *testing.T, cfg Config, keys ...key.Key) *fixture {
 	t.Cleanup(closeKS)
 	f.ks = ks
 	f.bus = memory.NewEventBus(memory.EventBusConfig{})
-	f.feed = guard.NewFeed(memory.NewRevocationStore(f.clock), f.bus, ks, f.clock, f.metrics, guard.FeedConfig{})
+	f.feed = guard.NewFeed(memory.NewRevocationStore(f.clock, f.bus), f.bus, ks, f.clock, f.metrics, guard.FeedConfig{})
 	f.g, err = guard.New(ks, f.feed, f.clock, f.metrics, guard.Config{Issuer: testIssuer, Audiences: []string{testAud}})
 	if err != nil {
 		t.Fatal(err)

@@ -43,7 +43,7 @@ func TestExpiryFollowsTheClock(t *testing.T) {
 	c := memory.NewFakeClock(t0)
 	ctx := t.Context()
 
-	revs := memory.NewRevocationStore(c)
+	revs := memory.NewRevocationStore(c, nil)
 	if _, err := revs.Revoke(ctx, revocation.Entry{Kind: revocation.KindToken, Key: "j", ExpiresAt: t0.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,22 @@ import (
 )
 
 func TestRevocationStore(t *testing.T) {
-	portstest.RunRevocationStore(t, func(*testing.T) ports.RevocationStore { return memory.NewRevocationStore(nil) })
+	portstest.RunRevocationStore(t, func(*testing.T) ports.RevocationStore { return memory.NewRevocationStore(nil, nil) })
+}
+
+func TestRevocationLog(t *testing.T) {
+	portstest.RunRevocationLog(t, func(_ *testing.T, keep int) ports.RevocationStore {
+		s := memory.NewRevocationStore(nil, nil)
+		s.KeepLog(keep)
+		return s
+	})
+}
+
+func TestRevocationPublish(t *testing.T) {
+	portstest.RunRevocationPublish(t, func(*testing.T) (ports.RevocationStore, ports.EventBus) {
+		b := memory.NewEventBus(memory.EventBusConfig{})
+		return memory.NewRevocationStore(nil, b), b
+	})
 }
 
 func TestEventBus(t *testing.T) {

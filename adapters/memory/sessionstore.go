@@ -102,8 +102,9 @@ func (st *SessionStore) Get(ctx context.Context, sid string) (session.Session, e
 }
 
 // Update applies fn to session sid under the store's lock and stores the result; nothing is
-// written if fn fails. The session keeps its id. fn must not call the store.
-func (st *SessionStore) Update(ctx context.Context, sid string, fn func(*session.Session) error) (session.Session, error) {
+// written if fn fails. The session keeps its id. fn must not call the store. seen is not
+// needed: the stored session is read under the lock at no cost.
+func (st *SessionStore) Update(ctx context.Context, sid string, _ *session.Session, fn func(*session.Session) error) (session.Session, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	old, ok := st.live(sid)

@@ -152,6 +152,16 @@ func encodeEvent(e revocation.Event) string {
 	return b.String()
 }
 
+// splitEvent returns the wire form of e around its sequence number: head + seq + tail, for a
+// script that publishes an event with the number it assigns.
+func splitEvent(e revocation.Event) (head, tail string) {
+	e.Seq = 0
+	w := encodeEvent(e)
+	// The sequence number is the third field: after "<version> <kind> ".
+	i := len(eventVersion) + 1 + len(e.Kind) + 1
+	return w[:i], w[i+1:] // drop the "0" encodeEvent wrote
+}
+
 func decodeEvent(s string) (revocation.Event, error) {
 	f := strings.SplitN(s, " ", 8)
 	if len(f) != 8 || f[0] != eventVersion || f[1] == "" {

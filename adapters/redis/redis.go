@@ -54,7 +54,28 @@ type Config struct {
 	// PingInterval is how often an idle subscription is checked with a PING; one left
 	// unanswered for another interval declares the subscription lost. Default 1s.
 	PingInterval time.Duration
+	// ReplayLog is how many of the latest revocations the replay log ("{Prefix}:rev:log", a
+	// capped stream) keeps at least, for verifiers that missed events. Default
+	// DefaultReplayLog.
+	ReplayLog int
+	// SnapshotChunk is how many entries one call of a snapshot reads (HSCAN COUNT): each
+	// call stays short however large the set. Default DefaultSnapshotChunk.
+	SnapshotChunk int
+	// RevokeReplicas, when positive, makes every Revoke wait (WAIT, in the same round trip)
+	// until that many replicas hold it, for at most RevokeWait (default 1s); short of them
+	// Revoke fails with ports.ErrUnavailable. Use it where a replica takes over when the
+	// primary dies (Sentinel); a single server instead needs appendfsync always. Not for
+	// Redis Cluster clients.
+	RevokeReplicas int
+	RevokeWait     time.Duration
 }
+
+// DefaultReplayLog and DefaultSnapshotChunk are the defaults of Config.ReplayLog and
+// Config.SnapshotChunk.
+const (
+	DefaultReplayLog     = 100_000
+	DefaultSnapshotChunk = 5_000
+)
 
 // LogValue redacts the password.
 func (c Config) LogValue() slog.Value {
@@ -85,6 +106,9 @@ func (c Config) pingInterval() time.Duration {
 func (c Config) validate() error {
 	if strings.ContainsAny(c.Prefix, "{}") {
 		return fmt.Errorf("redis: prefix %q must not contain '{' or '}'", c.Prefix)
+	}
+	if c.ReplayLog < 0 || c.SnapshotChunk < 0 || c.RevokeReplicas < 0 {
+		return errors.New("redis: replay log, snapshot chunk and revoke replicas must not be negative")
 	}
 	return nil
 }
@@ -139,6 +163,7 @@ func newKeys(cfg Config) keys { return keys{base: "{" + cfg.prefix() + "}:"} }
 func (k keys) revSeq() string     { return k.base + "rev:seq" }
 func (k keys) revEntries() string { return k.base + "rev:entries" }
 func (k keys) revExpiry() string  { return k.base + "rev:expiry" }
+func (k keys) revLog() string     { return k.base + "rev:log" }
 func (k keys) events() string     { return k.base + "events" }
 func (k keys) session(sid string) string {
 	return k.base + "sess:" + sid

@@ -11,6 +11,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	redisadapter "github.com/keygate/keygate/adapters/redis"
+	"github.com/keygate/keygate/core/revocation"
 	"github.com/keygate/keygate/ports"
 	"github.com/keygate/keygate/ports/portstest"
 	"github.com/keygate/keygate/test/containers"
@@ -51,6 +52,58 @@ func TestRevocationStore(t *testing.T) {
 	open := server(t)
 	portstest.RunRevocationStore(t, func(t *testing.T) ports.RevocationStore {
 		return must[*redisadapter.RevocationStore](t)(redisadapter.NewRevocationStore(open(t)))
+	})
+}
+
+func TestRevocationLog(t *testing.T) {
+	open := server(t)
+	portstest.RunRevocationLog(t, func(t *testing.T, keep int) ports.RevocationStore {
+		c, cfg := open(t)
+		cfg.ReplayLog = keep
+		return must[*redisadapter.RevocationStore](t)(redisadapter.NewRevocationStore(c, cfg))
+	})
+}
+
+// TestRevocationStoreChunked runs the suite with snapshots read 3 entries a call, so that
+// every multi-entry snapshot is assembled from chunks and the log.
+func TestRevocationStoreChunked(t *testing.T) {
+	open := server(t)
+	portstest.RunRevocationStore(t, func(t *testing.T) ports.RevocationStore {
+		c, cfg := open(t)
+		cfg.SnapshotChunk = 3
+		return must[*redisadapter.RevocationStore](t)(redisadapter.NewRevocationStore(c, cfg))
+	})
+}
+
+// TestRevokeWaitsForReplicas: a store told to wait for a replica, on a server that has none,
+// refuses to acknowledge (ErrUnavailable) after its wait, rather than answer as if durable.
+func TestRevokeWaitsForReplicas(t *testing.T) {
+	open := server(t)
+	c, cfg := open(t)
+	cfg.RevokeReplicas, cfg.RevokeWait = 1, 200*time.Millisecond
+	s := must[*redisadapter.RevocationStore](t)(redisadapter.NewRevocationStore(c, cfg))
+	start := time.Now()
+	_, err := s.Revoke(t.Context(), revocation.Entry{Kind: revocation.KindToken, Key: "t", ExpiresAt: time.Now().Add(time.Hour)})
+	if !errors.Is(err, ports.ErrUnavailable) {
+		t.Fatalf("Revoke with no replica = %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Errorf("Revoke gave up after %v, before its wait of 200ms", d)
+	}
+	cfg.RevokeReplicas = 0
+	plain := must[*redisadapter.RevocationStore](t)(redisadapter.NewRevocationStore(c, cfg))
+	seq, err := plain.Revoke(t.Context(), revocation.Entry{Kind: revocation.KindToken, Key: "u", ExpiresAt: time.Now().Add(time.Hour)})
+	if err != nil || seq != 2 {
+		t.Errorf("Revoke without a wait = %d, %v; want 2 (the refused one was stored on the primary)", seq, err)
+	}
+}
+
+func TestRevocationPublish(t *testing.T) {
+	open := server(t)
+	portstest.RunRevocationPublish(t, func(t *testing.T) (ports.RevocationStore, ports.EventBus) {
+		c, cfg := open(t)
+		return must[*redisadapter.RevocationStore](t)(redisadapter.NewRevocationStore(c, cfg)),
+			must[*redisadapter.EventBus](t)(redisadapter.NewEventBus(c, cfg))
 	})
 }
 

@@ -57,8 +57,8 @@ func (s *sessionReplicas) Create(ctx context.Context, v session.Session) error {
 func (s *sessionReplicas) Get(ctx context.Context, sid string) (session.Session, error) {
 	return s.pick().Get(ctx, sid)
 }
-func (s *sessionReplicas) Update(ctx context.Context, sid string, fn func(*session.Session) error) (session.Session, error) {
-	return s.pick().Update(ctx, sid, fn)
+func (s *sessionReplicas) Update(ctx context.Context, sid string, seen *session.Session, fn func(*session.Session) error) (session.Session, error) {
+	return s.pick().Update(ctx, sid, seen, fn)
 }
 func (s *sessionReplicas) Delete(ctx context.Context, sid string) error {
 	return s.pick().Delete(ctx, sid)
@@ -93,6 +93,9 @@ func (s *revocationReplicas) Snapshot(ctx context.Context) (revocation.Snapshot,
 	return s.pick().Snapshot(ctx)
 }
 func (s *revocationReplicas) Seq(ctx context.Context) (uint64, error) { return s.pick().Seq(ctx) }
+func (s *revocationReplicas) Since(ctx context.Context, seq uint64, limit int) ([]revocation.Event, error) {
+	return s.pick().Since(ctx, seq, limit)
+}
 
 func TestSessionStoreReplicas(t *testing.T) {
 	open := server(t)

@@ -1,9 +1,14 @@
 package redis
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -14,18 +19,27 @@ import (
 // RevocationStore is a ports.RevocationStore on Redis. Entries live in a hash
 // ("{p}:rev:entries", field "<kind>:<key>", value "<not-before ns> <expiry ns>", each 20
 // digits) and a sorted set of the same fields scored by expiry in milliseconds
-// ("{p}:rev:expiry"); "{p}:rev:seq" counts revocations. Revoke and Snapshot are each one Lua
-// script, so a snapshot's entries and sequence number are read atomically together. Revoke
-// also drops up to 100 expired entries. With AOF (appendfsync always) an acknowledged Revoke
-// survives a restart. Safe for concurrent use.
+// ("{p}:rev:expiry"); "{p}:rev:seq" counts revocations, and the stream "{p}:rev:log" (entry id
+// "<seq>-0", capped at about Config.ReplayLog) replays the latest ones. Revoke is one Lua
+// script that stores, logs and publishes on the EventBus channel of the same prefix (it also
+// drops up to 100 expired entries), plus a WAIT in the same round trip when
+// Config.RevokeReplicas asks for one. No call is proportional to the size of the set: a
+// Snapshot reads the sequence number, then the hash in chunks (HSCAN, Config.SnapshotChunk
+// entries a call), then the revocations made meanwhile from the log, and merges them. Safe
+// for concurrent use.
 type RevocationStore struct {
-	client goredis.UniversalClient
-	keys   keys
+	client   goredis.UniversalClient
+	keys     keys
+	keep     int
+	chunk    int
+	replicas int
+	wait     time.Duration
 }
 
 var _ ports.RevocationStore = (*RevocationStore)(nil)
 
-// NewRevocationStore returns a RevocationStore on client with cfg's prefix.
+// NewRevocationStore returns a RevocationStore on client with cfg's prefix, replay log,
+// snapshot chunk and revoke durability.
 func NewRevocationStore(client goredis.UniversalClient, cfg Config) (*RevocationStore, error) {
 	if client == nil {
 		return nil, fmt.Errorf("redis: revocation store: nil client")
@@ -33,11 +47,18 @@ func NewRevocationStore(client goredis.UniversalClient, cfg Config) (*Revocation
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &RevocationStore{client: client, keys: newKeys(cfg)}, nil
+	return &RevocationStore{client: client, keys: newKeys(cfg),
+		keep: cmp.Or(cfg.ReplayLog, DefaultReplayLog), chunk: cmp.Or(cfg.SnapshotChunk, DefaultSnapshotChunk),
+		replicas: cfg.RevokeReplicas, wait: orDefault(cfg.RevokeWait, time.Second)}, nil
 }
 
 // later(a, b) compares two 20-digit decimal strings as numbers in two exact halves (Lua
-// numbers are doubles).
+// numbers are doubles). The log entry carries the entry as given (not merged): replaying it
+// merges the same way. A log whose last id is not below the new seq (the counter was reset
+// under it) is dropped and restarted.
+// The event is published last, as "<ARGV[7]><seq><ARGV[8]>" (the wire form of the EventBus).
+// KEYS: seq, entries, expiry, log. ARGV: field, nbf, exp, exp ms, log size, channel, event
+// head, event tail.
 const revokeLua = nowMillisLua + `
 local function later(a, b)
   local ah, bh = tonumber(string.sub(a, 1, 10)), tonumber(string.sub(b, 1, 10))
@@ -45,6 +66,12 @@ local function later(a, b)
   return tonumber(string.sub(a, 11, 20)) > tonumber(string.sub(b, 11, 20))
 end
 local seq = redis.call('INCR', KEYS[1])
+local id = tostring(seq) .. '-0'
+local logged = redis.pcall('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], id, 'f', ARGV[1], 'v', ARGV[2] .. ' ' .. ARGV[3], 't', now)
+if type(logged) == 'table' and logged.err then
+  redis.call('DEL', KEYS[4])
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], id, 'f', ARGV[1], 'v', ARGV[2] .. ' ' .. ARGV[3], 't', now)
+end
 local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 100)
 if #gone > 0 then
   redis.call('HDEL', KEYS[2], unpack(gone))
@@ -65,26 +92,35 @@ if exp_ms > now then
   redis.call('HSET', KEYS[2], ARGV[1], nbf .. ' ' .. exp)
   redis.call('ZADD', KEYS[3], 'GT', exp_ms, ARGV[1])
 end
+redis.call('PUBLISH', ARGV[6], ARGV[7] .. tostring(seq) .. ARGV[8])
 return seq
 `
 
-const snapshotLua = nowMillisLua + `
+// sinceLua returns {seq, status, id, field, value, time, ...}: status "ok" with the log's
+// entries after ARGV[1] (at most ARGV[3]), "ahead" when ARGV[1] is past the store, "trimmed"
+// when the log no longer starts at ARGV[2] (the id after ARGV[1]).
+// KEYS: seq, log. ARGV: after, next id, limit.
+const sinceLua = `
 local seq = redis.call('GET', KEYS[1]) or '0'
-local live = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. now, '+inf')
-local out = {seq}
-for i = 1, #live do
-  local v = redis.call('HGET', KEYS[2], live[i])
-  if v then
-    out[#out + 1] = live[i]
-    out[#out + 1] = v
-  end
+local after, cur = tonumber(ARGV[1]), tonumber(seq)
+if after == cur then return {seq, 'ok'} end
+if after > cur then return {seq, 'ahead'} end
+local evs = redis.call('XRANGE', KEYS[2], ARGV[2], '+', 'COUNT', ARGV[3])
+if #evs == 0 or evs[1][1] ~= ARGV[2] then return {seq, 'trimmed'} end
+local out = {seq, 'ok'}
+for i = 1, #evs do
+  local f = evs[i][2]
+  out[#out + 1] = evs[i][1]
+  out[#out + 1] = f[2]
+  out[#out + 1] = f[4]
+  out[#out + 1] = f[6]
 end
 return out
 `
 
 var (
-	revokeScript   = goredis.NewScript(revokeLua)
-	snapshotScript = goredis.NewScript(snapshotLua)
+	revokeScript = goredis.NewScript(revokeLua)
+	sinceScript  = goredis.NewScript(sinceLua)
 )
 
 // pad20 formats a non-negative decimal of at most 20 digits to exactly 20.
@@ -95,46 +131,184 @@ func pad20(s string) string {
 	return strings.Repeat("0", 20-len(s)) + s
 }
 
-// Revoke stores e merged with any live entry for the same kind and key, and returns its
-// sequence number. An entry already expired (by the server's clock) is counted and forgotten.
+// Revoke stores e merged with any live entry for the same kind and key, logs it, publishes it
+// on the EventBus of the same prefix (PublishedAt: now by this process's clock), and returns
+// its sequence number, in one script: one round trip. An entry already expired (by the server's clock) is counted, logged
+// and forgotten. With Config.RevokeReplicas it returns once that many replicas hold it, or
+// fails with ports.ErrUnavailable (the entry is stored on the primary; a retry is harmless).
 func (s *RevocationStore) Revoke(ctx context.Context, e revocation.Entry) (uint64, error) {
 	if err := e.Validate(); err != nil {
 		return 0, fmt.Errorf("redis: revoke: %w", err)
 	}
-	field := string(e.Kind) + ":" + e.Key
-	seq, err := revokeScript.Run(ctx, s.client,
-		[]string{s.keys.revSeq(), s.keys.revEntries(), s.keys.revExpiry()},
-		field, pad20(nanos(e.NotBefore)), pad20(nanos(e.ExpiresAt)), ceilMillis(e.ExpiresAt)).Int64()
+	keys := []string{s.keys.revSeq(), s.keys.revEntries(), s.keys.revExpiry(), s.keys.revLog()}
+	head, tail := splitEvent(revocation.Event{Kind: revocation.EventRevoked, Entry: e, PublishedAt: time.Now()})
+	args := []any{string(e.Kind) + ":" + e.Key, pad20(nanos(e.NotBefore)), pad20(nanos(e.ExpiresAt)),
+		ceilMillis(e.ExpiresAt), s.keep, s.keys.events(), head, tail}
+	if s.replicas <= 0 {
+		seq, err := revokeScript.Run(ctx, s.client, keys, args...).Int64()
+		if err != nil {
+			return 0, wrap("revoke", err)
+		}
+		return uint64(seq), nil
+	}
+	// The script and the WAIT in one round trip, on one connection (WAIT counts the
+	// replicas that hold every write of its connection so far).
+	run := func(eval func(p goredis.Pipeliner) *goredis.Cmd) (*goredis.Cmd, *goredis.Cmd, error) {
+		var sc, wc *goredis.Cmd
+		_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			sc = eval(p)
+			wc = p.Do(ctx, "WAIT", s.replicas, s.wait.Milliseconds())
+			return nil
+		})
+		return sc, wc, err
+	}
+	sc, wc, err := run(func(p goredis.Pipeliner) *goredis.Cmd { return revokeScript.EvalSha(ctx, p, keys, args...) })
+	if err != nil && goredis.HasErrorPrefix(sc.Err(), "NOSCRIPT") {
+		sc, wc, err = run(func(p goredis.Pipeliner) *goredis.Cmd { return revokeScript.Eval(ctx, p, keys, args...) })
+	}
 	if err != nil {
 		return 0, wrap("revoke", err)
+	}
+	seq, err := sc.Int64()
+	if err != nil {
+		return 0, wrap("revoke", err)
+	}
+	if n, _ := wc.Int64(); n < int64(s.replicas) {
+		return 0, fmt.Errorf("redis: revoke: seq %d held by %d of %d replicas after %v: %w",
+			seq, n, s.replicas, s.wait, ports.ErrUnavailable)
 	}
 	return uint64(seq), nil
 }
 
-// Snapshot returns every entry not yet expired and the sequence number of the last Revoke,
-// read atomically together.
+// Snapshot returns every entry not yet expired and the sequence number of the last revocation
+// it includes. It reads the sequence number and the server's time, the hash in chunks, then
+// the revocations made since the first read from the log; none of these calls grows with the
+// set. If the log was trimmed past its watermark meanwhile (more than Config.ReplayLog
+// revocations during one snapshot) it starts over, at most three times.
 func (s *RevocationStore) Snapshot(ctx context.Context) (revocation.Snapshot, error) {
-	raw, err := snapshotScript.Run(ctx, s.client,
-		[]string{s.keys.revSeq(), s.keys.revEntries(), s.keys.revExpiry()}).StringSlice()
-	if err != nil {
+	var err error
+	for range 3 {
+		var snap revocation.Snapshot
+		if snap, err = s.snapshot(ctx); !errors.Is(err, ports.ErrNotFound) {
+			return snap, err
+		}
+	}
+	return revocation.Snapshot{}, fmt.Errorf("redis: snapshot: revocations outran the replay log three times: %w", ports.ErrUnavailable)
+}
+
+func (s *RevocationStore) snapshot(ctx context.Context) (revocation.Snapshot, error) {
+	var seqCmd *goredis.StringCmd
+	var timeCmd *goredis.TimeCmd
+	_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		seqCmd = p.Get(ctx, s.keys.revSeq())
+		timeCmd = p.Time(ctx)
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) {
 		return revocation.Snapshot{}, wrap("snapshot", err)
 	}
-	if len(raw) == 0 || len(raw)%2 != 1 {
-		return revocation.Snapshot{}, fmt.Errorf("redis: snapshot: malformed reply of %d items", len(raw))
-	}
-	seq, err := parseSeq(raw[0])
-	if err != nil {
-		return revocation.Snapshot{}, fmt.Errorf("redis: snapshot: %w", err)
-	}
-	snap := revocation.Snapshot{Seq: seq, Entries: make([]revocation.Entry, 0, len(raw)/2)}
-	for i := 1; i < len(raw); i += 2 {
-		e, err := decodeEntry(raw[i], raw[i+1])
-		if err != nil {
+	watermark := uint64(0)
+	if v, err := seqCmd.Result(); err == nil {
+		if watermark, err = parseSeq(v); err != nil {
 			return revocation.Snapshot{}, fmt.Errorf("redis: snapshot: %w", err)
 		}
-		snap.Entries = append(snap.Entries, e)
 	}
-	return snap, nil
+	now := timeCmd.Val()
+	var entries []revocation.Entry
+	var cursor uint64
+	for {
+		page, next, err := s.client.HScan(ctx, s.keys.revEntries(), cursor, "", int64(s.chunk)).Result()
+		if err != nil {
+			return revocation.Snapshot{}, wrap("snapshot", err)
+		}
+		if entries == nil {
+			entries = make([]revocation.Entry, 0, len(page)/2)
+		}
+		for i := 0; i+1 < len(page); i += 2 {
+			e, err := decodeEntry(page[i], page[i+1])
+			if err != nil {
+				return revocation.Snapshot{}, fmt.Errorf("redis: snapshot: %w", err)
+			}
+			if now.Before(e.ExpiresAt) {
+				entries = append(entries, e)
+			}
+		}
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	seq := watermark
+	for {
+		evs, err := s.Since(ctx, seq, 10_000)
+		if err != nil {
+			return revocation.Snapshot{}, err
+		}
+		if len(evs) == 0 {
+			break
+		}
+		for _, ev := range evs {
+			if now.Before(ev.Entry.ExpiresAt) {
+				entries = append(entries, ev.Entry)
+			}
+		}
+		seq = evs[len(evs)-1].Seq
+	}
+	return revocation.Snapshot{Seq: seq, Entries: mergeEntries(entries)}, nil
+}
+
+// mergeEntries merges the entries of the same kind and key (a chunked scan may return one
+// twice, and the log replays entries the scan saw), in place.
+func mergeEntries(es []revocation.Entry) []revocation.Entry {
+	slices.SortFunc(es, func(a, b revocation.Entry) int {
+		return cmp.Or(cmp.Compare(a.Key, b.Key), cmp.Compare(a.Kind, b.Kind))
+	})
+	out := es[:0]
+	for _, e := range es {
+		if n := len(out); n > 0 && out[n-1].Key == e.Key && out[n-1].Kind == e.Kind {
+			out[n-1] = revocation.Merge(out[n-1], e)
+			continue
+		}
+		out = append(out, e)
+	}
+	return slices.Clip(out)
+}
+
+// Since returns the revocations after seq from the replay log, at most limit (default
+// 10,000), or ports.ErrNotFound when the log no longer holds seq+1 or seq is past the store.
+func (s *RevocationStore) Since(ctx context.Context, seq uint64, limit int) ([]revocation.Event, error) {
+	if limit <= 0 {
+		limit = 10_000
+	}
+	raw, err := sinceScript.Run(ctx, s.client, []string{s.keys.revSeq(), s.keys.revLog()},
+		seq, strconv.FormatUint(seq+1, 10)+"-0", limit).StringSlice()
+	if err != nil {
+		return nil, wrap("revocations since", err)
+	}
+	if len(raw) < 2 || (len(raw)-2)%4 != 0 {
+		return nil, fmt.Errorf("redis: revocations since: malformed reply of %d items", len(raw))
+	}
+	if raw[1] != "ok" {
+		return nil, fmt.Errorf("redis: revocations since %d: log %s (store at %s): %w", seq, raw[1], raw[0], ports.ErrNotFound)
+	}
+	out := make([]revocation.Event, 0, (len(raw)-2)/4)
+	for i := 2; i < len(raw); i += 4 {
+		n, _, _ := strings.Cut(raw[i], "-")
+		evSeq, err := parseSeq(n)
+		if err != nil {
+			return nil, fmt.Errorf("redis: revocations since: %w", err)
+		}
+		e, err := decodeEntry(raw[i+1], raw[i+2])
+		if err != nil {
+			return nil, fmt.Errorf("redis: revocations since: %w", err)
+		}
+		ms, err := strconv.ParseInt(raw[i+3], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("redis: revocations since: bad time %q", raw[i+3])
+		}
+		out = append(out, revocation.Event{Kind: revocation.EventRevoked, Entry: e, Seq: evSeq,
+			PublishedAt: time.UnixMilli(ms).UTC()})
+	}
+	return out, nil
 }
 
 // Seq returns the sequence number of the last Revoke (0 if none).

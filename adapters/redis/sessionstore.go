@@ -92,6 +92,34 @@ extend(KEYS[3], ARGV[2])
 return 1
 `
 
+// updateSeenLua is updateLua against the session's content instead of its version: it writes
+// only if every field of the stored session equals the caller's expectation, and otherwise
+// returns the session as stored, so the caller's retry needs no read.
+// KEYS: session, old user index, new user index. ARGV: 2n, n expected field/value pairs,
+// expiry ms, sid, new field/value pairs. Returns {1} written, {-1} gone, or {0, field, value,
+// ...} changed.
+const updateSeenLua = extendLua + `
+local cur = redis.call('HGETALL', KEYS[1])
+if #cur == 0 then return {-1} end
+local m = {}
+for i = 1, #cur, 2 do m[cur[i]] = cur[i + 1] end
+local n = tonumber(ARGV[1])
+for i = 2, n, 2 do
+  if m[ARGV[i]] ~= ARGV[i + 1] then
+    table.insert(cur, 1, 0)
+    return cur
+  end
+end
+local exp, sid = ARGV[n + 2], ARGV[n + 3]
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'v', tostring(tonumber(m['v'] or '0') + 1), unpack(ARGV, n + 4))
+redis.call('PEXPIREAT', KEYS[1], exp)
+if KEYS[2] ~= KEYS[3] then redis.call('SREM', KEYS[2], sid) end
+redis.call('SADD', KEYS[3], sid)
+extend(KEYS[3], exp)
+return {1}
+`
+
 // KEYS: session. ARGV: key base, sid. The index key is derived from the session's user, in the
 // same hash slot. Returns 1 deleted, 0 none.
 const deleteLua = `
@@ -120,6 +148,7 @@ return out
 var (
 	createScript       = goredis.NewScript(createLua)
 	updateScript       = goredis.NewScript(updateLua)
+	updateSeenScript   = goredis.NewScript(updateSeenLua)
 	deleteScript       = goredis.NewScript(deleteLua)
 	deleteByUserScript = goredis.NewScript(deleteByUserLua)
 )
@@ -199,15 +228,43 @@ func (st *SessionStore) lock(ctx context.Context, sid string) (func(), error) {
 }
 
 // Update atomically applies fn to session sid and stores the result; fn may run more than
-// once. The session keeps its ID; a changed UserID moves it between users' lists.
-func (st *SessionStore) Update(ctx context.Context, sid string, fn func(*session.Session) error) (session.Session, error) {
+// once. The session keeps its ID; a changed UserID moves it between users' lists. With seen
+// (the session as the caller read it) the first attempt is one script that writes only if the
+// stored session is still exactly seen, and hands back the stored one if not: one round trip
+// instead of a read and a write. An error of fn is returned only when fn ran on the session as
+// stored.
+func (st *SessionStore) Update(ctx context.Context, sid string, seen *session.Session, fn func(*session.Session) error) (session.Session, error) {
 	unlock, err := st.lock(ctx, sid)
 	if err != nil {
 		return session.Session{}, wrap("update session", err)
 	}
 	defer unlock()
+	var known map[string]string // the stored session, when the seen attempt returned it
+	if seen != nil && seen.ID == sid {
+		s := *seen
+		if err := fn(&s); err == nil {
+			s.ID = sid
+			cur, done, err := st.updateSeen(ctx, sid, *seen, s)
+			switch {
+			case err != nil:
+				return session.Session{}, err
+			case done:
+				return s, nil
+			}
+			known = cur
+		}
+		// fn refused seen: ask it again about the session as stored.
+	}
 	for attempt := range maxUpdateAttempts {
-		s, ver, err := st.get(ctx, sid)
+		var s session.Session
+		var ver string
+		var err error
+		if known != nil {
+			s, ver, err = decodeSession(known)
+			known = nil
+		} else {
+			s, ver, err = st.get(ctx, sid)
+		}
 		if err != nil {
 			return session.Session{}, fmt.Errorf("redis: update session: %w", err)
 		}
@@ -234,6 +291,38 @@ func (st *SessionStore) Update(ctx context.Context, sid string, fn func(*session
 	}
 	return session.Session{}, fmt.Errorf("redis: update session: %d attempts lost to concurrent writers: %w",
 		maxUpdateAttempts, ports.ErrUnavailable)
+}
+
+// updateSeen writes next if session sid is stored exactly as seen. It reports done, or returns
+// the session as stored; ErrNotFound when there is none.
+func (st *SessionStore) updateSeen(ctx context.Context, sid string, seen, next session.Session) (map[string]string, bool, error) {
+	want := sessionFields(seen)
+	args := make([]any, 0, 4+len(want)*2)
+	args = append(args, len(want))
+	args = append(args, want...)
+	args = append(args, ceilMillis(next.ExpiresAt), sid)
+	args = append(args, sessionFields(next)...)
+	raw, err := updateSeenScript.Run(ctx, st.client, []string{st.keys.session(sid),
+		st.keys.userSessions(seen.UserID), st.keys.userSessions(next.UserID)}, args...).Slice()
+	if err != nil {
+		return nil, false, wrap("update session", err)
+	}
+	if len(raw) == 0 {
+		return nil, false, errors.New("redis: update session: empty reply")
+	}
+	switch code, _ := raw[0].(int64); code {
+	case 1:
+		return nil, true, nil
+	case -1:
+		return nil, false, fmt.Errorf("redis: update session: %w", ports.ErrNotFound)
+	}
+	cur := make(map[string]string, len(raw)/2)
+	for i := 1; i+1 < len(raw); i += 2 {
+		k, _ := raw[i].(string)
+		v, _ := raw[i+1].(string)
+		cur[k] = v
+	}
+	return cur, false, nil
 }
 
 // Delete removes session sid; ErrNotFound if there is none.

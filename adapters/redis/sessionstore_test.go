@@ -28,7 +28,7 @@ func TestSessionUpdateWaitEndsWithContext(t *testing.T) {
 	entered, release := make(chan struct{}), make(chan struct{})
 	first := make(chan error, 1)
 	go func() {
-		_, err := st.Update(t.Context(), s.ID, func(*session.Session) error {
+		_, err := st.Update(t.Context(), s.ID, nil, func(*session.Session) error {
 			close(entered)
 			<-release // a write that takes long
 			return nil
@@ -41,7 +41,7 @@ func TestSessionUpdateWaitEndsWithContext(t *testing.T) {
 	defer cancel()
 	second := make(chan error, 1)
 	go func() {
-		_, err := st.Update(ctx, s.ID, func(*session.Session) error { return nil })
+		_, err := st.Update(ctx, s.ID, nil, func(*session.Session) error { return nil })
 		second <- err
 	}()
 	select {

@@ -31,7 +31,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 func newSidecar(t testing.TB, held bool) *sidecar {
 	t.Helper()
-	s := &sidecar{authd: apptest.NewIssuer(held), store: memory.NewRevocationStore(system.Clock{}),
+	s := &sidecar{authd: apptest.NewIssuer(held), store: memory.NewRevocationStore(system.Clock{}, nil),
 		bus: memory.NewEventBus(memory.EventBusConfig{})}
 	t.Cleanup(s.authd.Close)
 	v, err := verifier.New(verifier.Config{Guard: guard.Config{Issuer: s.authd.URL, Audiences: []string{"billing"}},

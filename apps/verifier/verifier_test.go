@@ -121,7 +121,7 @@ func TestFirstLoadDecides(t *testing.T) {
 	authd := apptest.NewIssuer(false)
 	defer authd.Close()
 	clock := system.Clock{}
-	store := &flakyStore{RevocationStore: memory.NewRevocationStore(clock)}
+	store := &flakyStore{RevocationStore: memory.NewRevocationStore(clock, nil)}
 	if _, err := store.Revoke(t.Context(), revocation.Entry{Kind: revocation.KindSession, Key: "sid-logged-out",
 		ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
@@ -162,7 +162,7 @@ func TestFollowsRevocations(t *testing.T) {
 	authd := apptest.NewIssuer(false)
 	defer authd.Close()
 	clock := system.Clock{}
-	store, bus := memory.NewRevocationStore(clock), memory.NewEventBus(memory.EventBusConfig{})
+	store, bus := memory.NewRevocationStore(clock, nil), memory.NewEventBus(memory.EventBusConfig{})
 	v, err := verifier.New(verifier.Config{Guard: guardConfig(authd.URL), Revocations: store, Events: bus, Log: quiet()})
 	if err != nil {
 		t.Fatal(err)

@@ -95,8 +95,8 @@ func initStandalone(cfg Config) (*parts, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	revocationStore := memory.NewRevocationStore(clock)
 	eventBus := stores.NewMemoryBus()
+	revocationStore := memory.NewRevocationStore(clock, eventBus)
 	feed := newFeed(revocationStore, eventBus, remoteKeySet, clock, metrics)
 	guard, err := newGuard(remoteKeySet, feed, clock, metrics, cfg)
 	if err != nil {

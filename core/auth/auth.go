@@ -221,7 +221,8 @@ func (s *Service) Config() Config {
 	return c
 }
 
-// PublishFailures returns how many events could not be published on the bus. Such events
+// PublishFailures returns how many key-change and heartbeat events could not be published on
+// the bus (revocations are published by the RevocationStore). Such events
 // are not lost for good: verifiers reconcile with the RevocationStore by polling.
 func (s *Service) PublishFailures() uint64 { return s.publishFailures.Load() }
 

@@ -71,8 +71,8 @@ func newEnv(t *testing.T, tweak ...func(*Config)) *env {
 	e := &env{clock: memory.NewFakeClock(t0), metrics: newRecMetrics()}
 	e.users = memory.NewUserRepo()
 	e.sessions = memory.NewSessionStore(e.clock)
-	e.revs = memory.NewRevocationStore(e.clock)
 	e.bus = memory.NewEventBus(memory.EventBusConfig{})
+	e.revs = memory.NewRevocationStore(e.clock, e.bus)
 	e.keys = memory.NewKeyStore()
 	e.audit = memory.NewAuditLog()
 	e.limiter = memory.NewRateLimiter(e.clock)

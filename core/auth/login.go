@@ -227,7 +227,8 @@ func (s *Service) Refresh(ctx context.Context, rt session.RefreshToken, c Client
 	if err := s.d.Signer.Ready(ctx); err != nil { // signing must not fail after rotating
 		return TokenPair{}, unavailable("refresh", err)
 	}
-	sess, err := s.d.Sessions.Update(ctx, sid, func(ss *session.Session) error {
+	// cur as seen: on Redis the rotation is one round trip unless the session changed since.
+	sess, err := s.d.Sessions.Update(ctx, sid, &cur, func(ss *session.Session) error {
 		out, err := ss.Rotate(gen, now, s.cfg.Session)
 		if err == nil && out == session.Rotated {
 			ss.UserAgent = clip(c.UserAgent, 256)

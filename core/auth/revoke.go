@@ -18,17 +18,16 @@ import (
 // alive), but not forever.
 const revokeTimeout = 10 * time.Second
 
-// revoke makes e durable, then pushes it: RevocationStore.Revoke, then Bus.Publish of an
-// EventRevoked with the returned sequence number. A publish failure is counted (see
-// PublishFailures) but not returned: the entry is durable and verifiers reconcile by polling
-// the store's sequence number. Once started it runs to completion (bounded by revokeTimeout)
-// even if ctx ends: a client hanging up after the store answered must not leave the entry
-// durable but unpushed, which verifiers would only learn of at their next reconcile.
+// revoke makes e durable and pushes it in one step: RevocationStore.Revoke stores it, logs it
+// and publishes it with its sequence number (one Redis round trip); a lost publish is
+// recovered by verifiers from the store's sequence number and replay log. Once started it
+// runs to completion (bounded by revokeTimeout) even if ctx ends: a client hanging up must not
+// leave a session deleted but its access tokens alive.
 func (s *Service) revoke(ctx context.Context, e revocation.Entry) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
 	defer cancel()
 	start := s.d.Clock.Now()
-	seq, err := s.d.Revocations.Revoke(ctx, e)
+	_, err := s.d.Revocations.Revoke(ctx, e)
 	s.d.Metrics.RevocationStoreOp("revoke", s.d.Clock.Now().Sub(start), err)
 	if err != nil {
 		if errors.Is(err, revocation.ErrInvalid) {
@@ -36,23 +35,24 @@ func (s *Service) revoke(ctx context.Context, e revocation.Entry) error {
 		}
 		return unavailable("revoke", err)
 	}
-	ev := revocation.Event{Kind: revocation.EventRevoked, Entry: e, Seq: seq, PublishedAt: s.d.Clock.Now()}
-	if err := s.d.Bus.Publish(ctx, ev); err != nil {
-		s.publishFailures.Add(1)
-	}
 	return nil
 }
 
-// revokeSession deletes session sid (gone already is fine) and revokes every access token of
-// it with a KindSession entry that lives as long as the longest such token can.
+// revokeSession revokes every access token of session sid with a KindSession entry that lives
+// as long as the longest such token can, then deletes the session (gone already is fine):
+// verifiers hear of it after one round trip, and the refresh token stops working before the
+// call returns.
 func (s *Service) revokeSession(ctx context.Context, sid string, now time.Time) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
 	defer cancel()
+	if err := s.revoke(ctx, revocation.Entry{Kind: revocation.KindSession, Key: sid,
+		ExpiresAt: now.Add(s.cfg.AccessTTL + s.cfg.Leeway)}); err != nil {
+		return err
+	}
 	if err := s.d.Sessions.Delete(ctx, sid); err != nil && !errors.Is(err, ports.ErrNotFound) {
 		return unavailable("revoke session: delete", err)
 	}
-	return s.revoke(ctx, revocation.Entry{Kind: revocation.KindSession, Key: sid,
-		ExpiresAt: now.Add(s.cfg.AccessTTL + s.cfg.Leeway)})
+	return nil
 }
 
 // subjectNotBefore returns the not-before of a subject revocation made at now: the first
@@ -66,18 +66,18 @@ func (s *Service) revokeSession(ctx context.Context, sid string, now time.Time) 
 // after LogoutAll (or DisableUser, RevokeUser) returns gets a token that verifies.
 func subjectNotBefore(now time.Time) time.Time { return now.Truncate(time.Second).Add(time.Second) }
 
-// revokeSubject deletes every session of userID and revokes every access token of the user
-// issued so far, then waits for the not-before to pass (at most one second).
+// revokeSubject revokes every access token of the user issued so far, deletes every session
+// of userID, then waits for the not-before to pass (at most one second).
 func (s *Service) revokeSubject(ctx context.Context, userID string, now time.Time) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
 	defer cancel()
-	if _, err := s.d.Sessions.DeleteByUser(rctx, userID); err != nil {
-		return unavailable("revoke user: delete sessions", err)
-	}
 	nb := subjectNotBefore(now)
 	if err := s.revoke(rctx, revocation.Entry{Kind: revocation.KindSubject, Key: userID, NotBefore: nb,
 		ExpiresAt: nb.Add(s.cfg.AccessTTL + s.cfg.Leeway)}); err != nil {
 		return err
+	}
+	if _, err := s.d.Sessions.DeleteByUser(rctx, userID); err != nil {
+		return unavailable("revoke user: delete sessions", err)
 	}
 	if d := nb.Sub(s.d.Clock.Now()); d > 0 {
 		t := time.NewTimer(d)

@@ -13,10 +13,11 @@ import (
 )
 
 // Feed keeps a revocation.Set equal to a RevocationStore's through an EventBus: it subscribes,
-// loads a snapshot each time the subscription is (re)established, applies pushed revocations
+// loads a snapshot when the subscription is first established, applies pushed revocations
 // idempotently, notices a missed event by its sequence number (a gap, a heartbeat or a poll of
-// the store ahead of it) and resynchronises, reconciles periodically, and drops expired
-// entries. With the store or the bus down it keeps its last-known set (fail open) and says how
+// the store ahead of it) and after a resubscription fetches what it missed from the store's
+// replay log (RevocationStore.Since), taking a snapshot only when the log no longer reaches
+// back to it; it reconciles with a snapshot periodically and drops expired entries. With the store or the bus down it keeps its last-known set (fail open) and says how
 // stale it is. Safe for concurrent use; Run must be called once.
 type Feed struct {
 	set     *revocation.Set
@@ -47,6 +48,7 @@ type FeedConfig struct {
 	Prune     time.Duration // drop expired entries this often; default 1m
 	GapGrace  time.Duration // how long a sequence gap may stay open before a resync (events of several publishers can arrive out of order); default 500ms
 	Timeout   time.Duration // bound on each store call; default 5s
+	Snapshot  time.Duration // bound on a whole snapshot, which a large store reads in many calls; default 1m (at least Timeout)
 	RetryMin  time.Duration // first retry delay after a failed resync or subscription; default 100ms
 	RetryMax  time.Duration // retry delay cap (exponential backoff, full jitter); default 30s
 	Report    time.Duration // how often the feed gauges (connected, staleness) are reported, even while a store call hangs; default 1s
@@ -63,6 +65,8 @@ func (c *FeedConfig) defaults() {
 	def(&c.Prune, time.Minute)
 	def(&c.GapGrace, 500*time.Millisecond)
 	def(&c.Timeout, 5*time.Second)
+	def(&c.Snapshot, time.Minute)
+	c.Snapshot = max(c.Snapshot, c.Timeout)
 	def(&c.RetryMin, 100*time.Millisecond)
 	def(&c.RetryMax, 30*time.Second)
 	def(&c.Report, time.Second)
@@ -186,7 +190,7 @@ func (f *Feed) Run(ctx context.Context) error {
 			f.metrics.RevocationSet(f.set.Len())
 		case <-r.gap.C:
 			if r.last < r.target {
-				f.resync(ctx, r, "gap")
+				f.catchUp(ctx, r, "gap")
 			}
 		case <-r.retry.C:
 			f.resync(ctx, r, r.retryWhy)
@@ -244,7 +248,11 @@ func (f *Feed) handle(ctx context.Context, r *feedRun, e revocation.Event) {
 	switch e.Kind {
 	case revocation.EventConnected:
 		f.connected.Store(true)
-		f.resync(ctx, r, "connected")
+		if r.synced {
+			f.catchUp(ctx, r, "connected") // events published while we were away
+		} else {
+			f.resync(ctx, r, "connected")
+		}
 		return
 	case revocation.EventDisconnected:
 		f.connected.Store(false)
@@ -340,13 +348,69 @@ func (f *Feed) poll(ctx context.Context, r *feedRun) {
 	}
 }
 
+// catchUpPage and catchUpPages bound one catch-up from the replay log: past that many events a
+// snapshot is cheaper.
+const (
+	catchUpPage  = 1000
+	catchUpPages = 100
+)
+
+// catchUp applies the revocations after the last one applied from the store's replay log,
+// page by page until the log has no more, so that a missed event or a short disconnect costs
+// the missing events, not a snapshot. When the log no longer holds them (trimmed, or the
+// store went back) or cannot be read, or there are more than catchUpPage*catchUpPages, it
+// resynchronises with a snapshot for reason.
+func (f *Feed) catchUp(ctx context.Context, r *feedRun, reason string) {
+	if ctx.Err() != nil {
+		return
+	}
+	for range catchUpPages {
+		cctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
+		t0 := f.clock.Now()
+		evs, err := f.store.Since(cctx, r.last, catchUpPage)
+		cancel()
+		now := f.clock.Now()
+		f.metrics.RevocationStoreOp("since", now.Sub(t0), err)
+		if err != nil {
+			f.resync(ctx, r, reason)
+			return
+		}
+		for _, e := range evs {
+			switch {
+			case e.Seq <= r.last:
+				continue // applied meanwhile (a push that arrived out of order)
+			case e.Seq != r.last+1:
+				f.resync(ctx, r, reason) // not the log the contract promises
+				return
+			}
+			f.set.Apply(e.Entry)
+			f.advance(r, e.Seq, now)
+		}
+		f.metrics.RevocationSet(f.set.Len())
+		if len(evs) < catchUpPage {
+			if r.last < r.target {
+				// Told of revocations the log does not have: the store went back.
+				f.resync(ctx, r, reason)
+				return
+			}
+			r.target = r.last
+			r.gap.Stop()
+			r.retry.Stop()
+			r.attempts = 0
+			f.markCurrent(now)
+			return
+		}
+	}
+	f.resync(ctx, r, reason)
+}
+
 // resync replaces the set with a snapshot of the store. On failure it keeps the set and
 // schedules a retry with backoff.
 func (f *Feed) resync(ctx context.Context, r *feedRun, reason string) {
 	if ctx.Err() != nil {
 		return
 	}
-	cctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
+	cctx, cancel := context.WithTimeout(ctx, f.cfg.Snapshot)
 	t0 := f.clock.Now()
 	snap, err := f.store.Snapshot(cctx)
 	cancel()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"sort"
 	"sync"
 	"testing"
@@ -135,30 +136,43 @@ func TestFeedRepairsMissedEvent(t *testing.T) {
 		}, time.Second},
 		{"poll of the store (no further event)", func(*testing.T, *memStore, *memBus) {}, feedCfg.Poll + time.Second},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				store, bus := newStore(wallClock{}), newBus()
-				f, m := startFeed(t, store, bus, nil, feedCfg)
-				_ = f.WaitSynced(t.Context())
-				bus.dropNext(1)
-				revoke(t, store, bus, entry(revocation.KindSession, "lost", time.Hour))
-				tt.reveal(t, store, bus)
-				synctest.Wait()
-				if f.set.Revoked("", "lost", "", time.Now(), time.Now()) {
-					t.Fatal("lost event present before any repair: the test does not lose it")
-				}
-				time.Sleep(tt.wait)
-				synctest.Wait()
-				if !f.set.Revoked("", "lost", "", time.Now(), time.Now()) {
-					t.Fatal("missed revocation not repaired")
-				}
-				if m.resyncs("gap") != 1 {
-					t.Errorf("gap resyncs = %d, want 1", m.resyncs("gap"))
-				}
-				assertSameAsStore(t, f, store)
+	// The missing event comes from the store's replay log; only when the log no longer
+	// holds it does the feed take a snapshot.
+	for _, trimmed := range []bool{false, true} {
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%s/log trimmed=%v", tt.name, trimmed), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					store, bus := newStore(wallClock{}), newBus()
+					store.setNoLog(trimmed)
+					f, m := startFeed(t, store, bus, nil, feedCfg)
+					_ = f.WaitSynced(t.Context())
+					bus.dropNext(1)
+					revoke(t, store, bus, entry(revocation.KindSession, "lost", time.Hour))
+					tt.reveal(t, store, bus)
+					synctest.Wait()
+					if f.set.Revoked("", "lost", "", time.Now(), time.Now()) {
+						t.Fatal("lost event present before any repair: the test does not lose it")
+					}
+					snaps := store.calls.Load()
+					time.Sleep(tt.wait)
+					synctest.Wait()
+					if !f.set.Revoked("", "lost", "", time.Now(), time.Now()) {
+						t.Fatal("missed revocation not repaired")
+					}
+					wantResyncs := 0
+					if trimmed {
+						wantResyncs = 1
+					}
+					if m.resyncs("gap") != wantResyncs || store.calls.Load()-snaps != int64(wantResyncs) {
+						t.Errorf("gap resyncs = %d, snapshots %d; want %d", m.resyncs("gap"), store.calls.Load()-snaps, wantResyncs)
+					}
+					if store.since.Load() == 0 {
+						t.Error("the replay log was not asked first")
+					}
+					assertSameAsStore(t, f, store)
+				})
 			})
-		})
+		}
 	}
 }
 
@@ -200,25 +214,39 @@ func TestFeedEventDuringSnapshotIsKept(t *testing.T) {
 	})
 }
 
-func TestFeedReconnectResyncs(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		store, bus := newStore(wallClock{}), newBus()
-		f, m := startFeed(t, store, bus, nil, feedCfg)
-		_ = f.WaitSynced(t.Context())
-		bus.kick(true) // connection lost, and the bus stays down for a while
-		synctest.Wait()
-		if f.Status().Connected {
-			t.Error("Connected after the bus dropped us")
-		}
-		revoke(t, store, bus, entry(revocation.KindSubject, "u1", time.Hour)) // not delivered: bus down
-		bus.setDown(false)
-		time.Sleep(time.Second) // retry backoff
-		synctest.Wait()
-		if !f.Status().Connected || m.resyncs("connected") != 2 {
-			t.Errorf("Connected %v, connected resyncs %d; want true, 2", f.Status().Connected, m.resyncs("connected"))
-		}
-		assertSameAsStore(t, f, store)
-	})
+// After a reconnect the feed replays what it missed from the store's log, and takes a
+// snapshot only when the log no longer reaches back to it.
+func TestFeedReconnectCatchesUp(t *testing.T) {
+	for _, trimmed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("log trimmed=%v", trimmed), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				store, bus := newStore(wallClock{}), newBus()
+				f, m := startFeed(t, store, bus, nil, feedCfg)
+				_ = f.WaitSynced(t.Context())
+				store.setNoLog(trimmed)
+				bus.kick(true) // connection lost, and the bus stays down for a while
+				synctest.Wait()
+				if f.Status().Connected {
+					t.Error("Connected after the bus dropped us")
+				}
+				revoke(t, store, bus, entry(revocation.KindSubject, "u1", time.Hour)) // not delivered: bus down
+				bus.setDown(false)
+				time.Sleep(time.Second) // retry backoff
+				synctest.Wait()
+				want := 1 // the first connection's snapshot only
+				if trimmed {
+					want = 2
+				}
+				if !f.Status().Connected || m.resyncs("connected") != want {
+					t.Errorf("Connected %v, connected resyncs %d; want true, %d", f.Status().Connected, m.resyncs("connected"), want)
+				}
+				if st := f.Status(); st.Seq != 1 {
+					t.Errorf("status %+v, want seq 1", st)
+				}
+				assertSameAsStore(t, f, store)
+			})
+		})
+	}
 }
 
 func TestFeedStoreDownAtStartThenRecovers(t *testing.T) {

@@ -266,6 +266,9 @@ type memStore struct {
 	down    bool
 	calls   atomic.Int64
 	onSnap  func() // called during Snapshot, after the copy is taken
+	log     []revocation.Event
+	noLog   bool // Since answers ErrNotFound, as a trimmed replay log does
+	since   atomic.Int64
 }
 
 func newStore(c ports.Clock) *memStore {
@@ -291,8 +294,28 @@ func (s *memStore) Revoke(_ context.Context, e revocation.Entry) (uint64, error)
 	}
 	s.entries[k] = e
 	s.seq++
+	s.log = append(s.log, revocation.Event{Kind: revocation.EventRevoked, Entry: e, Seq: s.seq, PublishedAt: s.clock.Now()})
 	return s.seq, nil
 }
+
+func (s *memStore) Since(_ context.Context, seq uint64, limit int) ([]revocation.Event, error) {
+	s.since.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.down:
+		return nil, errDown
+	case s.noLog || seq > s.seq:
+		return nil, ports.ErrNotFound
+	}
+	out := s.log[seq:]
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return append([]revocation.Event(nil), out...), nil
+}
+
+func (s *memStore) setNoLog(v bool) { s.mu.Lock(); s.noLog = v; s.mu.Unlock() }
 
 func (s *memStore) Snapshot(context.Context) (revocation.Snapshot, error) {
 	s.calls.Add(1)

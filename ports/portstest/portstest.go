@@ -5,7 +5,7 @@
 //
 //	func TestRevocationStore(t *testing.T) {
 //		portstest.RunRevocationStore(t, func(t *testing.T) ports.RevocationStore {
-//			return memory.NewRevocationStore(nil)
+//			return memory.NewRevocationStore(nil, nil)
 //		})
 //	}
 //

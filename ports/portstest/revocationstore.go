@@ -39,6 +39,89 @@ func RunRevocationStore(t *testing.T, open func(t *testing.T) ports.RevocationSt
 	t.Run("Expires", func(t *testing.T) { testRevocationExpires(t, open(t)) })
 	t.Run("Invalid", func(t *testing.T) { testRevocationInvalid(t, open(t)) })
 	t.Run("OddKeys", func(t *testing.T) { testRevocationOddKeys(t, open(t)) })
+	t.Run("SinceReplaysInOrder", func(t *testing.T) { testRevocationSince(t, open(t)) })
+	t.Run("SinceAheadOfStore", func(t *testing.T) { testRevocationSinceAhead(t, open(t)) })
+}
+
+// RunRevocationLog runs the cases of ports.RevocationStore's bounded replay log. open returns
+// a fresh, empty store whose log keeps at least the latest keep revocations (it may keep
+// somewhat more: Redis trims a capped stream in whole nodes).
+func RunRevocationLog(t *testing.T, open func(t *testing.T, keep int) ports.RevocationStore) {
+	t.Helper()
+	t.Run("TrimmedLogSaysNotFound", func(t *testing.T) {
+		const keep, n = 10, 1000
+		s := open(t, keep)
+		exp := Now().Add(time.Hour)
+		var last uint64
+		for i := range n {
+			seq, err := s.Revoke(t.Context(), revocation.Entry{Kind: revocation.KindToken, Key: fmt.Sprint("t", i), ExpiresAt: exp})
+			must(t, "Revoke", err)
+			last = seq
+		}
+		if _, err := s.Since(t.Context(), 0, 0); !errors.Is(err, ports.ErrNotFound) {
+			t.Errorf("Since(0) after %d revokes with a log of %d = %v, want ErrNotFound (take a snapshot)", n, keep, err)
+		}
+		got, err := s.Since(t.Context(), last-keep, 0)
+		must(t, "Since within the log", err)
+		if len(got) != keep || got[0].Seq != last-keep+1 || got[keep-1].Seq != last {
+			t.Errorf("Since(%d) returned %d events, want the last %d (seqs %d..%d)", last-keep, len(got), keep, last-keep+1, last)
+		}
+	})
+}
+
+func testRevocationSince(t *testing.T, s ports.RevocationStore) {
+	now := Now()
+	got, err := s.Since(t.Context(), 0, 0)
+	must(t, "Since on an empty store", err)
+	if len(got) != 0 {
+		t.Errorf("Since(0) on an empty store = %d events, want none", len(got))
+	}
+	want := []revocation.Entry{
+		{Kind: revocation.KindToken, Key: "jti-1", ExpiresAt: now.Add(time.Hour)},
+		{Kind: revocation.KindSubject, Key: "sub\x00 1", NotBefore: now, ExpiresAt: now.Add(2 * time.Hour)},
+		{Kind: revocation.KindSession, Key: "sid-1", ExpiresAt: now.Add(-time.Second)}, // expired: still logged
+		{Kind: revocation.KindToken, Key: "jti-1", ExpiresAt: now.Add(30 * time.Minute)}, // merged in the store, logged as given
+		{Kind: revocation.KindSession, Key: "sid-2", ExpiresAt: now.Add(time.Hour)},
+	}
+	for _, e := range want {
+		_, err := s.Revoke(t.Context(), e)
+		must(t, "Revoke", err)
+	}
+	for _, tt := range []struct {
+		name       string
+		seq        uint64
+		limit      int
+		first, end int // want[first:end]
+	}{
+		{"from the start", 0, 0, 0, 5},
+		{"from the middle", 2, 0, 2, 5},
+		{"limited", 1, 2, 1, 3},
+		{"at the latest", 5, 0, 5, 5},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			evs, err := s.Since(t.Context(), tt.seq, tt.limit)
+			must(t, "Since", err)
+			var gotEntries []revocation.Entry
+			for i, ev := range evs {
+				if ev.Kind != revocation.EventRevoked || ev.Seq != tt.seq+uint64(i)+1 || ev.PublishedAt.IsZero() {
+					t.Errorf("event %d = kind %q seq %d published %v, want revoked, seq %d, a time", i, ev.Kind, ev.Seq, ev.PublishedAt, tt.seq+uint64(i)+1)
+				}
+				gotEntries = append(gotEntries, ev.Entry)
+			}
+			if d := diff(want[tt.first:tt.end], gotEntries); d != "" {
+				t.Errorf("Since(%d, %d) entries (-want +got):\n%s", tt.seq, tt.limit, d)
+			}
+		})
+	}
+}
+
+func testRevocationSinceAhead(t *testing.T, s ports.RevocationStore) {
+	_, err := s.Revoke(t.Context(), revocation.Entry{Kind: revocation.KindToken, Key: "t", ExpiresAt: Now().Add(time.Hour)})
+	must(t, "Revoke", err)
+	// A subscriber ahead of the store (the store was replaced or lost data) must resync.
+	if _, err := s.Since(t.Context(), 7, 0); !errors.Is(err, ports.ErrNotFound) {
+		t.Errorf("Since(7) on a store at seq 1 = %v, want ErrNotFound", err)
+	}
 }
 
 // sortEntries orders entries by kind then key, for comparison.
@@ -314,4 +397,36 @@ func testRevocationOddKeys(t *testing.T, s ports.RevocationStore) {
 	if d := diff(sortEntries(want), sortEntries(snap.Entries)); d != "" {
 		t.Errorf("Snapshot of odd keys (-want +got):\n%s", d)
 	}
+}
+
+// RunRevocationPublish runs the case that ties a RevocationStore to the EventBus of its
+// deployment: Revoke publishes each revocation, with its sequence number, in order. open
+// returns a fresh store and the bus it publishes on.
+func RunRevocationPublish(t *testing.T, open func(t *testing.T) (ports.RevocationStore, ports.EventBus)) {
+	t.Helper()
+	t.Run("RevokePublishes", func(t *testing.T) {
+		s, b := open(t)
+		sub := subscribe(t, b)
+		now := Now()
+		want := []revocation.Entry{
+			{Kind: revocation.KindToken, Key: "jti-1", ExpiresAt: now.Add(time.Hour)},
+			{Kind: revocation.KindSubject, Key: "sub 1\x00é", NotBefore: now, ExpiresAt: now.Add(2 * time.Hour)},
+			{Kind: revocation.KindSession, Key: "sid-1", ExpiresAt: now.Add(-time.Second)}, // expired: still announced
+		}
+		before := time.Now().Add(-time.Second)
+		for i, e := range want {
+			seq, err := s.Revoke(t.Context(), e)
+			must(t, "Revoke", err)
+			ev := sub.next(t)
+			if ev.Kind != revocation.EventRevoked || ev.Seq != seq || seq != uint64(i+1) {
+				t.Fatalf("event after Revoke #%d = kind %q seq %d (Revoke returned %d), want revoked with that seq", i+1, ev.Kind, ev.Seq, seq)
+			}
+			if d := diff(e, ev.Entry); d != "" {
+				t.Errorf("published entry (-want +got):\n%s", d)
+			}
+			if ev.PublishedAt.Before(before) || ev.PublishedAt.After(time.Now().Add(time.Second)) {
+				t.Errorf("PublishedAt %v, want about now", ev.PublishedAt)
+			}
+		}
+	})
 }

@@ -18,6 +18,7 @@ func RunSessionStore(t *testing.T, open func(t *testing.T) ports.SessionStore) {
 	t.Run("NotFound", func(t *testing.T) { testSessionNotFound(t, open(t)) })
 	t.Run("CreateConflict", func(t *testing.T) { testSessionConflict(t, open(t)) })
 	t.Run("Update", func(t *testing.T) { testSessionUpdate(t, open(t)) })
+	t.Run("UpdateFromSeen", func(t *testing.T) { testSessionUpdateSeen(t, open(t)) })
 	t.Run("UpdateFailureWritesNothing", func(t *testing.T) { testSessionUpdateFails(t, open(t)) })
 	t.Run("UpdatesAreSerialised", func(t *testing.T) { testSessionUpdatesSerialised(t, open(t)) })
 	t.Run("ConcurrentRotation", func(t *testing.T) {
@@ -81,7 +82,7 @@ func testSessionNotFound(t *testing.T, st ports.SessionStore) {
 		t.Errorf("Get of a missing session = %v, want ErrNotFound", err)
 	}
 	called := false
-	_, err := st.Update(t.Context(), "missing", func(*session.Session) error { called = true; return nil })
+	_, err := st.Update(t.Context(), "missing", nil, func(*session.Session) error { called = true; return nil })
 	if !errors.Is(err, ports.ErrNotFound) {
 		t.Errorf("Update of a missing session = %v, want ErrNotFound", err)
 	}
@@ -142,7 +143,7 @@ func testSessionUpdate(t *testing.T, st ports.SessionStore) {
 	want.RotatedAt = now
 	want.LastUsedAt = now
 	want.RemoteIP = "192.0.2.7"
-	got, err := st.Update(t.Context(), s.ID, func(s *session.Session) error {
+	got, err := st.Update(t.Context(), s.ID, nil, func(s *session.Session) error {
 		s.Generation++
 		s.RotatedAt, s.LastUsedAt = now, now
 		s.RemoteIP = "192.0.2.7"
@@ -157,12 +158,53 @@ func testSessionUpdate(t *testing.T, st ports.SessionStore) {
 	}
 }
 
+// testSessionUpdateSeen: an Update given the session as read applies fn to it; given a stale
+// one, fn runs on the session as stored, and an error fn returns on the stale one is not the
+// answer.
+func testSessionUpdateSeen(t *testing.T, st ports.SessionStore) {
+	s := newSession("u1")
+	createSessions(t, st, s)
+	seen := getSession(t, st, s.ID)
+	got, err := st.Update(t.Context(), s.ID, &seen, func(s *session.Session) error { s.Generation++; return nil })
+	must(t, "Update from the session as read", err)
+	if got.Generation != 2 || getSession(t, st, s.ID).Generation != 2 {
+		t.Fatalf("Update from the session as read: generation %d (stored %d), want 2", got.Generation, getSession(t, st, s.ID).Generation)
+	}
+	// seen is stale now (generation 1 of a session at 2).
+	var saw []uint64
+	got, err = st.Update(t.Context(), s.ID, &seen, func(s *session.Session) error {
+		saw = append(saw, s.Generation)
+		s.Generation++
+		return nil
+	})
+	must(t, "Update from a stale session", err)
+	if got.Generation != 3 || getSession(t, st, s.ID).Generation != 3 || saw[len(saw)-1] != 2 {
+		t.Errorf("Update from a stale session: generation %d (stored %d), fn last saw %v; want 3, 3, 2",
+			got.Generation, getSession(t, st, s.ID).Generation, saw)
+	}
+	got, err = st.Update(t.Context(), s.ID, &seen, func(s *session.Session) error {
+		if s.Generation != 3 {
+			return errRefused // what fn says of the stale copy must not be the answer
+		}
+		s.Generation++
+		return nil
+	})
+	must(t, "Update that refuses the stale session only", err)
+	if got.Generation != 4 {
+		t.Errorf("generation %d, want 4", got.Generation)
+	}
+	must(t, "Delete", st.Delete(t.Context(), s.ID))
+	if _, err := st.Update(t.Context(), s.ID, &seen, func(*session.Session) error { return nil }); !errors.Is(err, ports.ErrNotFound) {
+		t.Errorf("Update from seen of a deleted session = %v, want ErrNotFound", err)
+	}
+}
+
 var errRefused = errors.New("portstest: fn refused")
 
 func testSessionUpdateFails(t *testing.T, st ports.SessionStore) {
 	s := newSession("u1")
 	createSessions(t, st, s)
-	_, err := st.Update(t.Context(), s.ID, func(s *session.Session) error {
+	_, err := st.Update(t.Context(), s.ID, nil, func(s *session.Session) error {
 		s.Generation = 99
 		s.UserID = "u2"
 		s.ExpiresAt = s.ExpiresAt.Add(time.Hour)
@@ -187,7 +229,7 @@ func testSessionUpdatesSerialised(t *testing.T, st ports.SessionStore) {
 	errs := make([]error, racers)
 	race(racers, func(i int) {
 		var got session.Session
-		got, errs[i] = st.Update(t.Context(), s.ID, func(s *session.Session) error { s.Generation++; return nil })
+		got, errs[i] = st.Update(t.Context(), s.ID, nil, func(s *session.Session) error { s.Generation++; return nil })
 		gens[i] = got.Generation
 	})
 	ok := 0
@@ -222,7 +264,7 @@ func testSessionConcurrentRotation(t *testing.T, st ports.SessionStore, grace ti
 	results := make([]session.Session, racers)
 	errs := make([]error, racers)
 	race(racers, func(i int) {
-		results[i], errs[i] = st.Update(t.Context(), s.ID, func(s *session.Session) error {
+		results[i], errs[i] = st.Update(t.Context(), s.ID, nil, func(s *session.Session) error {
 			var err error
 			outcomes[i], err = s.Rotate(1, time.Now(), p) // fn may run again: the last call counts
 			return err
@@ -318,7 +360,7 @@ func testSessionByUser(t *testing.T, st ports.SessionStore) {
 	}
 
 	// An Update that moves a session to another user moves it in the lists too.
-	_, err = st.Update(t.Context(), u2.ID, func(s *session.Session) error { s.UserID = "u3"; return nil })
+	_, err = st.Update(t.Context(), u2.ID, nil, func(s *session.Session) error { s.UserID = "u3"; return nil })
 	must(t, "Update", err)
 	if got, _ := st.ListByUser(t.Context(), "u2"); len(got) != 0 {
 		t.Errorf("ListByUser of the old user after Update = %d sessions, want none", len(got))
@@ -336,13 +378,13 @@ func testSessionExpires(t *testing.T, st ports.SessionStore) {
 		t.Fatalf("Get before expiry (-want +got):\n%s", d)
 	}
 	// An Update keeps the absolute expiry.
-	_, err := st.Update(t.Context(), short.ID, func(s *session.Session) error { s.Generation++; return nil })
+	_, err := st.Update(t.Context(), short.ID, nil, func(s *session.Session) error { s.Generation++; return nil })
 	must(t, "Update", err)
 	waitPast(short.ExpiresAt)
 	if _, err := st.Get(t.Context(), short.ID); !errors.Is(err, ports.ErrNotFound) {
 		t.Errorf("Get past expiry = %v, want ErrNotFound", err)
 	}
-	if _, err := st.Update(t.Context(), short.ID, func(*session.Session) error { return nil }); !errors.Is(err, ports.ErrNotFound) {
+	if _, err := st.Update(t.Context(), short.ID, nil, func(*session.Session) error { return nil }); !errors.Is(err, ports.ErrNotFound) {
 		t.Errorf("Update past expiry = %v, want ErrNotFound", err)
 	}
 	got, err := st.ListByUser(t.Context(), "u1")
@@ -391,7 +433,7 @@ func testSessionOddKeys(t *testing.T, st ports.SessionStore) {
 			if d := diff([]string{k.key}, sessionIDs(list)); d != "" {
 				t.Errorf("ListByUser (-want +got):\n%s", d)
 			}
-			_, err = st.Update(t.Context(), k.key, func(s *session.Session) error { s.Generation++; return nil })
+			_, err = st.Update(t.Context(), k.key, nil, func(s *session.Session) error { s.Generation++; return nil })
 			must(t, "Update", err)
 			deleted, err := st.DeleteByUser(t.Context(), k.key)
 			must(t, "DeleteByUser", err)

@@ -27,6 +27,11 @@ func (UnavailableRevocationStore) Revoke(context.Context, revocation.Entry) (uin
 	return 0, errDown
 }
 
+// Since returns ports.ErrUnavailable.
+func (UnavailableRevocationStore) Since(context.Context, uint64, int) ([]revocation.Event, error) {
+	return nil, errDown
+}
+
 // Snapshot returns ports.ErrUnavailable.
 func (UnavailableRevocationStore) Snapshot(context.Context) (revocation.Snapshot, error) {
 	return revocation.Snapshot{}, errDown
@@ -66,7 +71,7 @@ func (UnavailableSessionStore) Get(context.Context, string) (session.Session, er
 }
 
 // Update returns ports.ErrUnavailable.
-func (UnavailableSessionStore) Update(context.Context, string, func(*session.Session) error) (session.Session, error) {
+func (UnavailableSessionStore) Update(context.Context, string, *session.Session, func(*session.Session) error) (session.Session, error) {
 	return session.Session{}, errDown
 }
 

@@ -193,6 +193,16 @@ func (c *Container) Start(t testing.TB) {
 	}
 }
 
+// Kill sends SIGKILL to the container's processes (docker kill): no clean shutdown, no
+// final save; what the kernel was handed stays, what the process still held is lost.
+func (c *Container) Kill(t testing.TB) {
+	t.Helper()
+	c.docker(t, func(ctx context.Context, cli *testcontainers.DockerClient) error {
+		_, err := cli.ContainerKill(ctx, c.GetContainerID(), client.ContainerKillOptions{Signal: "KILL"})
+		return err
+	})
+}
+
 // Pause freezes every process of the container (docker pause): connections stay open and
 // nothing answers, as with SIGSTOP.
 func (c *Container) Pause(t testing.TB) {

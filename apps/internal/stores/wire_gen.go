@@ -25,8 +25,8 @@ func openMemory() (*Stores, func(), error) {
 	auditLog := memory.NewAuditLog()
 	sessionStore := memory.NewSessionStore(clock)
 	rateLimiter := memory.NewRateLimiter(clock)
-	revocationStore := memory.NewRevocationStore(clock)
 	eventBus := NewMemoryBus()
+	revocationStore := memory.NewRevocationStore(clock, eventBus)
 	dependencies := NoDependencies()
 	stores := &Stores{
 		Clock:        clock,
