@@ -25,7 +25,8 @@ type RevocationStore interface {
 	// Snapshot returns every entry not yet expired and a sequence number n such that the
 	// entries are exactly those of the revocations 1..n. An adapter may read a large store
 	// in bounded chunks against a sequence watermark (never in one call that blocks the
-	// store); the result is the same.
+	// store); the result is the same, except that such a read may return an entry twice (when
+	// the store resized under it): apply entries with revocation.Merge, as Set.Replace does.
 	Snapshot(ctx context.Context) (revocation.Snapshot, error)
 	// Seq returns the sequence number of the last Revoke (0 if none).
 	Seq(ctx context.Context) (uint64, error)

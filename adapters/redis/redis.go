@@ -74,7 +74,7 @@ type Config struct {
 // Config.SnapshotChunk.
 const (
 	DefaultReplayLog     = 100_000
-	DefaultSnapshotChunk = 5_000
+	DefaultSnapshotChunk = 1_000
 )
 
 // LogValue redacts the password.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -183,7 +182,7 @@ func (s *RevocationStore) Revoke(ctx context.Context, e revocation.Entry) (uint6
 // Snapshot returns every entry not yet expired and the sequence number of the last revocation
 // it includes. It reads the sequence number and the server's time, the hash in chunks, then
 // the revocations made since the first read from the log; none of these calls grows with the
-// set. If the log was trimmed past its watermark meanwhile (more than Config.ReplayLog
+// set. An entry appears twice only when the hash was resized during the scan (HSCAN's rule). If the log was trimmed past its watermark meanwhile (more than Config.ReplayLog
 // revocations during one snapshot) it starts over, at most three times.
 func (s *RevocationStore) Snapshot(ctx context.Context) (revocation.Snapshot, error) {
 	var err error
@@ -238,6 +237,7 @@ func (s *RevocationStore) snapshot(ctx context.Context) (revocation.Snapshot, er
 		}
 	}
 	seq := watermark
+	var logged []revocation.Entry
 	for {
 		evs, err := s.Since(ctx, seq, 10_000)
 		if err != nil {
@@ -248,29 +248,45 @@ func (s *RevocationStore) snapshot(ctx context.Context) (revocation.Snapshot, er
 		}
 		for _, ev := range evs {
 			if now.Before(ev.Entry.ExpiresAt) {
-				entries = append(entries, ev.Entry)
+				logged = append(logged, ev.Entry)
 			}
 		}
 		seq = evs[len(evs)-1].Seq
 	}
-	return revocation.Snapshot{Seq: seq, Entries: mergeEntries(entries)}, nil
+	return revocation.Snapshot{Seq: seq, Entries: mergeLogged(entries, logged)}, nil
 }
 
-// mergeEntries merges the entries of the same kind and key (a chunked scan may return one
-// twice, and the log replays entries the scan saw), in place.
-func mergeEntries(es []revocation.Entry) []revocation.Entry {
-	slices.SortFunc(es, func(a, b revocation.Entry) int {
-		return cmp.Or(cmp.Compare(a.Key, b.Key), cmp.Compare(a.Kind, b.Kind))
-	})
-	out := es[:0]
-	for _, e := range es {
-		if n := len(out); n > 0 && out[n-1].Key == e.Key && out[n-1].Kind == e.Kind {
-			out[n-1] = revocation.Merge(out[n-1], e)
+// mergeLogged returns the scanned entries with the logged ones merged in, each (kind, key)
+// once: the log replays revocations the scan may have seen already. The cost is one lookup
+// per scanned entry in a map of the (few) logged keys, and nothing when none were logged.
+func mergeLogged(scanned, logged []revocation.Entry) []revocation.Entry {
+	if len(logged) == 0 {
+		return scanned
+	}
+	type key struct {
+		kind revocation.Kind
+		key  string
+	}
+	idx := make(map[key]int, len(logged))
+	merged := logged[:0]
+	for _, e := range logged {
+		k := key{e.Kind, e.Key}
+		if i, ok := idx[k]; ok {
+			merged[i] = revocation.Merge(merged[i], e)
+			continue
+		}
+		idx[k] = len(merged)
+		merged = append(merged, e)
+	}
+	out := scanned[:0]
+	for _, e := range scanned {
+		if i, ok := idx[key{e.Kind, e.Key}]; ok {
+			merged[i] = revocation.Merge(merged[i], e)
 			continue
 		}
 		out = append(out, e)
 	}
-	return slices.Clip(out)
+	return append(out, merged...)
 }
 
 // Since returns the revocations after seq from the replay log, at most limit (default

@@ -139,6 +139,12 @@ type verifier struct {
 // are an hour away, so they cannot hide a lost event) and waits for its first snapshot.
 func (r *rig) verifier(t testing.TB, stall time.Duration) *verifier {
 	t.Helper()
+	return r.verifierWithin(t, stall, 10*time.Second)
+}
+
+// verifierWithin is verifier, waiting up to within for the first snapshot.
+func (r *rig) verifierWithin(t testing.TB, stall, within time.Duration) *verifier {
+	t.Helper()
 	cfg := r.config()
 	if stall > 0 {
 		// Straight to the container: Docker's proxy would buffer what the stalled
@@ -171,7 +177,7 @@ func (r *rig) verifier(t testing.TB, stall time.Duration) *verifier {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = v.feed.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	wctx, wcancel := context.WithTimeout(t.Context(), 10*time.Second)
+	wctx, wcancel := context.WithTimeout(t.Context(), within)
 	defer wcancel()
 	if err := v.feed.WaitSynced(wctx); err != nil {
 		t.Fatalf("verifier not synced: %v", err)

@@ -80,6 +80,9 @@ func LoadRedis(r *env.Reader, getenv func(string) string) (cfg redisadapter.Conf
 		r.Fail("REDIS_SENTINEL_PASSWORD", "set without REDIS_MASTER_NAME (it is the Sentinels' password)")
 	}
 	cfg.DB = r.Int("REDIS_DB", 0, 0, 1<<16)
+	// Durability of a revocation before authd acknowledges it (docs/revocation.md).
+	cfg.RevokeReplicas = r.Int("REDIS_REVOKE_REPLICAS", 0, 0, 64)
+	cfg.RevokeWait = r.Duration("REDIS_REVOKE_WAIT", time.Second, 10*time.Millisecond, 30*time.Second)
 	cfg.Prefix = r.String("KEYGATE_REDIS_PREFIX", redisadapter.DefaultPrefix)
 	if strings.ContainsAny(cfg.Prefix, "{} ") {
 		r.Fail("KEYGATE_REDIS_PREFIX", "must not contain '{', '}' or spaces, got %q", cfg.Prefix)
