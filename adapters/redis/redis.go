@@ -12,6 +12,7 @@ package redis
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -40,7 +41,10 @@ type Config struct {
 	// SentinelPassword authenticates to the Sentinels themselves (Password is the data
 	// nodes'); empty when the Sentinels need none.
 	SentinelPassword string
-	DB               int
+	// TLS, when not nil, is used for every connection: to the data nodes and to the
+	// Sentinels (rediss://). Nil means plain TCP.
+	TLS *tls.Config
+	DB  int
 	// Prefix names every key and the event channel ("{Prefix}:..."), so deployments and
 	// tests can share a server. It must not contain '{' or '}'. Default DefaultPrefix.
 	Prefix string
@@ -85,7 +89,7 @@ func (c Config) LogValue() slog.Value {
 	}
 	return slog.GroupValue(
 		slog.Any("addrs", c.Addrs), slog.String("password", pw), slog.String("master", c.MasterName),
-		slog.Int("db", c.DB), slog.String("prefix", c.prefix()))
+		slog.Bool("tls", c.TLS != nil), slog.Int("db", c.DB), slog.String("prefix", c.prefix()))
 }
 
 func (c Config) prefix() string {
@@ -129,16 +133,18 @@ func NewClient(cfg Config) (goredis.UniversalClient, func(), error) {
 		return nil, nil, err
 	}
 	c := goredis.NewUniversalClient(&goredis.UniversalOptions{
-		Addrs:           cfg.Addrs,
-		Password:        cfg.Password,
-		MasterName:      cfg.MasterName,
-		DB:              cfg.DB,
-		DialTimeout:     orDefault(cfg.DialTimeout, time.Second),
-		ReadTimeout:     orDefault(cfg.ReadTimeout, 3*time.Second),
-		WriteTimeout:    orDefault(cfg.WriteTimeout, 3*time.Second),
-		MaxRetries:      cmp.Or(cfg.MaxRetries, 1),
-		MinRetryBackoff: 8 * time.Millisecond,
-		MaxRetryBackoff: 64 * time.Millisecond,
+		Addrs:            cfg.Addrs,
+		Password:         cfg.Password,
+		MasterName:       cfg.MasterName,
+		SentinelPassword: cfg.SentinelPassword,
+		TLSConfig:        cfg.TLS,
+		DB:               cfg.DB,
+		DialTimeout:      orDefault(cfg.DialTimeout, time.Second),
+		ReadTimeout:      orDefault(cfg.ReadTimeout, 3*time.Second),
+		WriteTimeout:     orDefault(cfg.WriteTimeout, 3*time.Second),
+		MaxRetries:       cmp.Or(cfg.MaxRetries, 1),
+		MinRetryBackoff:  8 * time.Millisecond,
+		MaxRetryBackoff:  64 * time.Millisecond,
 		// Without it go-redis ignores the caller's deadline on the socket and waits out
 		// ReadTimeout (times the retries): a request's budget and the feed's bound on a store
 		// call would not hold against a server that stopped answering.

@@ -2,11 +2,14 @@ package stores
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -53,13 +56,15 @@ func (d Database) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("driver", d.Driver), slog.String("host", host), slog.String("name", name))
 }
 
-// LoadRedis reads REDIS_ADDR (comma-separated), REDIS_PASSWORD, REDIS_MASTER_NAME,
-// REDIS_SENTINEL_PASSWORD, REDIS_DB and
-// KEYGATE_REDIS_PREFIX into the Redis adapter's Config; ok is false when REDIS_ADDR is unset.
-// Problems are recorded on r.
+// LoadRedis reads REDIS_ADDR (comma-separated host:port, each optionally rediss://),
+// REDIS_PASSWORD, REDIS_MASTER_NAME, REDIS_SENTINEL_PASSWORD, REDIS_DB, REDIS_TLS,
+// REDIS_CA_FILE and KEYGATE_REDIS_PREFIX into the Redis adapter's Config; ok is false when
+// REDIS_ADDR is unset. TLS is on with REDIS_TLS=1 or rediss:// addresses (all or none), and
+// verifies the server against REDIS_CA_FILE (PEM) or the system's roots; it is used for the
+// Sentinels too. Problems are recorded on r.
 func LoadRedis(r *env.Reader, getenv func(string) string) (cfg redisadapter.Config, ok bool) {
 	if !r.Set("REDIS_ADDR") {
-		for _, name := range []string{"REDIS_MASTER_NAME", "REDIS_SENTINEL_PASSWORD", "REDIS_DB"} {
+		for _, name := range []string{"REDIS_MASTER_NAME", "REDIS_SENTINEL_PASSWORD", "REDIS_DB", "REDIS_TLS", "REDIS_CA_FILE"} {
 			if r.Set(name) {
 				r.Fail(name, "set without REDIS_ADDR")
 			}
@@ -67,6 +72,33 @@ func LoadRedis(r *env.Reader, getenv func(string) string) (cfg redisadapter.Conf
 		return redisadapter.Config{}, false
 	}
 	cfg.Addrs = r.List("REDIS_ADDR", nil)
+	secure := 0
+	for i, a := range cfg.Addrs {
+		if rest, ok := strings.CutPrefix(a, "rediss://"); ok {
+			cfg.Addrs[i], secure = rest, secure+1
+		} else if strings.Contains(a, "://") {
+			r.Fail("REDIS_ADDR", "want host:port or rediss://host:port, got %q", a)
+			break
+		}
+	}
+	if secure > 0 && secure < len(cfg.Addrs) {
+		r.Fail("REDIS_ADDR", "mixes rediss:// and plain addresses: TLS is for all of them or none")
+	}
+	if r.Flag("REDIS_TLS") || secure > 0 || r.Set("REDIS_CA_FILE") {
+		cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+		if file := r.String("REDIS_CA_FILE", ""); file != "" {
+			pem, err := os.ReadFile(file)
+			pool := x509.NewCertPool()
+			switch {
+			case err != nil:
+				r.Fail("REDIS_CA_FILE", "cannot read the CA bundle: %v", err)
+			case !pool.AppendCertsFromPEM(pem):
+				r.Fail("REDIS_CA_FILE", "no PEM certificate in %s", file)
+			default:
+				cfg.TLS.RootCAs = pool
+			}
+		}
+	}
 	for _, a := range cfg.Addrs {
 		if host, port, err := net.SplitHostPort(a); err != nil || host == "" || port == "" {
 			r.Fail("REDIS_ADDR", "want host:port addresses separated by commas, got %q", a)
