@@ -56,6 +56,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.Auth.Issuer = r.String("KEYGATE_ISSUER", "")
 	if c.Auth.Issuer != "" {
 		env.CheckIssuer(r, "KEYGATE_ISSUER", c.Auth.Issuer)
+		env.CheckHTTPS(r, "KEYGATE_ISSUER", c.Auth.Issuer, c.Dev)
 	}
 	c.Auth.Audiences = r.List("KEYGATE_AUDIENCES", []string{"orders", "payments"})
 	c.Auth.AccessTTL = r.Duration("KEYGATE_ACCESS_TTL", 15*time.Minute, time.Minute, 24*time.Hour)

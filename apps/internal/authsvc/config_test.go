@@ -234,6 +234,7 @@ func TestLoadRefusals(t *testing.T) {
 		{"sentinel name without REDIS_ADDR", map[string]string{"KEYGATE_DEV": "1", "REDIS_MASTER_NAME": "m"}, []string{"REDIS_MASTER_NAME"}},
 		{"sentinel password without a master name", prodEnv(map[string]string{"REDIS_SENTINEL_PASSWORD": "x"}), []string{"REDIS_SENTINEL_PASSWORD"}},
 		{"bad redis address", prodEnv(map[string]string{"REDIS_ADDR": "redis"}), []string{"REDIS_ADDR"}},
+		{"http issuer outside dev", prodEnv(map[string]string{"KEYGATE_ISSUER": "http://auth.example.com"}), []string{"KEYGATE_ISSUER"}},
 		{"schema wait without a database", map[string]string{"KEYGATE_DEV": "1", "KEYGATE_SCHEMA_WAIT": "1m"}, []string{"KEYGATE_SCHEMA_WAIT"}},
 		{"schema wait not a duration", prodEnv(map[string]string{"KEYGATE_SCHEMA_WAIT": "until done"}), []string{"KEYGATE_SCHEMA_WAIT"}},
 	}

@@ -7,6 +7,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -161,6 +163,24 @@ func (r *Reader) OneOf(name, def string, allowed ...string) string {
 	}
 	r.Fail(name, "want one of %s, got %q", strings.Join(allowed, ", "), r.getenv(name))
 	return def
+}
+
+// CheckHTTPS reports a URL that is not https:// outside dev mode. Plain http:// is allowed for
+// a loopback host (localhost, 127.0.0.0/8, ::1), which never leaves the machine: tests and a
+// local proxy use it.
+func CheckHTTPS(r *Reader, name, rawURL string, dev bool) {
+	if dev || !strings.HasPrefix(rawURL, "http://") {
+		return
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return // CheckIssuer reports it
+	}
+	host := u.Hostname()
+	if ip, err := netip.ParseAddr(host); host == "localhost" || (err == nil && ip.IsLoopback()) {
+		return
+	}
+	r.Fail(name, "must be an https:// URL outside dev mode (KEYGATE_DEV=1), got %q: it is in every token and tells verifiers where the keys are", rawURL)
 }
 
 // CheckIssuer reports an issuer that is not an absolute http(s) URL without a trailing slash.

@@ -53,3 +53,27 @@ func TestBadValuesAreEachReported(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckHTTPS(t *testing.T) {
+	tests := []struct {
+		url  string
+		dev  bool
+		fail bool
+	}{
+		{"https://auth.example.com", false, false},
+		{"http://auth.example.com", false, true},
+		{"http://authd:8080", false, true},
+		{"http://auth.example.com", true, false},
+		{"http://localhost:8080", false, false},
+		{"http://127.0.0.1:41234/auth", false, false},
+		{"http://[::1]:8080", false, false},
+		{"http://127.0.0.1.example.com", false, true},
+	}
+	for _, tt := range tests {
+		r := New(func(string) string { return "" })
+		CheckHTTPS(r, "KEYGATE_ISSUER", tt.url, tt.dev)
+		if got := r.Err() != nil; got != tt.fail {
+			t.Errorf("CheckHTTPS(%q, dev=%v) error %v, want failing %v", tt.url, tt.dev, r.Err(), tt.fail)
+		}
+	}
+}
