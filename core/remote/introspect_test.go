@@ -16,7 +16,9 @@ import (
 // verifierFunc is a Verifier answering from a function.
 type verifierFunc func(raw string) (token.Claims, error)
 
-func (f verifierFunc) Authenticate(_ context.Context, raw string) (token.Claims, error) { return f(raw) }
+func (f verifierFunc) Authenticate(_ context.Context, raw string) (token.Claims, error) {
+	return f(raw)
+}
 
 func TestIntrospect(t *testing.T) {
 	v := verifierFunc(func(raw string) (token.Claims, error) {
