@@ -32,6 +32,11 @@ type Config struct {
 
 	Cooldown      time.Duration // least time between unknown-kid fetches, from the last attempt; default 30s
 	PushInterval  time.Duration // least time between Refresh fetches (real time); default 1s
+	// PushRetries bounds the refetches after a key-change event while the JWKS is unchanged
+	// (the issuer replica answering has not reloaded its keys yet), PushRetryMin the first
+	// delay (doubling); defaults 6 and 10ms, about 0.6s in all.
+	PushRetries  int
+	PushRetryMin time.Duration
 	MaxWait       time.Duration // longest PublicKey waits for a fetch in flight; default 2s
 	StaleIfError  time.Duration // keys stay usable this long past their freshness when fetches fail; default 24h
 	DefaultMaxAge time.Duration // refresh interval when the response has no cache headers; default 5m
@@ -53,6 +58,10 @@ func (c *Config) defaults() {
 	}
 	def(&c.Cooldown, 30*time.Second)
 	def(&c.PushInterval, time.Second)
+	def(&c.PushRetryMin, 10*time.Millisecond)
+	if c.PushRetries <= 0 {
+		c.PushRetries = 6
+	}
 	def(&c.MaxWait, 2*time.Second)
 	def(&c.StaleIfError, 24*time.Hour)
 	def(&c.DefaultMaxAge, 5*time.Minute)
@@ -113,6 +122,9 @@ type snapshot struct {
 	staleAfter time.Time     // after this the keys are unusable
 	etag       string
 }
+
+// triggerPush names the fetches a key-change event (Refresh) starts.
+const triggerPush = "push"
 
 // call is one fetch; done is closed when it ends.
 type call struct {
@@ -260,7 +272,7 @@ func (ks *RemoteKeySet) Refresh(ctx context.Context) error {
 				return nil
 			}
 			ks.lastPush = time.Now()
-			c = ks.startLocked("push", true)
+			c = ks.startLocked(triggerPush, true)
 		}
 		ks.mu.Unlock()
 		select {
@@ -377,9 +389,24 @@ func (ks *RemoteKeySet) startLocked(trigger string, forced bool) *call {
 		return c
 	}
 	ks.wg.Go(func() {
-		t0 := ks.clock.Now()
-		outcome, err := ks.fetch(trigger, forced)
-		ks.metrics.JWKSFetch(trigger, outcome, ks.clock.Now().Sub(t0))
+		var before string
+		if s := ks.snap.Load(); s != nil {
+			before = s.etag
+		}
+		var outcome string
+		var err error
+		for attempt := 0; ; attempt++ {
+			t0 := ks.clock.Now()
+			outcome, err = ks.fetch(trigger, forced)
+			ks.metrics.JWKSFetch(trigger, outcome, ks.clock.Now().Sub(t0))
+			// A key-change event says the set changed: an unchanged document means the issuer
+			// has not reloaded yet, so look again shortly (bounded), never at a cached copy.
+			s := ks.snap.Load()
+			if trigger != triggerPush || err != nil || before == "" || s == nil || s.etag != before ||
+				attempt >= ks.cfg.PushRetries || !backoff.Sleep(ks.ctx, ks.cfg.PushRetryMin<<attempt) {
+				break
+			}
+		}
 		ks.mu.Lock()
 		ks.inflight = nil
 		ks.lastOutcome, ks.lastErr = outcome, err
@@ -417,7 +444,9 @@ func (ks *RemoteKeySet) fetch(trigger string, forced bool) (outcome string, err 
 		req.Header.Set("Cache-Control", "no-cache")
 	}
 	old := ks.snap.Load()
-	if old != nil && old.etag != "" {
+	if old != nil && old.etag != "" && trigger != triggerPush {
+		// Not after a key-change event: a replica that has not reloaded would answer 304 and
+		// the old keys would look current.
 		req.Header.Set("If-None-Match", old.etag)
 	}
 	resp, err := ks.client.Do(req)

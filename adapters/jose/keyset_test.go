@@ -200,9 +200,9 @@ func TestNotModifiedRenewsFreshness(t *testing.T) {
 	f.srv.set(func(s *jwksServer) { s.etag = `"v1"`; s.header.Set("Cache-Control", "max-age=300") })
 	f.load(t)
 	f.clock.Advance(20 * time.Hour)
-	if err := f.ks.Refresh(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	// An unknown-kid fetch revalidates (a key-change push never does: see
+	// TestRefreshSeesPastAnIssuerNotYetReloaded).
+	_, _ = f.ks.PublicKey(t.Context(), "not-yet-known", true)
 	f.srv.mu.Lock()
 	inm := slices.Clone(f.srv.inm)
 	f.srv.mu.Unlock()
@@ -457,5 +457,47 @@ func TestRefreshBurstCostsOneDeferredFetch(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if got := f.srv.requests.Load(); got != 2 {
 		t.Errorf("%d fetches for 21 Refresh calls within a second, want 2 (the first and one deferred)", got)
+	}
+}
+
+// TestRefreshSeesPastAnIssuerNotYetReloaded: after a key-change event, the issuer replica
+// answering may not have reloaded its keys yet. The push refetch never revalidates (no
+// If-None-Match, so no 304 for the old copy) and looks again, briefly, while the document is
+// unchanged: a withdrawn key is gone when Refresh returns.
+func TestRefreshSeesPastAnIssuerNotYetReloaded(t *testing.T) {
+	kept, withdrawn := newKey(t, 1), newKey(t, 2)
+	f := newFixture(t, Config{}, kept, withdrawn)
+	f.srv.set(func(s *jwksServer) { s.etag = `"v1"` })
+	if err := f.ks.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ks.PublicKey(t.Context(), withdrawn.ID, false); err != nil {
+		t.Fatalf("before the withdrawal: %v", err)
+	}
+	before := f.srv.requests.Load()
+	f.srv.set(func(s *jwksServer) { s.inm = nil })
+	// The issuer reloads 40ms after the event.
+	time.AfterFunc(40*time.Millisecond, func() {
+		f.srv.set(func(s *jwksServer) { s.keys, s.etag = []key.Key{kept}, `"v2"` })
+	})
+	if err := f.ks.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ks.PublicKey(t.Context(), withdrawn.ID, false); err == nil {
+		t.Error("the withdrawn key is still served after Refresh returned")
+	}
+	if _, err := f.ks.PublicKey(t.Context(), kept.ID, false); err != nil {
+		t.Errorf("the kept key: %v", err)
+	}
+	f.srv.mu.Lock()
+	inm := slices.Clone(f.srv.inm)
+	f.srv.mu.Unlock()
+	if n := f.srv.requests.Load() - before; n < 2 {
+		t.Errorf("%d fetches after the event, want the unchanged answer fetched again", n)
+	}
+	for i, v := range inm {
+		if v != "" {
+			t.Errorf("fetch %d after the event sent If-None-Match %q: it could get a 304 for the old keys", i, v)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keygate/keygate/core/backoff"
 	"github.com/keygate/keygate/core/revocation"
 	"github.com/keygate/keygate/ports"
 )
@@ -155,7 +156,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	attempts := 0
 	resync := func() {
 		if err := r.resync(ctx); err != nil && ctx.Err() == nil {
-			retry = time.After(delay(r.cfg.RetryMin, r.cfg.RetryMax, attempts))
+			retry = time.After(backoff.Delay(r.cfg.RetryMin, r.cfg.RetryMax, attempts))
 			attempts++
 			return
 		}
@@ -197,11 +198,7 @@ func (r *Relay) subscribe(ctx context.Context, out chan<- revocation.Event) {
 			return
 		}
 		send(revocation.Event{Kind: revocation.EventDisconnected})
-		t := time.NewTimer(delay(r.cfg.RetryMin, r.cfg.RetryMax, attempt))
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if !backoff.Sleep(ctx, backoff.Delay(r.cfg.RetryMin, r.cfg.RetryMax, attempt)) {
 			return
 		}
 	}
@@ -443,13 +440,4 @@ func (r *Relay) Follow(ctx context.Context, resume uint64, hasResume bool, send 
 // snapshotLocked is the relay's set as a snapshot message at r.last; r.mu is held.
 func (r *Relay) snapshotLocked() Message {
 	return Message{Kind: MsgSnapshot, Seq: r.last, Entries: r.set.Entries(r.clock.Now())}
-}
-
-// delay is the attempt-th retry delay: doubling from lo, capped at hi.
-func delay(lo, hi time.Duration, attempt int) time.Duration {
-	d := lo
-	for i := 0; i < attempt && d < hi; i++ {
-		d *= 2
-	}
-	return min(d, hi)
 }

@@ -24,7 +24,7 @@ type relayRig struct {
 func startRelay(t *testing.T, cfg remote.RelayConfig) *relayRig {
 	t.Helper()
 	clock := system.Clock{}
-	r := &relayRig{store: memory.NewRevocationStore(clock), bus: memory.NewEventBus(memory.EventBusConfig{})}
+	r := &relayRig{store: memory.NewRevocationStore(clock, nil), bus: memory.NewEventBus(memory.EventBusConfig{})}
 	r.relay = remote.NewRelay(r.store, r.bus, clock, cfg)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -190,7 +190,7 @@ func TestRelayGapEndsInSnapshot(t *testing.T) {
 
 func TestRelayNotReadyBeforeFirstSnapshot(t *testing.T) {
 	clock := system.Clock{}
-	r := remote.NewRelay(memory.NewRevocationStore(clock), memory.NewEventBus(memory.EventBusConfig{}), clock, remote.RelayConfig{})
+	r := remote.NewRelay(memory.NewRevocationStore(clock, nil), memory.NewEventBus(memory.EventBusConfig{}), clock, remote.RelayConfig{})
 	err := r.Follow(t.Context(), 0, false, func(remote.Message) error { return nil })
 	if !errors.Is(err, remote.ErrNotReady) {
 		t.Fatalf("Follow before Run = %v, want ErrNotReady", err)
