@@ -63,7 +63,7 @@ type router struct {
 	log *slog.Logger
 }
 
-// NewAuthRouter returns the auth service's HTTP API (DESIGN.md), served at its root: the
+// NewAuthRouter returns the auth service's HTTP API (docs/architecture.md), served at its root: the
 // account and token endpoints, the Bearer-protected self-service and admin endpoints (v
 // authenticates the bearer), the JWKS and discovery documents, /health, /ready and /metrics.
 func NewAuthRouter(svc AuthService, v Verifier, cfg Config) http.Handler {

@@ -1,4 +1,4 @@
-// Package arch keeps keygate's dependency rule (DESIGN.md, STYLE.md) as a test: it reads the
+// Package arch keeps keygate's dependency rule (docs/architecture.md) as a test: it reads the
 // import graph with `go list -deps -json` and fails naming every offending import.
 //
 // go test caches a result that depends on a child process only by the files the test itself

@@ -150,7 +150,7 @@ func NewIntrospector(g *guard.Guard, limiter ports.RateLimiter, cfg Config) (*re
 // NewRegistry returns the Prometheus registry the service's /metrics serves.
 func NewRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
 
-// NewHandler builds the HTTP API of DESIGN.md. /ready fails while the key ring cannot be
+// NewHandler builds authd's HTTP API (docs/architecture.md). /ready fails while the key ring cannot be
 // loaded or the revocation set was never loaded, and says "degraded" (still 200) while the
 // feed is disconnected or a store of the profile (Redis, the database) does not answer: login,
 // refresh and logout then answer 503 with Retry-After, and the JWKS is still served.
