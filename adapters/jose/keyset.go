@@ -30,13 +30,13 @@ type Config struct {
 	// URL is the JWKS URL (KEYGATE_JWKS_URL); it overrides discovery.
 	URL string
 
-	Cooldown      time.Duration // least time between unknown-kid fetches, from the last attempt; default 30s
-	PushInterval  time.Duration // least time between Refresh fetches (real time); default 1s
+	Cooldown     time.Duration // least time between unknown-kid fetches, from the last attempt; default 30s
+	PushInterval time.Duration // least time between Refresh fetches (real time); default 1s
 	// PushRetries bounds the refetches after a key-change event while the JWKS is unchanged
 	// (the issuer replica answering has not reloaded its keys yet), PushRetryMin the first
 	// delay (doubling); defaults 6 and 10ms, about 0.6s in all.
-	PushRetries  int
-	PushRetryMin time.Duration
+	PushRetries   int
+	PushRetryMin  time.Duration
 	MaxWait       time.Duration // longest PublicKey waits for a fetch in flight; default 2s
 	StaleIfError  time.Duration // keys stay usable this long past their freshness when fetches fail; default 24h
 	DefaultMaxAge time.Duration // refresh interval when the response has no cache headers; default 5m

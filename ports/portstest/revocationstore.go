@@ -79,7 +79,7 @@ func testRevocationSince(t *testing.T, s ports.RevocationStore) {
 	want := []revocation.Entry{
 		{Kind: revocation.KindToken, Key: "jti-1", ExpiresAt: now.Add(time.Hour)},
 		{Kind: revocation.KindSubject, Key: "sub\x00 1", NotBefore: now, ExpiresAt: now.Add(2 * time.Hour)},
-		{Kind: revocation.KindSession, Key: "sid-1", ExpiresAt: now.Add(-time.Second)}, // expired: still logged
+		{Kind: revocation.KindSession, Key: "sid-1", ExpiresAt: now.Add(-time.Second)},   // expired: still logged
 		{Kind: revocation.KindToken, Key: "jti-1", ExpiresAt: now.Add(30 * time.Minute)}, // merged in the store, logged as given
 		{Kind: revocation.KindSession, Key: "sid-2", ExpiresAt: now.Add(time.Hour)},
 	}

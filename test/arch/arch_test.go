@@ -112,7 +112,7 @@ var rules = []rule{
 		allowed: func(imp string, std bool) bool { return !strings.HasPrefix(imp, "github.com/google/wire") },
 	},
 	{
-		why:     "a verifier (apps/verifier, guardd, the demo services) is composed from apps/internal/stores, never from the auth service's composition",
+		why: "a verifier (apps/verifier, guardd, the demo services) is composed from apps/internal/stores, never from the auth service's composition",
 		applies: func(r string) bool {
 			return under(r, "apps/verifier") || r == "apps/guardd" || r == "apps/internal/demo" || r == "apps/ordersd" || r == "apps/paymentsd"
 		},
