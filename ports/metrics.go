@@ -38,3 +38,21 @@ type Metrics interface {
 	// over (negative when rotation is overdue).
 	SigningKey(age, untilNext time.Duration)
 }
+
+// NopMetrics is a Metrics that records nothing: what a use case reports to when it is given
+// no Metrics, and what a test or tool that exports none passes.
+type NopMetrics struct{}
+
+var _ Metrics = NopMetrics{}
+
+func (NopMetrics) TokenIssued()                                   {}
+func (NopMetrics) Login(string)                                   {}
+func (NopMetrics) Verified(string, time.Duration)                 {}
+func (NopMetrics) TokenCache(bool)                                {}
+func (NopMetrics) RevocationStoreOp(string, time.Duration, error) {}
+func (NopMetrics) EventApplied(string, time.Duration)             {}
+func (NopMetrics) RevocationSet(int)                              {}
+func (NopMetrics) Feed(bool, time.Duration)                       {}
+func (NopMetrics) Resynced(string)                                {}
+func (NopMetrics) JWKSFetch(string, string, time.Duration)        {}
+func (NopMetrics) SigningKey(time.Duration, time.Duration)        {}

@@ -284,41 +284,8 @@ func Handler(reg *prometheus.Registry) http.Handler {
 // Nop is a ports.Metrics that records nothing, for tests and tools that export no metrics.
 var Nop ports.Metrics = NopMetrics{}
 
-// NopMetrics is the type of Nop: every method does nothing.
-type NopMetrics struct{}
-
-// TokenIssued does nothing.
-func (NopMetrics) TokenIssued() {}
-
-// Login does nothing.
-func (NopMetrics) Login(string) {}
-
-// Verified does nothing.
-func (NopMetrics) Verified(string, time.Duration) {}
-
-// RevocationStoreOp does nothing.
-func (NopMetrics) RevocationStoreOp(string, time.Duration, error) {}
-
-// EventApplied does nothing.
-func (NopMetrics) EventApplied(string, time.Duration) {}
-
-// RevocationSet does nothing.
-func (NopMetrics) RevocationSet(int) {}
-
-// Feed does nothing.
-func (NopMetrics) Feed(bool, time.Duration) {}
-
-// Resynced does nothing.
-func (NopMetrics) Resynced(string) {}
-
-// JWKSFetch does nothing.
-func (NopMetrics) JWKSFetch(string, string, time.Duration) {}
-
-// TokenCache does nothing.
-func (NopMetrics) TokenCache(bool) {}
-
-// SigningKey does nothing.
-func (NopMetrics) SigningKey(time.Duration, time.Duration) {}
+// NopMetrics is the type of Nop: ports.NopMetrics, and SetDependency, which does nothing.
+type NopMetrics struct{ ports.NopMetrics }
 
 // SetDependency does nothing.
 func (NopMetrics) SetDependency(string, bool) {}

@@ -149,7 +149,7 @@ func New(d Deps, cfg Config) (*Service, error) {
 		}
 	}
 	if d.Metrics == nil {
-		d.Metrics = nopMetrics{}
+		d.Metrics = ports.NopMetrics{}
 	}
 	if cfg.Issuer == "" {
 		bad("issuer missing")
@@ -238,17 +238,3 @@ func unavailable(op string, err error) error {
 	}
 	return fmt.Errorf("auth: %s: %w: %w", op, ports.ErrUnavailable, err)
 }
-
-type nopMetrics struct{}
-
-func (nopMetrics) TokenIssued()                                   {}
-func (nopMetrics) Login(string)                                   {}
-func (nopMetrics) Verified(string, time.Duration)                 {}
-func (nopMetrics) RevocationStoreOp(string, time.Duration, error) {}
-func (nopMetrics) EventApplied(string, time.Duration)             {}
-func (nopMetrics) RevocationSet(int)                              {}
-func (nopMetrics) Feed(bool, time.Duration)                       {}
-func (nopMetrics) Resynced(string)                                {}
-func (nopMetrics) JWKSFetch(string, string, time.Duration)        {}
-func (nopMetrics) SigningKey(time.Duration, time.Duration)        {}
-func (nopMetrics) TokenCache(bool)                                {}

@@ -17,6 +17,7 @@ import (
 	"github.com/keygate/keygate/core/key"
 	"github.com/keygate/keygate/core/revocation"
 	"github.com/keygate/keygate/core/token"
+	"github.com/keygate/keygate/ports"
 )
 
 var (
@@ -204,7 +205,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // recMetrics records what the Ring reports.
 type recMetrics struct {
-	nopMetrics
+	ports.NopMetrics
 	mu         sync.Mutex
 	issued     int
 	keyAge     time.Duration
