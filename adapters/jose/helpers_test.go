@@ -16,24 +16,16 @@ import (
 	"github.com/keygate/keygate/core/guard"
 	"github.com/keygate/keygate/core/key"
 	"github.com/keygate/keygate/core/token"
+	"github.com/keygate/keygate/ports"
 )
 
 // countingMetrics records JWKS fetches; everything else is a no-op.
 type countingMetrics struct {
+	ports.NopMetrics
 	mu      sync.Mutex
 	fetches []string // "trigger/outcome"
 }
 
-func (m *countingMetrics) TokenIssued()                                   {}
-func (m *countingMetrics) Login(string)                                   {}
-func (m *countingMetrics) Verified(string, time.Duration)                 {}
-func (m *countingMetrics) RevocationStoreOp(string, time.Duration, error) {}
-func (m *countingMetrics) EventApplied(string, time.Duration)             {}
-func (m *countingMetrics) RevocationSet(int)                              {}
-func (m *countingMetrics) Feed(bool, time.Duration)                       {}
-func (m *countingMetrics) Resynced(string)                                {}
-func (m *countingMetrics) SigningKey(_, _ time.Duration)                  {}
-func (m *countingMetrics) TokenCache(bool)                                {}
 func (m *countingMetrics) JWKSFetch(trigger, outcome string, _ time.Duration) {
 	m.mu.Lock()
 	m.fetches = append(m.fetches, trigger+"/"+outcome)

@@ -352,6 +352,7 @@ func (c *countingHasher) Verify(ctx context.Context, hash, pw string) (bool, err
 
 // recMetrics records what the Service reports.
 type recMetrics struct {
+	ports.NopMetrics
 	mu         sync.Mutex
 	logins     map[string]int
 	issued     int
@@ -371,7 +372,6 @@ func (m *recMetrics) Login(r string) {
 	m.logins[r]++
 	m.mu.Unlock()
 }
-func (m *recMetrics) Verified(string, time.Duration) {}
 func (m *recMetrics) RevocationStoreOp(op string, _ time.Duration, err error) {
 	m.mu.Lock()
 	if err != nil {
@@ -380,12 +380,6 @@ func (m *recMetrics) RevocationStoreOp(op string, _ time.Duration, err error) {
 	m.storeOps[op]++
 	m.mu.Unlock()
 }
-func (m *recMetrics) EventApplied(string, time.Duration)      {}
-func (m *recMetrics) RevocationSet(int)                       {}
-func (m *recMetrics) Feed(bool, time.Duration)                {}
-func (m *recMetrics) Resynced(string)                         {}
-func (m *recMetrics) JWKSFetch(string, string, time.Duration) {}
-func (m *recMetrics) TokenCache(bool)                         {}
 
 func (m *recMetrics) SigningKey(age, next time.Duration) {
 	m.mu.Lock()

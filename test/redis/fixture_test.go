@@ -372,22 +372,13 @@ func (s signer) tokenFor(e revocation.Entry) string {
 
 // recorder is a ports.Metrics that keeps the propagation delays and resynchronisations.
 type recorder struct {
+	ports.NopMetrics
 	mu      sync.Mutex
 	lags    []time.Duration
 	resyncs map[string]int
 }
 
 func newRecorder() *recorder { return &recorder{resyncs: map[string]int{}} }
-
-func (m *recorder) TokenIssued()                                   {}
-func (m *recorder) Login(string)                                   {}
-func (m *recorder) Verified(string, time.Duration)                 {}
-func (m *recorder) RevocationStoreOp(string, time.Duration, error) {}
-func (m *recorder) RevocationSet(int)                              {}
-func (m *recorder) Feed(bool, time.Duration)                       {}
-func (m *recorder) JWKSFetch(string, string, time.Duration)        {}
-func (m *recorder) SigningKey(time.Duration, time.Duration)        {}
-func (m *recorder) TokenCache(bool)                                {}
 
 func (m *recorder) EventApplied(kind string, lag time.Duration) {
 	if kind != string(revocation.EventRevoked) {
