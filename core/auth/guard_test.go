@@ -8,6 +8,7 @@ import (
 
 	"github.com/keygate/keygate/core/guard"
 	"github.com/keygate/keygate/core/token"
+	"github.com/keygate/keygate/ports/portstest"
 )
 
 // guardEnv is authd's own composition, in its order: the key ring, a Feed on the same memory
@@ -36,7 +37,7 @@ func newGuardEnv(t *testing.T) (*env, *guard.Guard) {
 // waitRefused waits until the guard refuses raw as revoked (the push arrives in ms).
 func waitRefused(t *testing.T, g *guard.Guard, raw string) {
 	t.Helper()
-	waitFor(t, "the guard to refuse the token", func() bool {
+	portstest.Eventually(t, "the guard to refuse the token", func() bool {
 		_, err := g.Authenticate(t.Context(), raw)
 		return errors.Is(err, token.ErrRevoked)
 	})

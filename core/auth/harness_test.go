@@ -178,51 +178,6 @@ func (e *env) auditActions(t *testing.T, userID string) []audit.Action {
 	return out
 }
 
-// subscribe collects the bus's events (after EventConnected) until the test ends. onEvent,
-// if not nil, runs in the delivery goroutine.
-func (e *env) subscribe(t *testing.T, onEvent func(revocation.Event)) func() []revocation.Event {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var mu sync.Mutex
-	var got []revocation.Event
-	connected := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = e.bus.Subscribe(ctx, func(ev revocation.Event) {
-			if ev.Kind == revocation.EventConnected {
-				close(connected)
-				return
-			}
-			if onEvent != nil {
-				onEvent(ev)
-			}
-			mu.Lock()
-			got = append(got, ev)
-			mu.Unlock()
-		})
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	<-connected
-	return func() []revocation.Event {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]revocation.Event(nil), got...)
-	}
-}
-
-// waitFor polls cond for up to 5 s of real time.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for range 500 {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
-
 // testVerifier is a minimal guard: signature from the key ring, exp, and the
 // revocation store's entries. It stands in for core/guard, which is written elsewhere.
 type testVerifier struct {

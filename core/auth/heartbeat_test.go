@@ -31,11 +31,11 @@ func TestRunPublishesHeartbeatsAndSurvivesFailures(t *testing.T) {
 	if err := e.svc.Logout(t.Context(), e.claims(t, tp.AccessToken), client); err != nil {
 		t.Fatal(err)
 	}
-	events := e.subscribe(t, nil)
+	events := portstest.Events(t, e.bus, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- e.svc.Run(ctx) }()
-	waitFor(t, "a heartbeat", func() bool {
+	portstest.Eventually(t, "a heartbeat", func() bool {
 		return slices.ContainsFunc(events(), func(ev revocation.Event) bool {
 			return ev.Kind == revocation.EventHeartbeat && ev.Seq == 1 && ev.PublishedAt.Equal(e.clock.Now())
 		})

@@ -218,7 +218,7 @@ func TestRefreshReuseRevokesDurablyThenPublishes(t *testing.T) {
 		seq     uint64
 	}
 	got := make(chan delivery, 10)
-	e.subscribe(t, func(ev revocation.Event) {
+	portstest.Events(t, e.bus, func(ev revocation.Event) {
 		if ev.Kind != revocation.EventRevoked {
 			return
 		}

@@ -24,7 +24,7 @@ func TestLogout(t *testing.T) {
 	tp := e.login(t, "alice@example.org")
 	other := e.login(t, "alice@example.org") // another device
 	c := e.claims(t, tp.AccessToken)
-	events := e.subscribe(t, nil)
+	events := portstest.Events(t, e.bus, nil)
 	if err := e.svc.Logout(t.Context(), c, client); err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestLogout(t *testing.T) {
 	if diff := cmp.Diff(want, e.snapshot(t)); diff != "" {
 		t.Errorf("store (-want +got):\n%s", diff)
 	}
-	waitFor(t, "the revocation event", func() bool { return len(events()) == 1 })
+	portstest.Eventually(t, "the revocation event", func() bool { return len(events()) == 1 })
 	if got := e.auditActions(t, alice.ID); got[len(got)-1] != audit.ActionLogout {
 		t.Errorf("audit = %v", got)
 	}
@@ -396,7 +396,7 @@ func TestRevocationIsPushedWhenTheCallerLeaves(t *testing.T) {
 			e := newEnv(t)
 			e.register(t, "alice@example.org")
 			tp := e.login(t, "alice@example.org")
-			events := e.subscribe(t, nil)
+			events := portstest.Events(t, e.bus, nil)
 			ctx, leave := context.WithCancel(t.Context())
 			defer leave()
 			svc := e.service(t, func(d *Deps) { d.Revocations = leavingRevocationStore{d.Revocations, leave} })
@@ -406,7 +406,7 @@ func TestRevocationIsPushedWhenTheCallerLeaves(t *testing.T) {
 			if got := svc.PublishFailures(); got != 0 {
 				t.Errorf("publish failures = %d, want 0", got)
 			}
-			waitFor(t, "the revocation event", func() bool {
+			portstest.Eventually(t, "the revocation event", func() bool {
 				for _, ev := range events() {
 					if ev.Kind == revocation.EventRevoked && ev.Entry.Kind == tt.kind {
 						return true

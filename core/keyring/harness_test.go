@@ -15,7 +15,6 @@ import (
 	"github.com/keygate/keygate/adapters/memory"
 	"github.com/keygate/keygate/core/audit"
 	"github.com/keygate/keygate/core/key"
-	"github.com/keygate/keygate/core/revocation"
 	"github.com/keygate/keygate/core/token"
 	"github.com/keygate/keygate/ports"
 )
@@ -160,47 +159,6 @@ func (a *recAudit) Append(ctx context.Context, e audit.Event) error {
 	a.actions = append(a.actions, e.Action)
 	a.mu.Unlock()
 	return a.AuditLog.Append(ctx, e)
-}
-
-// subscribe collects the bus's events (after EventConnected) until the test ends.
-func (e *env) subscribe(t *testing.T) func() []revocation.Event {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var mu sync.Mutex
-	var got []revocation.Event
-	connected := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = e.bus.Subscribe(ctx, func(ev revocation.Event) {
-			if ev.Kind == revocation.EventConnected {
-				close(connected)
-				return
-			}
-			mu.Lock()
-			got = append(got, ev)
-			mu.Unlock()
-		})
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	<-connected
-	return func() []revocation.Event {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]revocation.Event(nil), got...)
-	}
-}
-
-// waitFor polls cond for up to 5 s of real time.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for range 500 {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
 }
 
 // recMetrics records what the Ring reports.

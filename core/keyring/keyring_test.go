@@ -106,7 +106,7 @@ func TestScheduledRotation(t *testing.T) {
 		c.Policy = key.Policy{RotateEvery: 24 * time.Hour, PublishLead: 10 * time.Minute}
 	})
 	k1 := e.storedKeys(t)[0].ID
-	events := e.subscribe(t)
+	events := portstest.Events(t, e.bus, nil)
 
 	e.clock.Advance(24*time.Hour - 11*time.Minute)
 	e.ring.check(t.Context())
@@ -129,7 +129,7 @@ func TestScheduledRotation(t *testing.T) {
 	if got := e.signingKid(t, e.ring); got != k1 {
 		t.Errorf("pending key signs already")
 	}
-	waitFor(t, "keys_changed event", func() bool {
+	portstest.Eventually(t, "keys_changed event", func() bool {
 		return slices.ContainsFunc(events(), func(ev revocation.Event) bool { return ev.Kind == revocation.EventKeysChanged })
 	})
 
@@ -199,7 +199,7 @@ func TestRotate(t *testing.T) {
 	e := newEnv(t)
 	k1 := e.storedKeys(t)[0].ID
 	_, etag1, _ := e.ring.JWKS(t.Context())
-	events := e.subscribe(t)
+	events := portstest.Events(t, e.bus, nil)
 	k, err := e.ring.Rotate(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -217,7 +217,7 @@ func TestRotate(t *testing.T) {
 	if got := e.signingKid(t, e.ring); got != k1 {
 		t.Error("the new key signs before PublishLead")
 	}
-	waitFor(t, "keys_changed event", func() bool { return len(events()) > 0 })
+	portstest.Eventually(t, "keys_changed event", func() bool { return len(events()) > 0 })
 	if got := events()[0].Kind; got != revocation.EventKeysChanged {
 		t.Errorf("event = %s", got)
 	}
@@ -383,7 +383,7 @@ func TestRunReportsTheSigningKeyAndSurvivesFailures(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- e.ring.Run(ctx) }()
-	waitFor(t, "a signing-key report", func() bool {
+	portstest.Eventually(t, "a signing-key report", func() bool {
 		e.metrics.mu.Lock()
 		defer e.metrics.mu.Unlock()
 		return e.metrics.keyReports > 0
