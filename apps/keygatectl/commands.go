@@ -52,7 +52,7 @@ func open(ctx context.Context, getenv func(string) string, full bool) (*tool, fu
 	}
 	var t *tool
 	if full {
-		t, err = initTool(st, cfg, log)
+		t, err = assembleTool(st, cfg, log)
 	} else {
 		var ring *keyring.Ring
 		ring, err = authsvc.NewRing(keyring.Deps{Keys: st.Keys, Issuer: jose.NewTokenIssuer(), Bus: st.Bus,

@@ -34,7 +34,7 @@ func memoryCLI(t *testing.T, users ...string) (cli, *tool) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cleanup)
-	tl, err := initTool(st, cfg, slog.New(slog.DiscardHandler))
+	tl, err := assembleTool(st, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
