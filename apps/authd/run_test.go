@@ -72,18 +72,6 @@ func TestRunOnPortZero(t *testing.T) {
 	}
 }
 
-// closedAddr returns a local address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // start runs authd with env until the test ends and returns its base URL.
 func start(t *testing.T, env map[string]string) (string, *apptest.Output) {
 	t.Helper()
@@ -119,7 +107,7 @@ func start(t *testing.T, env map[string]string) (string, *apptest.Output) {
 // invalid_grant), reports Redis down on /ready and in keygate_dependency_up, and still serves
 // its JWKS.
 func TestRunRedisDown(t *testing.T) {
-	base, out := start(t, map[string]string{"PORT": "0", "KEYGATE_DEV": "1", "REDIS_ADDR": closedAddr(t)})
+	base, out := start(t, map[string]string{"PORT": "0", "KEYGATE_DEV": "1", "REDIS_ADDR": apptest.ClosedAddr(t)})
 	if !strings.Contains(out.String(), "without a database") {
 		t.Errorf("no warning about running without a database:\n%s", out)
 	}
@@ -197,10 +185,10 @@ func TestRunMemoryReady(t *testing.T) {
 // TestRunDatabaseDownAtStart: with the database unreachable authd stops at start with one
 // clear line (its key ring lives there; the orchestrator restarts it).
 func TestRunDatabaseDownAtStart(t *testing.T) {
-	host, port, _ := net.SplitHostPort(closedAddr(t))
+	host, port, _ := net.SplitHostPort(apptest.ClosedAddr(t))
 	for _, driver := range []string{"mysql", "postgres"} {
 		t.Run(driver, func(t *testing.T) {
-			env := map[string]string{"PORT": "0", "REDIS_ADDR": closedAddr(t), "DB_DRIVER": driver, "DB_HOST": host,
+			env := map[string]string{"PORT": "0", "REDIS_ADDR": apptest.ClosedAddr(t), "DB_DRIVER": driver, "DB_HOST": host,
 				"DB_PORT": port, "DB_NAME": "keygate", "DB_USER": "keygate",
 				"KEYGATE_REFRESH_SECRET": strings.Repeat("s", 32), "KEYGATE_KEK": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
 			err := run(t.Context(), []string{"authd"}, func(k string) string { return env[k] }, &bytes.Buffer{})

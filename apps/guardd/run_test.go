@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -36,9 +35,7 @@ var servingAddr = regexp.MustCompile(`"msg":"guardd: serving","addr":"[^"]*:(\d+
 func TestRunWithRedisDownAnswers503(t *testing.T) {
 	authd := apptest.NewIssuer(false)
 	defer authd.Close()
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	redis := ln.Addr().String()
-	ln.Close()
+	redis := apptest.ClosedAddr(t)
 	env := map[string]string{"PORT": "0", "REDIS_ADDR": redis, "KEYGATE_ISSUER": authd.URL, "KEYGATE_AUDIENCE": "billing"}
 	out := &apptest.Output{}
 	ctx, cancel := context.WithCancel(t.Context())

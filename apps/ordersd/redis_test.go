@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -14,24 +13,13 @@ import (
 	"github.com/keygate/keygate/test/apptest"
 )
 
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 var servingAddr = regexp.MustCompile(`"msg":"ordersd: serving","addr":"[^"]*:(\d+)"`)
 
 // TestRunRedisProfileWithRedisDown: with REDIS_ADDR set ordersd starts without a dev-mode
 // warning even if Redis is down; until its revocation set was loaded once it is not ready
 // (it would otherwise accept tokens revoked elsewhere), and /ready and the metrics name Redis.
 func TestRunRedisProfileWithRedisDown(t *testing.T) {
-	env := map[string]string{"PORT": "0", "REDIS_ADDR": closedAddr(t), "KEYGATE_ISSUER": "http://" + closedAddr(t)}
+	env := map[string]string{"PORT": "0", "REDIS_ADDR": apptest.ClosedAddr(t), "KEYGATE_ISSUER": "http://" + apptest.ClosedAddr(t)}
 	out := &apptest.Output{}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -22,17 +21,6 @@ import (
 	"github.com/keygate/keygate/ports"
 	"github.com/keygate/keygate/test/apptest"
 )
-
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -73,7 +61,7 @@ func TestRedisUnreachableFromTheStartRefusesEveryToken(t *testing.T) {
 	authd := apptest.NewIssuer(false)
 	defer authd.Close()
 	v, err := verifier.NewFromEnv(apptest.Getenv(map[string]string{
-		"KEYGATE_ISSUER": authd.URL, "REDIS_ADDR": closedAddr(t),
+		"KEYGATE_ISSUER": authd.URL, "REDIS_ADDR": apptest.ClosedAddr(t),
 	}), "billing")
 	if err != nil {
 		t.Fatal(err)
@@ -244,7 +232,7 @@ func TestFromEnvReportsEveryProblem(t *testing.T) {
 
 // TestReadyNamesWhatIsMissing: /ready's checks name the keys and the feed.
 func TestReadyNamesWhatIsMissing(t *testing.T) {
-	v, err := verifier.New(verifier.Config{Guard: guardConfig("http://" + closedAddr(t)), Dev: true, Log: quiet()})
+	v, err := verifier.New(verifier.Config{Guard: guardConfig("http://" + apptest.ClosedAddr(t)), Dev: true, Log: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,9 @@ package apptest
 
 import (
 	"bytes"
+	"net"
 	"sync"
+	"testing"
 )
 
 // Output collects an app's log lines; safe for the app to write while the test reads.
@@ -25,4 +27,17 @@ func (o *Output) String() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.buf.String()
+}
+
+// ClosedAddr returns a loopback address nothing listens on (a port that was free a moment
+// ago), for a dependency that must be down.
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }
