@@ -212,6 +212,20 @@ func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	return vals, nil
 }
 
+// parseTokenForm is parseForm for the token endpoints (RFC 7009 revoke, RFC 7662
+// introspection): the form and its required token parameter.
+func parseTokenForm(w http.ResponseWriter, r *http.Request) (url.Values, string, error) {
+	form, err := parseForm(w, r)
+	if err != nil {
+		return nil, "", err
+	}
+	raw := form.Get("token")
+	if raw == "" {
+		return nil, "", fmt.Errorf("%w: token missing", errBadRequest)
+	}
+	return form, raw, nil
+}
+
 // foldName folds a member name the way encoding/json matches names to fields (upper case of
 // the lower case, rune by rune), so names the decoder would treat as one compare equal.
 func foldName(name string) string {

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 
 	"github.com/keygate/keygate/core/remote"
@@ -39,14 +38,9 @@ func (rt *router) introspect(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	form, err := parseForm(w, r)
+	_, raw, err := parseTokenForm(w, r)
 	if err != nil {
 		rt.fail(w, r, err)
-		return
-	}
-	raw := form.Get("token")
-	if raw == "" {
-		rt.fail(w, r, fmt.Errorf("%w: token missing", errBadRequest))
 		return
 	}
 	res, err := rt.cfg.Introspector.Introspect(r.Context(), name, raw)

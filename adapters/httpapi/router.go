@@ -289,14 +289,9 @@ func writeTokens(w http.ResponseWriter, p auth.TokenPair) {
 // revoke is RFC 7009: a form with token and an optional token_type_hint; 200 whether or not
 // the token was known, 503 when the revocation could not be stored.
 func (rt *router) revoke(w http.ResponseWriter, r *http.Request) {
-	form, err := parseForm(w, r)
+	form, raw, err := parseTokenForm(w, r)
 	if err != nil {
 		rt.fail(w, r, err)
-		return
-	}
-	raw := form.Get("token")
-	if raw == "" {
-		rt.fail(w, r, fmt.Errorf("%w: token missing", errBadRequest))
 		return
 	}
 	if err := rt.svc.Revoke(r.Context(), raw, form.Get("token_type_hint"), rt.client(r)); err != nil {
