@@ -27,7 +27,6 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -98,7 +97,6 @@ func (c Config) Profile() string {
 type Verifier struct {
 	*parts
 	cfg     Config
-	loaded  atomic.Bool
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
 	cleanup func()
@@ -192,24 +190,16 @@ func (v *Verifier) Config() Config { return v.cfg }
 
 // Authenticate verifies raw and returns its claims, or an error wrapping one of the token
 // package's sentinels; token.Unavailable(err) means "cannot decide now" (503), which is the
-// answer until the keys and the revocation set have been loaded once.
+// answer until the keys and the revocation set have been loaded once (the guard's own rule:
+// it refuses before its feed's first load and without keys).
 func (v *Verifier) Authenticate(ctx context.Context, raw string) (token.Claims, error) {
-	if !v.loaded.Load() {
-		if !v.feed.Ready() {
-			return token.Claims{}, fmt.Errorf("%w: revocation set not loaded yet", token.ErrRevocationUnavailable)
-		}
-		if !v.keys.Ready() {
-			return token.Claims{}, fmt.Errorf("%w: keys not loaded yet", token.ErrKeysUnavailable)
-		}
-		v.loaded.Store(true)
-	}
 	return v.guard.Authenticate(ctx, raw)
 }
 
-// Loaded reports whether the keys and the revocation set have both been loaded at least once
-// (before that every token is answered 503).
+// Loaded reports whether the revocation set has been loaded at least once and the keys are
+// usable: what the guard needs before it can answer anything but 503.
 func (v *Verifier) Loaded() bool {
-	return v.loaded.Load() || (v.feed.Ready() && v.keys.Ready())
+	return v.feed.Ready() && v.keys.Ready()
 }
 
 // WaitLoaded blocks until Loaded or ctx ends.
