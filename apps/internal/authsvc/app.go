@@ -154,7 +154,7 @@ func NewRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
 // loaded or the revocation set was never loaded, and says "degraded" (still 200) while the
 // feed is disconnected or a store of the profile (Redis, the database) does not answer: login,
 // refresh and logout then answer 503 with Retry-After, and the JWKS is still served.
-func NewHandler(ring *keyring.Ring, svc *auth.Service, g *guard.Guard, feed *guard.Feed, relay *remote.Relay,
+func NewHandler(ring *keyring.Ring, svc *auth.Service, g *guard.Guard, relay *remote.Relay,
 	in *remote.Introspector, m *telemetry.Metrics, reg *prometheus.Registry, log *slog.Logger, cfg Config,
 	deps stores.Dependencies) (http.Handler, error) {
 	var opts []jose.DiscoveryOption

@@ -77,7 +77,7 @@ func Assemble(st *stores.Stores, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	dependencies := st.Dependencies
-	handler, err := NewHandler(ring, service, guard, feed, relay, introspector, metrics, registry, log, cfg, dependencies)
+	handler, err := NewHandler(ring, service, guard, relay, introspector, metrics, registry, log, cfg, dependencies)
 	if err != nil {
 		return nil, err
 	}
