@@ -35,6 +35,10 @@ func TestSessionStore(t *testing.T) {
 	portstest.RunSessionStore(t, func(*testing.T) ports.SessionStore { return memory.NewSessionStore(nil) })
 }
 
+func TestOneTimeTokenStore(t *testing.T) {
+	portstest.RunOneTimeTokenStore(t, func(*testing.T) ports.OneTimeTokenStore { return memory.NewOneTimeTokenStore(nil) })
+}
+
 func TestUserRepo(t *testing.T) {
 	portstest.RunUserRepo(t, func(*testing.T) ports.UserRepo { return memory.NewUserRepo() })
 }

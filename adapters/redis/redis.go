@@ -1,5 +1,5 @@
-// Package redis implements keygate's RevocationStore, EventBus, SessionStore and RateLimiter
-// on Redis with go-redis v9. Every multi-step change is one Lua script, so it is atomic on the
+// Package redis implements keygate's RevocationStore, EventBus, SessionStore, RateLimiter and
+// OneTimeTokenStore on Redis with go-redis v9. Every multi-step change is one Lua script, so it is atomic on the
 // server; times are read from the server (TIME) where an expiry is decided, so replicas with
 // skewed clocks agree. Every key of one deployment starts with "{Prefix}:", which is also a
 // Redis Cluster hash tag: all of them live in one slot and the scripts may touch several.
@@ -175,6 +175,9 @@ func (k keys) session(sid string) string {
 	return k.base + "sess:" + sid
 }
 func (k keys) userSessions(uid string) string { return k.base + "usess:" + uid }
+func (k keys) oneTime(purpose, hash string) string {
+	return k.base + "ott:" + purpose + ":" + hash
+}
 func (k keys) limit(window time.Duration, key string) string {
 	return k.base + "rl:" + strconv.FormatInt(window.Milliseconds(), 10) + ":" + key
 }

@@ -11,6 +11,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	redisadapter "github.com/keygate/keygate/adapters/redis"
+	"github.com/keygate/keygate/core/onetime"
 	"github.com/keygate/keygate/core/revocation"
 	"github.com/keygate/keygate/ports"
 	"github.com/keygate/keygate/ports/portstest"
@@ -121,6 +122,13 @@ func TestSessionStore(t *testing.T) {
 	})
 }
 
+func TestOneTimeTokenStore(t *testing.T) {
+	open := server(t)
+	portstest.RunOneTimeTokenStore(t, func(t *testing.T) ports.OneTimeTokenStore {
+		return must[*redisadapter.OneTimeTokenStore](t)(redisadapter.NewOneTimeTokenStore(open(t)))
+	})
+}
+
 func TestRateLimiter(t *testing.T) {
 	open := server(t)
 	portstest.RunRateLimiter(t, func(t *testing.T) ports.RateLimiter {
@@ -141,6 +149,7 @@ func TestUnavailable(t *testing.T) {
 	bus := must[*redisadapter.EventBus](t)(redisadapter.NewEventBus(c, cfg))
 	ss := must[*redisadapter.SessionStore](t)(redisadapter.NewSessionStore(c, cfg))
 	rl := must[*redisadapter.RateLimiter](t)(redisadapter.NewRateLimiter(c, cfg))
+	ott := must[*redisadapter.OneTimeTokenStore](t)(redisadapter.NewOneTimeTokenStore(c, cfg))
 	ctx := t.Context()
 	tests := []struct {
 		name string
@@ -153,6 +162,7 @@ func TestUnavailable(t *testing.T) {
 		{"get session", func() error { _, err := ss.Get(ctx, "s"); return err }},
 		{"list sessions", func() error { _, err := ss.ListByUser(ctx, "u"); return err }},
 		{"rate limit", func() error { _, _, err := rl.Allow(ctx, "k", 1, time.Minute); return err }},
+		{"take one-time token", func() error { _, err := ott.Take(ctx, onetime.PurposeReset, "h"); return err }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -23,7 +23,7 @@ import (
 const module = "github.com/keygate/keygate"
 
 // nouns are the core packages of entities, values and pure rules.
-var nouns = []string{"core/audit", "core/backoff", "core/identity", "core/key", "core/revocation", "core/session", "core/token"}
+var nouns = []string{"core/audit", "core/backoff", "core/identity", "core/key", "core/onetime", "core/revocation", "core/session", "core/token"}
 
 // drivers are the infrastructure modules core and ports must never reach.
 var drivers = []string{
