@@ -3,6 +3,8 @@ package jose
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,6 +50,9 @@ type Config struct {
 	Timeout       time.Duration // whole request; default 3s
 	DialTimeout   time.Duration // connection set-up, for the client built when none is given; default 1s
 	MaxBodyBytes  int64         // largest JWKS or discovery body; default 64 KiB
+	// RootCAs verifies an https:// JWKS or issuer server, for the client built when none is
+	// given (KEYGATE_JWKS_CA_FILE); nil: the system's roots.
+	RootCAs *x509.CertPool
 }
 
 func (c *Config) defaults() {
@@ -159,6 +164,7 @@ func NewRemoteKeySet(client *http.Client, clock ports.Clock, m ports.Metrics, cf
 			ResponseHeaderTimeout: cfg.Timeout,
 			MaxIdleConnsPerHost:   2,
 			ForceAttemptHTTP2:     true,
+			TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: cfg.RootCAs},
 		}
 	}
 	if c.Timeout == 0 || c.Timeout > cfg.Timeout {

@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/keygate/keygate/adapters/jose"
@@ -11,7 +12,8 @@ import (
 
 // FromEnv reads a verifier's configuration through getenv (os.Getenv), with the names and
 // defaults of docs/configuration.md that ordersd, paymentsd and guardd share:
-// KEYGATE_ISSUER (default http://localhost:8080), KEYGATE_JWKS_URL, KEYGATE_AUDIENCE
+// KEYGATE_ISSUER (default http://localhost:8080), KEYGATE_JWKS_URL, KEYGATE_JWKS_CA_FILE,
+// KEYGATE_JWKS_ALLOW_HTTP, KEYGATE_AUDIENCE
 // (default audience; comma-separated for several), KEYGATE_LEEWAY, KEYGATE_MAX_TOKEN_AGE,
 // KEYGATE_FAIL_CLOSED_AFTER, KEYGATE_TOKEN_CACHE_ENTRIES, KEYGATE_TOKEN_CACHE_MIB, REDIS_ADDR, REDIS_PASSWORD, REDIS_MASTER_NAME,
 // REDIS_SENTINEL_PASSWORD, REDIS_DB, KEYGATE_REDIS_PREFIX and KEYGATE_DEV. Every problem
@@ -22,7 +24,8 @@ func FromEnv(getenv func(string) string, audience string) (Config, error) {
 	c := Config{Dev: r.Flag("KEYGATE_DEV")}
 	issuer := r.String("KEYGATE_ISSUER", "http://localhost:8080")
 	env.CheckIssuer(r, "KEYGATE_ISSUER", issuer)
-	c.Keys = jose.Config{Issuer: issuer, URL: r.String("KEYGATE_JWKS_URL", "")}
+	c.Keys = jose.Config{Issuer: issuer, URL: r.String("KEYGATE_JWKS_URL", ""), RootCAs: r.CertPool("KEYGATE_JWKS_CA_FILE")}
+	checkKeysURL(r, &c)
 	var def []string
 	if audience != "" {
 		def = []string{audience}
@@ -52,4 +55,26 @@ func FromEnv(getenv func(string) string, audience string) (Config, error) {
 		c.Warnings = append(c.Warnings, "dev mode without REDIS_ADDR: no revocation feed; revoked tokens are accepted here until they expire")
 	}
 	return c, r.Err()
+}
+
+// checkKeysURL holds where the keys come from (KEYGATE_JWKS_URL, or the issuer's discovery
+// document) to https:// outside dev mode: whoever can answer that fetch can mint tokens this
+// service accepts. Loopback hosts pass (env.CheckHTTPS); KEYGATE_JWKS_ALLOW_HTTP=1 lets an
+// operator fetch plain http:// on a network it trusts (a cluster-internal Service, a mesh
+// that encrypts it), with a warning.
+func checkKeysURL(r *env.Reader, c *Config) {
+	name, u := "KEYGATE_JWKS_URL", c.Keys.URL
+	if u == "" {
+		name, u = "KEYGATE_ISSUER", c.Keys.Issuer
+	}
+	if c.Dev || !env.PlainHTTP(u) {
+		return
+	}
+	if r.Flag("KEYGATE_JWKS_ALLOW_HTTP") {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("KEYGATE_JWKS_ALLOW_HTTP=1: the signing keys are fetched over plain http from %s; "+
+			"whoever is on that path can forge tokens this service accepts", u))
+		return
+	}
+	r.Fail(name, "the signing keys are fetched from %q: outside dev mode (KEYGATE_DEV=1) use https:// (KEYGATE_JWKS_CA_FILE for a private CA), "+
+		"or set KEYGATE_JWKS_ALLOW_HTTP=1 where the network is trusted (a cluster-internal Service, a mesh with mTLS)", u)
 }

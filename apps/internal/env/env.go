@@ -4,11 +4,13 @@
 package env
 
 import (
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +56,26 @@ func (r *Reader) Flag(name string) bool {
 		r.Fail(name, "want 1 or 0, got %q", r.getenv(name))
 		return false
 	}
+}
+
+// CertPool returns the PEM certificates of the file name points at (a CA bundle), or nil
+// when name is unset: the caller then trusts the system's roots.
+func (r *Reader) CertPool(name string) *x509.CertPool {
+	file := r.String(name, "")
+	if file == "" {
+		return nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		r.Fail(name, "cannot read the CA bundle: %v", err)
+		return nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		r.Fail(name, "no PEM certificate in %s", file)
+		return nil
+	}
+	return pool
 }
 
 // Int returns name as an integer in [lo, hi], or def when unset.
@@ -165,22 +187,27 @@ func (r *Reader) OneOf(name, def string, allowed ...string) string {
 	return def
 }
 
-// CheckHTTPS reports a URL that is not https:// outside dev mode. Plain http:// is allowed for
-// a loopback host (localhost, 127.0.0.0/8, ::1), which never leaves the machine: tests and a
-// local proxy use it.
+// CheckHTTPS reports a URL that is not https:// outside dev mode (see PlainHTTP).
 func CheckHTTPS(r *Reader, name, rawURL string, dev bool) {
-	if dev || !strings.HasPrefix(rawURL, "http://") {
-		return
+	if !dev && PlainHTTP(rawURL) {
+		r.Fail(name, "must be an https:// URL outside dev mode (KEYGATE_DEV=1), got %q: it is in every token and tells verifiers where the keys are", rawURL)
+	}
+}
+
+// PlainHTTP reports an http:// URL whose host is not loopback. Plain http:// to localhost,
+// 127.0.0.0/8 or ::1 never leaves the machine: tests and a local proxy use it. A URL that
+// does not parse is not reported here (CheckIssuer and the consumers report it).
+func PlainHTTP(rawURL string) bool {
+	if !strings.HasPrefix(rawURL, "http://") {
+		return false
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return // CheckIssuer reports it
+		return false
 	}
 	host := u.Hostname()
-	if ip, err := netip.ParseAddr(host); host == "localhost" || (err == nil && ip.IsLoopback()) {
-		return
-	}
-	r.Fail(name, "must be an https:// URL outside dev mode (KEYGATE_DEV=1), got %q: it is in every token and tells verifiers where the keys are", rawURL)
+	ip, err := netip.ParseAddr(host)
+	return host != "localhost" && !(err == nil && ip.IsLoopback())
 }
 
 // CheckIssuer reports an issuer that is not an absolute http(s) URL without a trailing slash.

@@ -3,13 +3,11 @@ package stores
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -86,18 +84,7 @@ func LoadRedis(r *env.Reader, getenv func(string) string) (cfg redisadapter.Conf
 	}
 	if r.Flag("REDIS_TLS") || secure > 0 || r.Set("REDIS_CA_FILE") {
 		cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
-		if file := r.String("REDIS_CA_FILE", ""); file != "" {
-			pem, err := os.ReadFile(file)
-			pool := x509.NewCertPool()
-			switch {
-			case err != nil:
-				r.Fail("REDIS_CA_FILE", "cannot read the CA bundle: %v", err)
-			case !pool.AppendCertsFromPEM(pem):
-				r.Fail("REDIS_CA_FILE", "no PEM certificate in %s", file)
-			default:
-				cfg.TLS.RootCAs = pool
-			}
-		}
+		cfg.TLS.RootCAs = r.CertPool("REDIS_CA_FILE")
 	}
 	for _, a := range cfg.Addrs {
 		if host, port, err := net.SplitHostPort(a); err != nil || host == "" || port == "" {
