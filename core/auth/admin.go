@@ -90,10 +90,9 @@ func (s *Service) DisableUser(ctx context.Context, p token.Claims, userID string
 	if err := requireAdmin(p); err != nil {
 		return err
 	}
-	now := s.d.Clock.Now()
 	_, err := s.d.Users.Update(ctx, userID, func(u *identity.User) error {
 		u.Disabled = true
-		u.UpdatedAt = now
+		u.UpdatedAt = s.d.Clock.Now()
 		return nil
 	})
 	switch {
@@ -102,6 +101,9 @@ func (s *Service) DisableUser(ctx context.Context, p token.Claims, userID string
 	case err != nil:
 		return unavailable("disable user", err)
 	}
+	// The clock is read after the update (see subjectNotBefore): a login that saw the user
+	// enabled read its own clock before, so its token's iat is before the not-before.
+	now := s.d.Clock.Now()
 	if err := s.revokeSubject(ctx, userID, now); err != nil {
 		return err
 	}

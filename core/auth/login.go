@@ -179,13 +179,52 @@ func (s *Service) login(ctx context.Context, email, password string, c Client) (
 	if err := s.d.Sessions.Create(ctx, sess); err != nil {
 		return fail(unavailable("login: create session", err))
 	}
-	tp, err := s.issue(ctx, u, sess, now)
+	// The user again, now that the session is stored: a disable or password change that
+	// landed since the first read, and whose sweep of sessions ran before this one was
+	// stored, would otherwise leave it behind. The clock is read first, as for the first
+	// read (see subjectNotBefore), and the token carries the roles of this reading.
+	issuedAt := s.d.Clock.Now()
+	cur, refused, err := s.stillValid(ctx, u, password)
+	if err != nil || refused {
+		if derr := s.d.Sessions.Delete(context.WithoutCancel(ctx), sess.ID); derr != nil && !errors.Is(derr, ports.ErrNotFound) && err == nil {
+			err = unavailable("login: delete session", derr)
+		}
+		if err != nil {
+			return fail(err)
+		}
+		s.audit(ctx, audit.Event{At: issuedAt, Action: audit.ActionLoginFailure, UserID: u.ID, ActorID: u.ID,
+			RemoteIP: c.IP, Detail: "disabled or password changed during login"})
+		return TokenPair{}, resultInvalidCredentials, ErrInvalidCredentials
+	}
+	tp, err := s.issue(ctx, cur, sess, issuedAt)
 	if err != nil {
 		return fail(err)
 	}
 	s.audit(ctx, audit.Event{At: now, Action: audit.ActionLoginSuccess, UserID: u.ID, ActorID: u.ID,
 		RemoteIP: c.IP, Detail: "session " + sess.ID})
 	return tp, resultOK, nil
+}
+
+// stillValid re-reads u, whose password was checked a moment ago: refused is true when the
+// user has gone, been disabled, or has a new password hash that password does not match (a
+// rehash with the same password is not a change). err wraps ports.ErrUnavailable.
+func (s *Service) stillValid(ctx context.Context, u identity.User, password string) (cur identity.User, refused bool, err error) {
+	cur, err = s.d.Users.ByID(ctx, u.ID)
+	switch {
+	case errors.Is(err, ports.ErrNotFound):
+		return cur, true, nil
+	case err != nil:
+		return cur, false, unavailable("login: re-read user", err)
+	case cur.Disabled:
+		return cur, true, nil
+	case cur.PasswordHash == u.PasswordHash:
+		return cur, false, nil
+	}
+	ok, err := s.d.Hasher.Verify(ctx, cur.PasswordHash, s.d.Norm.NFKC(password))
+	if errors.Is(err, ports.ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return cur, false, unavailable("login: verify password", err)
+	}
+	return cur, err != nil || !ok, nil
 }
 
 // Refresh rotates a refresh token. A retry of the immediately previous token within the

@@ -56,14 +56,21 @@ func (s *Service) revokeSession(ctx context.Context, sid string, now time.Time) 
 }
 
 // subjectNotBefore returns the not-before of a subject revocation made at now: the first
-// whole second after now.
+// whole second after now. The rule (docs/architecture.md, "Subject revocation"):
 //
-// Access tokens carry iat in whole seconds (see issue), and a verifier refuses a token of the
-// subject whose iat is before the not-before. A token issued earlier in the same second as
-// the revocation has iat = now truncated < not-before: refused, whatever precision the token
-// or the store keeps. A token issued after the revocation is accepted only from the next
-// whole second on, so revokeSubject waits until then before it returns: a login that starts
-// after LogoutAll (or DisableUser, RevokeUser) returns gets a token that verifies.
+//   - Access tokens carry iat in whole seconds: the issuing use case (login, refresh) reads
+//     its clock first, then the user, and signs with iat = that reading truncated. A verifier
+//     refuses a token of the subject whose iat is before the not-before.
+//   - A subject revocation reads now AFTER the change it enforces is stored (a disabled flag,
+//     a new password hash, new roles). A token whose issuing read the user before the change
+//     read its clock earlier still, so its iat <= now truncated < not-before: refused,
+//     however close to a second boundary either ran. No token issued before the revocation
+//     survives it.
+//   - A token issued after the revocation but in its second has the same iat as one issued
+//     before it and is refused too: the cost of whole-second iat, at most one second.
+//     revokeSubject therefore waits until the not-before before it returns, so a login (or
+//     refresh) that starts after LogoutAll, DisableUser, RevokeUser, ChangePassword or a role
+//     change returns gets a token that verifies.
 func subjectNotBefore(now time.Time) time.Time { return now.Truncate(time.Second).Add(time.Second) }
 
 // revokeSubject revokes every access token of the user issued so far, deletes every session
