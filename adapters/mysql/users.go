@@ -21,7 +21,8 @@ var _ ports.UserRepo = (*UserRepo)(nil)
 // NewUserRepo returns a UserRepo on db (opened by Open, migrated by Migrate).
 func NewUserRepo(db *sql.DB) *UserRepo { return &UserRepo{db: db, st: newStmts(db)} }
 
-const userColumns = `id, email, name, password_hash, roles, disabled, created_at, updated_at`
+const userColumns = `id, email, name, password_hash, roles, disabled, created_at, updated_at, email_verified,
+	password_reset_required`
 
 // rowScanner is a *sql.Row or *sql.Rows.
 type rowScanner interface{ Scan(dest ...any) error }
@@ -32,7 +33,8 @@ func scanUser(r rowScanner) (identity.User, error) {
 		roles            []byte
 		created, updated sql.NullTime
 	)
-	if err := r.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &roles, &u.Disabled, &created, &updated); err != nil {
+	if err := r.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &roles, &u.Disabled, &created, &updated,
+		&u.EmailVerified, &u.PasswordResetRequired); err != nil {
 		return identity.User{}, err
 	}
 	if err := json.Unmarshal(roles, &u.Roles); err != nil {
@@ -60,9 +62,9 @@ func (r *UserRepo) Create(ctx context.Context, u identity.User) error {
 	if err != nil {
 		return fmt.Errorf("mysql: create user: %w", err)
 	}
-	_, err = r.st.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = r.st.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		[]byte(u.ID), []byte(u.Email), u.Name, []byte(u.PasswordHash), roles, u.Disabled,
-		timeArg(u.CreatedAt), timeArg(u.UpdatedAt))
+		timeArg(u.CreatedAt), timeArg(u.UpdatedAt), u.EmailVerified, u.PasswordResetRequired)
 	return wrap("create user", err)
 }
 
@@ -101,8 +103,9 @@ func (r *UserRepo) Update(ctx context.Context, id string, fn func(*identity.User
 		return identity.User{}, fmt.Errorf("mysql: update user: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE users SET email = ?, name = ?, password_hash = ?, roles = ?,
-		disabled = ?, updated_at = ? WHERE id = ?`,
-		[]byte(u.Email), u.Name, []byte(u.PasswordHash), roles, u.Disabled, timeArg(u.UpdatedAt), []byte(id)); err != nil {
+		disabled = ?, updated_at = ?, email_verified = ?, password_reset_required = ? WHERE id = ?`,
+		[]byte(u.Email), u.Name, []byte(u.PasswordHash), roles, u.Disabled, timeArg(u.UpdatedAt),
+		u.EmailVerified, u.PasswordResetRequired, []byte(id)); err != nil {
 		return identity.User{}, wrap("update user", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -150,7 +153,7 @@ func (r *UserRepo) Link(ctx context.Context, l identity.Link) error {
 // ByLink implements ports.UserRepo.
 func (r *UserRepo) ByLink(ctx context.Context, provider, subject string) (identity.User, error) {
 	u, err := scanUser(r.st.queryRow(ctx, `SELECT u.id, u.email, u.name, u.password_hash, u.roles,
-		u.disabled, u.created_at, u.updated_at FROM oauth_links l JOIN users u ON u.id = l.user_id
+		u.disabled, u.created_at, u.updated_at, u.email_verified, u.password_reset_required FROM oauth_links l JOIN users u ON u.id = l.user_id
 		WHERE l.provider = ? AND l.subject = ?`, []byte(provider), []byte(subject)))
 	return u, wrap("user by link", err)
 }

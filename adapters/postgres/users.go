@@ -23,14 +23,16 @@ var _ ports.UserRepo = (*UserRepo)(nil)
 // NewUserRepo returns a UserRepo on pool (opened by Open, migrated by Migrate).
 func NewUserRepo(pool *pgxpool.Pool) *UserRepo { return &UserRepo{pool: pool} }
 
-const userColumns = `id, email, name, password_hash, roles, disabled, created_at, updated_at`
+const userColumns = `id, email, name, password_hash, roles, disabled, created_at, updated_at, email_verified,
+	password_reset_required`
 
 func scanUser(r pgx.Row) (identity.User, error) {
 	var (
 		u                identity.User
 		created, updated *time.Time
 	)
-	if err := r.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.Roles, &u.Disabled, &created, &updated); err != nil {
+	if err := r.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.Roles, &u.Disabled, &created, &updated,
+		&u.EmailVerified, &u.PasswordResetRequired); err != nil {
 		return identity.User{}, err
 	}
 	if len(u.Roles) == 0 {
@@ -50,8 +52,9 @@ func rolesArg(roles []string) []string {
 
 // Create implements ports.UserRepo.
 func (r *UserRepo) Create(ctx context.Context, u identity.User) error {
-	_, err := r.pool.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		u.ID, u.Email, u.Name, u.PasswordHash, rolesArg(u.Roles), u.Disabled, timeArg(u.CreatedAt), timeArg(u.UpdatedAt))
+	_, err := r.pool.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		u.ID, u.Email, u.Name, u.PasswordHash, rolesArg(u.Roles), u.Disabled, timeArg(u.CreatedAt), timeArg(u.UpdatedAt),
+		u.EmailVerified, u.PasswordResetRequired)
 	return wrap("create user", err)
 }
 
@@ -95,8 +98,9 @@ func (r *UserRepo) Update(ctx context.Context, id string, fn func(*identity.User
 	}
 	u.ID, u.CreatedAt = old.ID, old.CreatedAt
 	if _, err := tx.Exec(ctx, `UPDATE users SET email = $1, name = $2, password_hash = $3, roles = $4,
-		disabled = $5, updated_at = $6 WHERE id = $7`,
-		u.Email, u.Name, u.PasswordHash, rolesArg(u.Roles), u.Disabled, timeArg(u.UpdatedAt), id); err != nil {
+		disabled = $5, updated_at = $6, email_verified = $7, password_reset_required = $8 WHERE id = $9`,
+		u.Email, u.Name, u.PasswordHash, rolesArg(u.Roles), u.Disabled, timeArg(u.UpdatedAt),
+		u.EmailVerified, u.PasswordResetRequired, id); err != nil {
 		return identity.User{}, wrap("update user", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -152,7 +156,7 @@ func (r *UserRepo) ByLink(ctx context.Context, provider, subject string) (identi
 		return identity.User{}, fmt.Errorf("postgres: user by link: %w", ports.ErrNotFound)
 	}
 	u, err := scanUser(r.pool.QueryRow(ctx, `SELECT u.id, u.email, u.name, u.password_hash, u.roles,
-		u.disabled, u.created_at, u.updated_at FROM oauth_links l JOIN users u ON u.id = l.user_id
+		u.disabled, u.created_at, u.updated_at, u.email_verified, u.password_reset_required FROM oauth_links l JOIN users u ON u.id = l.user_id
 		WHERE l.provider = $1 AND l.subject = $2`, provider, subject))
 	return u, wrap("user by link", err)
 }

@@ -33,8 +33,13 @@ type User struct {
 	PasswordHash string // PHC string of the PasswordHasher; empty for OAuth-only users
 	Roles        []string
 	Disabled     bool
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// EmailVerified: the user proved the address is theirs (a verification or reset link).
+	EmailVerified bool
+	// PasswordResetRequired: an admin forced a reset; the password no longer logs in, and a
+	// reset (which clears this) sets a new one.
+	PasswordResetRequired bool
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
 }
 
 // HasRole reports whether u has role.

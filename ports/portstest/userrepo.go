@@ -66,8 +66,11 @@ func testUserRoundTrip(t *testing.T, r ports.UserRepo) {
 	disabled := newUser("off@example.org")
 	disabled.Disabled = true
 	disabled.Roles = nil
-	createUsers(t, r, want, bare, disabled)
-	for _, u := range []identity.User{want, bare, disabled} {
+	flagged := newUser("flags@example.org")
+	flagged.EmailVerified = true
+	flagged.PasswordResetRequired = true
+	createUsers(t, r, want, bare, disabled, flagged)
+	for _, u := range []identity.User{want, bare, disabled, flagged} {
 		if d := diff(u, userByID(t, r, u.ID)); d != "" {
 			t.Errorf("ByID %s (-want +got):\n%s", u.Email, d)
 		}
@@ -198,11 +201,14 @@ func testUserUpdate(t *testing.T, r ports.UserRepo) {
 	want.Name = "Alice"
 	want.Roles = []string{"user"}
 	want.Disabled = true
+	want.EmailVerified = true
+	want.PasswordResetRequired = true
 	want.PasswordHash = "$argon2id$new"
 	want.UpdatedAt = Now().Add(time.Second)
 	got, err := r.Update(t.Context(), u.ID, func(u *identity.User) error {
 		u.Email, u.Name, u.Roles, u.Disabled = want.Email, want.Name, want.Roles, want.Disabled
 		u.PasswordHash, u.UpdatedAt = want.PasswordHash, want.UpdatedAt
+		u.EmailVerified, u.PasswordResetRequired = true, true
 		return nil
 	})
 	must(t, "Update", err)
