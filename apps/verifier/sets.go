@@ -4,6 +4,7 @@ import (
 	"github.com/google/wire"
 	"github.com/prometheus/client_golang/prometheus"
 
+	edwardsadapter "github.com/keygate/keygate/adapters/edwards25519"
 	"github.com/keygate/keygate/adapters/jose"
 	"github.com/keygate/keygate/adapters/telemetry"
 	"github.com/keygate/keygate/apps/internal/stores"
@@ -43,7 +44,11 @@ func newFeed(store ports.RevocationStore, bus ports.EventBus, keys *jose.RemoteK
 	return guard.NewFeed(store, bus, keys, clock, m, guard.FeedConfig{})
 }
 
-// newGuard builds the guard of cfg.
+// newGuard builds the guard of cfg, verifying signatures with the public keys kept decoded.
 func newGuard(keys *jose.RemoteKeySet, feed *guard.Feed, clock ports.Clock, m ports.Metrics, cfg Config) (*guard.Guard, error) {
-	return guard.New(keys, feed, clock, m, cfg.Guard)
+	gc := cfg.Guard
+	if gc.Verifier == nil {
+		gc.Verifier = edwardsadapter.NewVerifier()
+	}
+	return guard.New(keys, feed, clock, m, gc)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	gojose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	edwardsadapter "github.com/keygate/keygate/adapters/edwards25519"
 	josead "github.com/keygate/keygate/adapters/jose"
 	"github.com/keygate/keygate/core/key"
 	"github.com/keygate/keygate/core/revocation"
@@ -26,10 +28,13 @@ import (
 // Floor is ed25519.Verify alone; Miss is the whole Authenticate path over the real JWKS key
 // set (adapters/jose.RemoteKeySet, loaded once) and a revocation set of 1,000,000 entries, for
 // tokens not in the cache of verified tokens (1024 distinct tokens cycled through a cache of
-// 64, so each is verified, admitted and later evicted); Hit is the same path for a token in
+// 64, so each is verified, admitted and later evicted), with the signature verifier the apps
+// wire (adapters/edwards25519, the key kept decoded); MissStdlib is the same with
+// crypto/ed25519.Verify (Config.Verifier nil: the key decompressed on every call); Hit is the same path for a token in
 // the cache (revocation, claims, key and state still checked); Uncached is Miss's work on a
 // guard without a cache (what the cache costs a miss: Miss/Uncached); Interleaved runs the floor, a
-// miss and a hit in each iteration and reports miss/floor and hit/floor; GoJose is go-jose's
+// miss, a hit and a stdlib miss in each iteration and reports miss/floor, hit/floor and
+// missstd/floor; GoJose is go-jose's
 // own path (jwt.ParseSigned, Claims with the key, Validate); Rejected is a malformed token
 // refused before any key lookup, RejectedHeader a signed token refused for its jku header.
 
@@ -37,6 +42,7 @@ var benchOnce struct {
 	sync.Once
 	g    *Guard
 	miss *Guard // a cache of 64 entries, cycled through by the 1024 tokens of toks
+	std  *Guard // miss with crypto/ed25519.Verify
 	none *Guard // no cache, for what the cache costs a miss
 	toks []string
 	s    signer
@@ -74,18 +80,24 @@ func benchGuard(b *testing.B) (*Guard, signer, string) {
 				NotBefore: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour)})
 		}
 		feed.set.Replace(entries, now)
-		g, err := New(ks, feed, clock, newMetrics(), Config{Issuer: testIssuer, Audiences: []string{testAud}})
+		kept := edwardsadapter.NewVerifier()
+		g, err := New(ks, feed, clock, newMetrics(), Config{Issuer: testIssuer, Audiences: []string{testAud}, Verifier: kept})
 		if err != nil {
 			panic(err)
 		}
-		miss, err := New(ks, feed, clock, newMetrics(), Config{Issuer: testIssuer, Audiences: []string{testAud}, CacheEntries: 64})
+		miss, err := New(ks, feed, clock, newMetrics(), Config{Issuer: testIssuer, Audiences: []string{testAud}, CacheEntries: 64, Verifier: kept})
 		if err != nil {
 			panic(err)
 		}
-		none, err := New(ks, feed, clock, newMetrics(), Config{Issuer: testIssuer, Audiences: []string{testAud}, CacheEntries: -1})
+		std, err := New(ks, feed, clock, newMetrics(), Config{Issuer: testIssuer, Audiences: []string{testAud}, CacheEntries: 64})
 		if err != nil {
 			panic(err)
 		}
+		none, err := New(ks, feed, clock, newMetrics(), Config{Issuer: testIssuer, Audiences: []string{testAud}, CacheEntries: -1, Verifier: kept})
+		if err != nil {
+			panic(err)
+		}
+		benchOnce.std = std
 		benchOnce.none = none
 		markLoaded(feed)
 		benchOnce.g, benchOnce.s, benchOnce.tok = g, s, s.sign(s.header(), with(now, nil))
@@ -128,6 +140,17 @@ func BenchmarkVerify(b *testing.B) {
 			i++
 		}
 	})
+	b.Run("MissStdlib", func(b *testing.B) {
+		b.ReportAllocs()
+		ctx := b.Context()
+		i := 0
+		for b.Loop() {
+			if _, err := benchOnce.std.Authenticate(ctx, toks[i%len(toks)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
 	b.Run("Uncached", func(b *testing.B) {
 		b.ReportAllocs()
 		ctx := b.Context()
@@ -151,12 +174,13 @@ func BenchmarkVerify(b *testing.B) {
 			}
 		}
 	})
-	// Interleaved alternates the floor, a miss and a hit in every iteration and reports their
-	// time ratios: on a shared, loaded machine all see the same contention, so the ratios are
-	// steadier than comparing separate runs.
+	// Interleaved runs the floor, a miss, a hit and a stdlib miss in every iteration and
+	// reports the ratios of their median times: on a shared, loaded machine all four see the
+	// same contention, and a median ignores the iterations a preemption lands in, so the
+	// ratios are steadier than comparing separate runs.
 	b.Run("Interleaved", func(b *testing.B) {
 		ctx := b.Context()
-		var floor, missed, hit time.Duration
+		var floor, missed, hit, missedStd []time.Duration
 		i := 0
 		for b.Loop() {
 			t0 := time.Now()
@@ -172,13 +196,18 @@ func BenchmarkVerify(b *testing.B) {
 				b.Fatal(err)
 			}
 			t3 := time.Now()
+			if _, err := benchOnce.std.Authenticate(ctx, toks[(i+512)%len(toks)]); err != nil {
+				b.Fatal(err)
+			}
+			t4 := time.Now()
 			i++
-			floor += t1.Sub(t0)
-			missed += t2.Sub(t1)
-			hit += t3.Sub(t2)
+			floor, missed = append(floor, t1.Sub(t0)), append(missed, t2.Sub(t1))
+			hit, missedStd = append(hit, t3.Sub(t2)), append(missedStd, t4.Sub(t3))
 		}
-		b.ReportMetric(float64(missed)/float64(floor), "miss/floor")
-		b.ReportMetric(float64(hit)/float64(floor), "hit/floor")
+		f := median(floor)
+		b.ReportMetric(median(missed)/f, "miss/floor")
+		b.ReportMetric(median(hit)/f, "hit/floor")
+		b.ReportMetric(median(missedStd)/f, "missstd/floor")
 	})
 	b.Run("GoJose", func(b *testing.B) {
 		b.ReportAllocs()
@@ -223,4 +252,10 @@ func BenchmarkVerify(b *testing.B) {
 			}
 		}
 	})
+}
+
+// median returns the median of ds in nanoseconds.
+func median(ds []time.Duration) float64 {
+	slices.Sort(ds)
+	return float64(ds[len(ds)/2])
 }

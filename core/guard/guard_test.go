@@ -10,13 +10,16 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	edwardsadapter "github.com/keygate/keygate/adapters/edwards25519"
 	"github.com/keygate/keygate/core/revocation"
 	"github.com/keygate/keygate/core/token"
+	"github.com/keygate/keygate/ports"
 )
 
 // bRow is one access-token input of the bad-input catalogue (anchors-security.md 2.A, rows
@@ -444,10 +447,21 @@ func bRows() []bRow {
 	return rows
 }
 
+// TestAuthenticateBadInputCatalogue runs the catalogue with crypto/ed25519 (Config.Verifier
+// nil) and with the verifier the apps wire (adapters/edwards25519): the same answer to each.
 func TestAuthenticateBadInputCatalogue(t *testing.T) {
+	for _, v := range []struct {
+		name string
+		v    ports.SignatureVerifier
+	}{{"stdlib", nil}, {"kept", edwardsadapter.NewVerifier()}} {
+		t.Run(v.name, func(t *testing.T) { runBadInputCatalogue(t, v.v) })
+	}
+}
+
+func runBadInputCatalogue(t *testing.T, v ports.SignatureVerifier) {
 	for _, row := range bRows() {
 		t.Run(row.name, func(t *testing.T) {
-			f := newFixture(t, Config{})
+			f := newFixture(t, Config{Verifier: v})
 			if row.setup != nil {
 				row.setup(f)
 			}
@@ -516,5 +530,21 @@ func TestRejectedTokenIsNotRevealed(t *testing.T) {
 	_, err := f.g.Authenticate(t.Context(), tok[:len(tok)-1]+"!")
 	if err == nil || strings.Contains(err.Error(), tok[:20]) {
 		t.Errorf("error %v reveals the token", err)
+	}
+}
+
+// refuseAll is a SignatureVerifier that refuses every signature.
+type refuseAll struct{ calls atomic.Int32 }
+
+func (r *refuseAll) Verify(ed25519.PublicKey, []byte, []byte) bool { r.calls.Add(1); return false }
+
+func TestAuthenticateUsesConfiguredVerifier(t *testing.T) {
+	v := &refuseAll{}
+	f := newFixture(t, Config{Verifier: v, CacheEntries: -1})
+	if _, err := f.g.Authenticate(t.Context(), f.good()); !errors.Is(err, token.ErrBadSignature) {
+		t.Fatalf("Authenticate with a verifier refusing everything: %v, want %v", err, token.ErrBadSignature)
+	}
+	if v.calls.Load() == 0 {
+		t.Fatal("Config.Verifier was never called")
 	}
 }

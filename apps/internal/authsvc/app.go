@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/keygate/keygate/adapters/argon2"
+	edwardsadapter "github.com/keygate/keygate/adapters/edwards25519"
 	"github.com/keygate/keygate/adapters/httpapi"
 	"github.com/keygate/keygate/adapters/jose"
 	"github.com/keygate/keygate/adapters/telemetry"
@@ -118,11 +119,11 @@ func NewFeed(store ports.RevocationStore, bus ports.EventBus, ring *keyring.Ring
 
 // NewGuard builds the verifier of authd's own Bearer routes and RFC 7009 revocation of
 // access tokens: the ring as its key set, the local revocation set, the configured issuer and
-// audiences.
+// audiences, verifying signatures with the public keys kept decoded (adapters/edwards25519).
 func NewGuard(ring *keyring.Ring, feed *guard.Feed, clock ports.Clock, m ports.Metrics, cfg Config) (*guard.Guard, error) {
 	return guard.New(ring, feed, clock, m, guard.Config{Issuer: cfg.Auth.Issuer,
 		Audiences: cfg.Auth.Audiences, MaxAge: max(cfg.Auth.AccessTTL, guard.DefaultMaxAge),
-		FailClosedAfter: cfg.FailClosedAfter})
+		FailClosedAfter: cfg.FailClosedAfter, Verifier: edwardsadapter.NewVerifier()})
 }
 
 // api is what authd's router drives: the use cases, and the JWKS of the ring.
