@@ -33,6 +33,7 @@ type ComposeService struct {
 		Dockerfile string            `json:"dockerfile"`
 		Args       map[string]string `json:"args"`
 	} `json:"build"`
+	Command  []string `json:"command"`
 	User     string   `json:"user"`
 	ReadOnly bool     `json:"read_only"`
 	CapDrop  []string `json:"cap_drop"`
@@ -45,6 +46,23 @@ func readCompose(t *testing.T) Compose {
 		t.Fatalf("%s: %v", composeFile, err)
 	}
 	return c
+}
+
+// TestComposeRedisFsyncsBeforeItAcknowledges: compose runs one Redis with no replica, so the
+// only way a logout answered 204 survives kill -9 of Redis is an append-only file fsynced
+// before each reply (docs/revocation.md, per deployment).
+func TestComposeRedisFsyncsBeforeItAcknowledges(t *testing.T) {
+	c := readCompose(t)
+	redis, ok := c.Services["redis"]
+	if !ok {
+		t.Fatalf("%s: no redis service", composeFile)
+	}
+	cmd := strings.Join(redis.Command, " ")
+	for _, want := range []string{"--appendonly yes", "--appendfsync always"} {
+		if !strings.Contains(cmd, want) {
+			t.Errorf("%s: redis command %q lacks %q", composeFile, cmd, want)
+		}
+	}
 }
 
 func TestComposeRunsTheWholeTopology(t *testing.T) {

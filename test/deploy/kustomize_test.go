@@ -578,6 +578,11 @@ func TestRedisRunsWithSentinelAndAppsConnectThroughIt(t *testing.T) {
 				continue
 			}
 			env := envOf(b, w.Spec.Containers[0])
+			// appendfsync everysec on the pods: a revocation is durable when a replica holds
+			// it, so authd must wait for one before its 204 (docs/revocation.md).
+			if app.Name == "authd" && env["REDIS_REVOKE_REPLICAS"] != "1" {
+				t.Errorf("%s: authd REDIS_REVOKE_REPLICAS=%q, want 1 (an acknowledged revocation must survive kill -9 of the master)", dir, env["REDIS_REVOKE_REPLICAS"])
+			}
 			if env["REDIS_MASTER_NAME"] != "keygate" {
 				t.Errorf("%s: %s REDIS_MASTER_NAME=%q, want keygate", dir, w.Name, env["REDIS_MASTER_NAME"])
 			}
