@@ -65,7 +65,8 @@ type router struct {
 
 // NewAuthRouter returns the auth service's HTTP API (docs/architecture.md), served at its root: the
 // account and token endpoints, the Bearer-protected self-service and admin endpoints (v
-// authenticates the bearer), the JWKS and discovery documents, /health, /ready and /metrics.
+// authenticates the bearer), the JWKS and discovery documents, its OpenAPI description
+// (/openapi.json, OpenAPI), /health, /ready and /metrics.
 func NewAuthRouter(svc AuthService, v Verifier, cfg Config) http.Handler {
 	if cfg.JWKSMaxAge <= 0 {
 		cfg.JWKSMaxAge = 5 * time.Minute
@@ -73,6 +74,7 @@ func NewAuthRouter(svc AuthService, v Verifier, cfg Config) http.Handler {
 	rt := &router{svc: svc, cfg: cfg, log: logger(cfg.Logger)}
 	r := NewRouter(cfg.Logger, cfg.Metrics, cfg.Checks, cfg.Middleware...)
 
+	r.Get("/openapi.json", ServeOpenAPI(authdOpenAPI))
 	r.Get("/.well-known/jwks.json", rt.jwks)
 	if cfg.Discovery != nil {
 		r.Get("/.well-known/openid-configuration", rt.discovery())

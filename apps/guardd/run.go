@@ -83,12 +83,13 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// NewHandler is guardd's HTTP surface: /verify and /verify/* (any method), /health, /ready
-// and /metrics.
+// NewHandler is guardd's HTTP surface: /verify and /verify/* (any method), /health, /ready,
+// /metrics and its OpenAPI description at /openapi.json.
 func NewHandler(v *verifier.Verifier, log *slog.Logger) http.Handler {
 	r := httpapi.NewRouter(log, v.Metrics(), v.Checks(), v.InstrumentHTTP)
 	h := Verify(v)
 	r.Handle("/verify", h)
 	r.Handle("/verify/*", h)
+	r.Get("/openapi.json", httpapi.ServeOpenAPI(openAPI))
 	return r
 }
