@@ -9,9 +9,15 @@ type Action string
 
 // Actions recorded in the audit log.
 const (
-	ActionRegister      Action = "register"
-	ActionLoginSuccess  Action = "login_success"
-	ActionLoginFailure  Action = "login_failure"
+	ActionRegister     Action = "register"
+	ActionLoginSuccess Action = "login_success"
+	ActionLoginFailure Action = "login_failure"
+	// ActionLoginLocked is a login refused unchecked: its client has failed too often for the
+	// account, or has failed at all while the account's brake is engaged.
+	ActionLoginLocked Action = "login_locked"
+	// ActionLoginBrake is the account's brake engaging: failed logins from all clients
+	// together reached the per-account threshold.
+	ActionLoginBrake    Action = "login_brake"
 	ActionLogout        Action = "logout"
 	ActionLogoutAll     Action = "logout_all"
 	ActionRevoke        Action = "revoke"

@@ -83,17 +83,27 @@ type Limit struct {
 
 // Config holds the service's settings. Zero values take the defaults named on each field.
 type Config struct {
-	Issuer         string         // required: the iss of every token
-	Audiences      []string       // required: the aud of every access token
-	ClientID       string         // client_id claim of first-party tokens; default "keygate"
-	Scope          string         // scope claim of first-party tokens; default "openid"
-	AccessTTL      time.Duration  // default 15m
-	Leeway         time.Duration  // added to revocation expiries; default 2m (see DefaultLeeway)
-	Session        session.Policy // default {IdleTTL 336h, MaxTTL 720h, Grace 10s}; Grace < 0 disables the grace window
-	RefreshSecret  []byte         // required, at least 32 bytes
-	LimitAccount   Limit          // per e-mail, for login and register; default 10 per 1m
-	LimitAddress   Limit          // per client address, for login, register and revoke; default 50 per 1m
-	HeartbeatEvery time.Duration  // default 2s
+	Issuer        string         // required: the iss of every token
+	Audiences     []string       // required: the aud of every access token
+	ClientID      string         // client_id claim of first-party tokens; default "keygate"
+	Scope         string         // scope claim of first-party tokens; default "openid"
+	AccessTTL     time.Duration  // default 15m
+	Leeway        time.Duration  // added to revocation expiries; default 2m (see DefaultLeeway)
+	Session       session.Policy // default {IdleTTL 336h, MaxTTL 720h, Grace 10s}; Grace < 0 disables the grace window
+	RefreshSecret []byte         // required, at least 32 bytes
+	LimitAccount  Limit          // registration attempts per e-mail; default 10 per 1m
+	LimitAddress  Limit          // attempts per client address, for login, register and revoke; default 50 per 1m
+	// LoginFailures is failed logins per (account, client): past N that client's logins for
+	// the account are refused, unchecked, until the window ends; default 10 per 15m.
+	LoginFailures Limit
+	// LoginBrake is failed logins per account from all clients together: past N the brake is
+	// engaged until the window ends; default 50 per 1h. While it is, a client that has failed
+	// for the account (in its LoginFailures window) is refused, and any other client's login
+	// waits BrakeDelay before its password is checked: the owner on a clean client still logs
+	// in, a little slower.
+	LoginBrake     Limit
+	BrakeDelay     time.Duration // default 1s; negative: no wait
+	HeartbeatEvery time.Duration // default 2s
 }
 
 // Client describes where a request came from.
@@ -131,6 +141,7 @@ const (
 	// its entry has lapsed.
 	DefaultLeeway         = 2 * time.Minute
 	DefaultHeartbeatEvery = 2 * time.Second
+	DefaultBrakeDelay     = time.Second
 )
 
 // New checks cfg, fills in defaults and returns a Service. It does no I/O: see Init.
@@ -203,7 +214,16 @@ func New(d Deps, cfg Config) (*Service, error) {
 	if cfg.LimitAddress == (Limit{}) {
 		cfg.LimitAddress = Limit{N: 50, Window: time.Minute}
 	}
-	for _, l := range []Limit{cfg.LimitAccount, cfg.LimitAddress} {
+	if cfg.LoginFailures == (Limit{}) {
+		cfg.LoginFailures = Limit{N: 10, Window: 15 * time.Minute}
+	}
+	if cfg.LoginBrake == (Limit{}) {
+		cfg.LoginBrake = Limit{N: 50, Window: time.Hour}
+	}
+	if cfg.BrakeDelay == 0 {
+		cfg.BrakeDelay = DefaultBrakeDelay
+	}
+	for _, l := range []Limit{cfg.LimitAccount, cfg.LimitAddress, cfg.LoginFailures, cfg.LoginBrake} {
 		if l.N <= 0 || l.Window <= 0 {
 			bad("rate limit %d per %v", l.N, l.Window)
 		}

@@ -63,6 +63,8 @@ func testConfig() Config {
 		RefreshSecret: testSecret,
 		LimitAccount:  Limit{N: 1000, Window: time.Minute},
 		LimitAddress:  Limit{N: 1000, Window: time.Minute},
+		LoginFailures: Limit{N: 1000, Window: time.Minute},
+		LoginBrake:    Limit{N: 1000, Window: time.Minute},
 	}
 }
 

@@ -5,22 +5,26 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/keygate/keygate/core/audit"
+	"github.com/keygate/keygate/core/backoff"
 	"github.com/keygate/keygate/core/identity"
 	"github.com/keygate/keygate/core/session"
 	"github.com/keygate/keygate/core/token"
 	"github.com/keygate/keygate/ports"
 )
 
-// Rate-limit key prefixes. The rest of a key is a normalised e-mail or a client address.
+// Rate-limit key prefixes. The rest of a key is a normalised e-mail, a client address, or
+// both (failureSubject).
 const (
 	keyRegisterAccount = "register:acct:"
 	keyRegisterAddress = "register:ip:"
-	keyLoginAccount    = "login:acct:"
 	keyLoginAddress    = "login:ip:"
+	keyLoginFailures   = "login:fail:"  // failed logins per (account, client)
+	keyLoginBrake      = "login:brake:" // failed logins per account, from all clients
 	keyRevokeAddress   = "revoke:ip:"
 )
 
@@ -110,9 +114,20 @@ func (s *Service) Register(ctx context.Context, email, password, name string, c 
 
 // Login checks credentials and opens a session. An unknown e-mail, a wrong password and a
 // disabled account cost the same password-hash work and return the same
-// ErrInvalidCredentials. Attempts are rate-limited per client address and per e-mail (keys
-// "login:ip:<ip>", "login:acct:<email>"; an IPv6 address counts as its /64): a refusal is a
-// *RateLimitedError.
+// ErrInvalidCredentials. A refusal by a limit is a *RateLimitedError:
+//
+//   - attempts per client address (key "login:ip:<ip>"; an IPv6 address counts as its /64),
+//     Config.LimitAddress;
+//   - failures, not attempts, per account and client (Config.LoginFailures): past the limit
+//     that client alone is refused for that account, before its password is checked, so that
+//     nobody can lock the owner out by failing from elsewhere;
+//   - failures per account from all clients (Config.LoginBrake): past it the brake refuses
+//     clients that have failed for the account and delays the others by Config.BrakeDelay.
+//
+// A failure is counted only once the password has been checked and found wrong (or the
+// e-mail unknown, or the account disabled: the same answer); a refused attempt or an
+// unavailable hasher counts nothing. Refusals and the brake engaging are audited with the
+// client's address.
 func (s *Service) Login(ctx context.Context, email, password string, c Client) (TokenPair, error) {
 	tp, result, err := s.login(ctx, email, password, c)
 	s.d.Metrics.Login(result)
@@ -138,13 +153,14 @@ func (s *Service) login(ctx context.Context, email, password string, c Client) (
 		// No account can have this address: nothing to enumerate.
 		return TokenPair{}, resultInvalidRequest, ErrInvalidCredentials
 	}
-	if err := s.allow(ctx, keyLoginAccount, norm, s.cfg.LimitAccount); err != nil {
-		return fail(err)
-	}
 	if identity.CheckPassword(password) != nil {
 		// No account can have this password (the policy applies at registration): refuse
 		// before hashing, so a huge password costs nothing.
 		return TokenPair{}, resultInvalidRequest, ErrInvalidCredentials
+	}
+	at, err := s.lockout(ctx, norm, c)
+	if err != nil {
+		return fail(err)
 	}
 	now := s.d.Clock.Now()
 	u, err := s.d.Users.ByEmail(ctx, norm)
@@ -171,6 +187,9 @@ func (s *Service) login(ctx context.Context, email, password string, c Client) (
 		}
 		s.audit(ctx, audit.Event{At: now, Action: audit.ActionLoginFailure, UserID: u.ID, ActorID: u.ID,
 			RemoteIP: c.IP, Detail: detail})
+		if err := s.failed(ctx, at, u.ID, c, now); err != nil {
+			return fail(err)
+		}
 		return TokenPair{}, resultInvalidCredentials, ErrInvalidCredentials
 	}
 	sess := session.New(identity.NewID(), u.ID, s.cfg.ClientID, now, s.cfg.Session)
@@ -225,6 +244,85 @@ func (s *Service) stillValid(ctx context.Context, u identity.User, password stri
 		return cur, false, unavailable("login: verify password", err)
 	}
 	return cur, err != nil || !ok, nil
+}
+
+// attempt is a login's place in the lock-out counters, found before its password is checked.
+type attempt struct {
+	pair, brake string // the limiter keys of its (account, client) and of its account
+	braked      bool   // the account's brake was engaged
+}
+
+// failureSubject names an (account, client) pair in the limiter: the client's address
+// bucket, length-prefixed so that no two pairs share a key, then the normalised e-mail.
+func failureSubject(email, ip string) string {
+	b := addressBucket(ip)
+	return strconv.Itoa(len(b)) + ":" + b + ":" + email
+}
+
+// lockout applies the failure limits to a login for email from c before its password is
+// checked (Config.LoginFailures, Config.LoginBrake): a refusal is a *RateLimitedError, and
+// a login let through while the brake is engaged has waited Config.BrakeDelay first.
+func (s *Service) lockout(ctx context.Context, email string, c Client) (attempt, error) {
+	fl, bl := s.cfg.LoginFailures, s.cfg.LoginBrake
+	at := attempt{pair: keyLoginFailures + failureSubject(email, c.IP), brake: keyLoginBrake + email}
+	pairN, pairRetry, err := s.d.Limiter.Count(ctx, at.pair, fl.Window)
+	if err != nil {
+		return at, unavailable("login: count failures", err)
+	}
+	if pairN >= fl.N {
+		s.auditLocked(ctx, email, c, fmt.Sprintf("%d failed logins from this client within %v", pairN, fl.Window))
+		return at, &RateLimitedError{RetryAfter: max(pairRetry, time.Second)}
+	}
+	brakeN, brakeRetry, err := s.d.Limiter.Count(ctx, at.brake, bl.Window)
+	if err != nil {
+		return at, unavailable("login: count failures", err)
+	}
+	if brakeN < bl.N {
+		return at, nil
+	}
+	at.braked = true
+	if pairN > 0 {
+		// The brake refuses the clients that have failed for this account; either window
+		// ending lets the client try again (a clean client's way, or the brake off).
+		s.auditLocked(ctx, email, c, fmt.Sprintf("account brake engaged and %d failed logins from this client", pairN))
+		return at, &RateLimitedError{RetryAfter: max(min(pairRetry, brakeRetry), time.Second)}
+	}
+	if s.cfg.BrakeDelay > 0 && !backoff.Sleep(ctx, s.cfg.BrakeDelay) {
+		return at, unavailable("login: brake delay", ctx.Err())
+	}
+	return at, nil
+}
+
+// failed counts a failed login against its (account, client) pair and its account, and
+// audits the brake engaging.
+func (s *Service) failed(ctx context.Context, at attempt, userID string, c Client, now time.Time) error {
+	fl, bl := s.cfg.LoginFailures, s.cfg.LoginBrake
+	if _, _, err := s.d.Limiter.Allow(ctx, at.pair, fl.N, fl.Window); err != nil {
+		return unavailable("login: count failure", err)
+	}
+	counted, _, err := s.d.Limiter.Allow(ctx, at.brake, bl.N, bl.Window)
+	if err != nil {
+		return unavailable("login: count failure", err)
+	}
+	if !counted || at.braked {
+		return nil
+	}
+	// This failure may be the one that engaged the brake (concurrent failures at the
+	// threshold may each report it: at least once, never missed).
+	n, _, err := s.d.Limiter.Count(ctx, at.brake, bl.Window)
+	if err == nil && n >= bl.N {
+		s.audit(ctx, audit.Event{At: now, Action: audit.ActionLoginBrake, UserID: userID, ActorID: userID,
+			RemoteIP: c.IP, Detail: fmt.Sprintf("%d failed logins for the account within %v", n, bl.Window)})
+	}
+	return nil
+}
+
+// auditLocked records a login refused by a failure limit, with the client's address and,
+// when the account exists, its user id.
+func (s *Service) auditLocked(ctx context.Context, email string, c Client, detail string) {
+	u, _ := s.d.Users.ByEmail(ctx, email) // best effort: an unknown or unreadable account has no id
+	s.audit(ctx, audit.Event{At: s.d.Clock.Now(), Action: audit.ActionLoginLocked, UserID: u.ID, ActorID: u.ID,
+		RemoteIP: c.IP, Detail: detail})
 }
 
 // Refresh rotates a refresh token. A retry of the immediately previous token within the

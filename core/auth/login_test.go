@@ -28,6 +28,7 @@ func TestNewChecksConfigAndFillsDefaults(t *testing.T) {
 	want.Leeway = 2 * time.Minute
 	want.Session = session.Policy{IdleTTL: 336 * time.Hour, MaxTTL: 720 * time.Hour, Grace: 10 * time.Second}
 	want.HeartbeatEvery = 2 * time.Second
+	want.BrakeDelay = time.Second
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("effective config (-want +got):\n%s", diff)
 	}
@@ -331,9 +332,15 @@ func TestLoginRateLimits(t *testing.T) {
 		pws   []string
 		want  []string // "ok", "invalid", "limited"
 	}{
-		{"per account, wrong passwords count", func(c *Config) { c.LimitAccount = Limit{N: 3, Window: time.Minute} },
-			[]string{"1", "2", "3", "4"}, []string{"bad password", "bad password", testPassword, testPassword},
-			[]string{"invalid", "invalid", "ok", "limited"}},
+		// Failures count, per account and client: the failing client is refused even with the
+		// right password, another client is not.
+		{"failures per account and client", func(c *Config) { c.LoginFailures = Limit{N: 2, Window: time.Minute} },
+			[]string{"1", "1", "1", "2"}, []string{"bad password", "bad password", testPassword, testPassword},
+			[]string{"invalid", "invalid", "limited", "ok"}},
+		{"failures per account and client, IPv6 counts by /64", func(c *Config) { c.LoginFailures = Limit{N: 2, Window: time.Minute} },
+			[]string{"2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2::3", "2001:db8:1:3::1"},
+			[]string{"bad password", "bad password", testPassword, testPassword},
+			[]string{"invalid", "invalid", "limited", "ok"}},
 		{"per address", func(c *Config) { c.LimitAddress = Limit{N: 2, Window: time.Minute} },
 			[]string{"1", "1", "1", "2"}, []string{testPassword, testPassword, testPassword, testPassword},
 			[]string{"ok", "ok", "limited", "ok"}},
@@ -370,7 +377,7 @@ func TestLoginRateLimits(t *testing.T) {
 				t.Errorf("rate_limited logins = %d", got)
 			}
 			e.clock.Advance(time.Minute)
-			if _, err := e.svc.Login(t.Context(), "alice@example.org", testPassword, Client{IP: "1"}); err != nil {
+			if _, err := e.svc.Login(t.Context(), "alice@example.org", testPassword, Client{IP: tt.ips[0]}); err != nil {
 				t.Errorf("after the window: %v", err)
 			}
 		})

@@ -2,10 +2,15 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestBadInputs is the bad-input catalogue of the HTTP endpoints (anchors-security 2.B and
@@ -95,10 +100,10 @@ func TestFailedLoginsLookAlike(t *testing.T) {
 	}
 }
 
-// TestLoginRateLimits: the per-account limit answers 429 with Retry-After, and a client
+// TestLoginRateLimits: the failed-login limit answers 429 with Retry-After, and a client
 // cannot escape the per-address limit by sending X-Forwarded-For (L-09).
 func TestLoginRateLimits(t *testing.T) {
-	s := startStack(t, map[string]string{"KEYGATE_LOGIN_LIMIT_ACCOUNT": "3/1h", "KEYGATE_LOGIN_LIMIT_IP": "6/1h"})
+	s := startStack(t, map[string]string{"KEYGATE_LOGIN_FAILURES_CLIENT": "3/1h", "KEYGATE_LOGIN_LIMIT_IP": "6/1h"})
 	s.register(t, "gina@example.com", "correct horse battery")
 	var last reply
 	for range 4 {
@@ -126,4 +131,64 @@ func tamper(token string, i int) string {
 		c = 'B'
 	}
 	return token[:i] + string(c) + token[i+1:]
+}
+
+// TestNobodyLocksTheOwnerOut: an attacker's wrong passwords lock the attacker's address out
+// of the account (429 with Retry-After, even with the right password), while the owner, from
+// another address, logs in; once failures from many addresses engage the account's brake,
+// the owner on a clean address still logs in (after the brake's wait), and the admin's audit
+// of the account shows the refused attempts and the brake with the addresses they came from.
+// The stack trusts loopback as a proxy, so X-Forwarded-For names the client.
+func TestNobodyLocksTheOwnerOut(t *testing.T) {
+	s := startStack(t, map[string]string{
+		"KEYGATE_TRUSTED_PROXIES":        "127.0.0.1/32,::1/128",
+		"KEYGATE_LOGIN_FAILURES_CLIENT":  "3/1h",
+		"KEYGATE_LOGIN_FAILURES_ACCOUNT": "5/1h",
+		"KEYGATE_LOGIN_BRAKE_DELAY":      "100ms",
+	})
+	const email, password = "hana@example.com", "correct horse battery"
+	id := s.register(t, email, password)
+	from := func(ip, pw string) reply {
+		return s.call(t, "POST", s.auth+"/login", "", credentials(email, pw), "X-Forwarded-For", ip)
+	}
+	for i := range 3 {
+		want(t, from("198.51.100.1", fmt.Sprintf("attacker guess %d", i)), 401, "attacker's wrong password")
+	}
+	r := want(t, from("198.51.100.1", password), 429, "attacker's address with the right password")
+	if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 1 || ra > 3600 {
+		t.Errorf("Retry-After %q, want 1..3600 seconds", r.header.Get("Retry-After"))
+	}
+	if code, _ := r.json(t)["code"].(string); code != "rate_limited" {
+		t.Errorf("code %q, want rate_limited: %s", code, r.body)
+	}
+	want(t, from("203.0.113.20", password), 200, "owner from another address")
+
+	// Two more failures from a second address: five for the account, the brake engages.
+	for i := range 2 {
+		want(t, from("198.51.100.2", fmt.Sprintf("second guess %d", i)), 401, "second address's wrong password")
+	}
+	want(t, from("198.51.100.2", password), 429, "an address that failed, while the brake is on")
+	want(t, from("203.0.113.20", password), 200, "owner from a clean address, while the brake is on")
+
+	admin := s.login(t, adminEmail, adminPassword)
+	r = want(t, s.call(t, "GET", s.auth+"/admin/users/"+id+"/audit", admin.access, nil), 200, "audit")
+	var body struct {
+		Events []struct {
+			Action   string `json:"action"`
+			RemoteIP string `json:"remote_ip"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal(r.body, &body); err != nil {
+		t.Fatalf("audit body: %v: %s", err, r.body)
+	}
+	got := map[string][]string{}
+	for _, e := range body.Events {
+		if e.Action == "login_locked" || e.Action == "login_brake" {
+			got[e.Action] = append(got[e.Action], e.RemoteIP)
+		}
+	}
+	wantAudit := map[string][]string{"login_locked": {"198.51.100.2", "198.51.100.1"}, "login_brake": {"198.51.100.2"}}
+	if diff := cmp.Diff(wantAudit, got); diff != "" {
+		t.Errorf("audit lock-out events, newest first (-want +got):\n%s\n%s", diff, r.body)
+	}
 }

@@ -38,11 +38,12 @@ var urlLine = regexp.MustCompile(`(?m)^  (authd|orders|payments)\s+(http://\S+)$
 func startStack(t *testing.T, env map[string]string) *devStack {
 	t.Helper()
 	vars := map[string]string{
-		"PORT":                        "0",
-		"KEYGATE_ADMIN_PASSWORD":      adminPassword,
-		"KEYGATE_LOGIN_LIMIT_IP":      "100000/1h", // every test client is 127.0.0.1
-		"KEYGATE_LOGIN_LIMIT_ACCOUNT": "1000/1h",   // TestLoginRateLimits checks the limits
-		"KEYGATE_LOG_LEVEL":           "warn",
+		"PORT":                           "0",
+		"KEYGATE_ADMIN_PASSWORD":         adminPassword,
+		"KEYGATE_LOGIN_LIMIT_IP":         "100000/1h", // every test client is 127.0.0.1
+		"KEYGATE_LOGIN_FAILURES_CLIENT":  "1000/1h",   // TestLoginRateLimits checks the limits
+		"KEYGATE_LOGIN_FAILURES_ACCOUNT": "1000/1h",
+		"KEYGATE_LOG_LEVEL":              "warn",
 	}
 	for k, v := range env {
 		vars[k] = v

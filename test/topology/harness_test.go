@@ -205,11 +205,12 @@ func merge(ms ...map[string]string) map[string]string {
 // the tests do not trip unless they mean to.
 func authEnv() map[string]string {
 	return map[string]string{
-		"PORT":                        "0",
-		"KEYGATE_REFRESH_SECRET":      refreshSecret,
-		"KEYGATE_KEK":                 kek,
-		"KEYGATE_LOGIN_LIMIT_IP":      "1000000/1h", // every test client is 127.0.0.1
-		"KEYGATE_LOGIN_LIMIT_ACCOUNT": "100000/1h",
+		"PORT":                           "0",
+		"KEYGATE_REFRESH_SECRET":         refreshSecret,
+		"KEYGATE_KEK":                    kek,
+		"KEYGATE_LOGIN_LIMIT_IP":         "1000000/1h", // every test client is 127.0.0.1
+		"KEYGATE_LOGIN_FAILURES_CLIENT":  "100000/1h",
+		"KEYGATE_LOGIN_FAILURES_ACCOUNT": "100000/1h",
 	}
 }
 

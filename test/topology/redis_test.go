@@ -2,8 +2,10 @@ package topology_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,16 +161,22 @@ func TestRedisOutage(t *testing.T) {
 	})
 }
 
-// TestRateLimitAcrossReplicas: failed logins for one account spread over two authd replicas
-// count against one per-account limit kept in Redis: past it, both replicas answer 429 with
-// Retry-After, though neither alone saw enough attempts to trip a limit of its own; another
-// account is not affected.
+// TestRateLimitAcrossReplicas: failed logins for one account from one client, spread over
+// two authd replicas, count against one per-(account, client) limit kept in Redis: past it,
+// both replicas refuse that client with 429 and Retry-After, though neither alone saw enough
+// failures to trip a limit of its own. The owner, from another client, logs in on both; so
+// does the owner once failures from two clients engage the account's brake (also counted
+// in Redis), while the clients that failed are refused. Another account is not affected.
+// authd trusts loopback as a proxy, so X-Forwarded-For names the client.
 func TestRateLimitAcrossReplicas(t *testing.T) {
-	const limit = 4
+	const limit, brake = 4, 6
 	r := containers.StartRedis(t)
 	env := merge(authEnv(), redisEnv(r), map[string]string{
-		"KEYGATE_DEV":                 "1",
-		"KEYGATE_LOGIN_LIMIT_ACCOUNT": strconv.Itoa(limit) + "/1h",
+		"KEYGATE_DEV":                    "1",
+		"KEYGATE_TRUSTED_PROXIES":        "127.0.0.1/32,::1/128",
+		"KEYGATE_LOGIN_FAILURES_CLIENT":  strconv.Itoa(limit) + "/1h",
+		"KEYGATE_LOGIN_FAILURES_ACCOUNT": strconv.Itoa(brake) + "/1h",
+		"KEYGATE_LOGIN_BRAKE_DELAY":      "100ms",
 	})
 	a := startProc(t, "authd-a", binary(t, "authd"), env)
 	b := startProc(t, "authd-b", binary(t, "authd"), env)
@@ -176,14 +184,22 @@ func TestRateLimitAcrossReplicas(t *testing.T) {
 	c.waitReady(t, 30*time.Second, a.URL, b.URL)
 	replicas := []*proc{a, b}
 
-	const victim = "victim@example.com"
+	const victim, password = "victim@example.com", "correct horse battery"
+	const attacker, second, owner = "198.51.100.1", "198.51.100.2", "203.0.113.20"
+	for _, p := range replicas { // users are in each replica's memory (no database here)
+		want(t, c.register(t, p.URL, victim, password), http.StatusCreated, "register the victim on "+p.name)
+	}
 	for i := range limit {
 		p := replicas[i%2]
-		want(t, c.login(t, p.URL, victim, fmt.Sprintf("wrong password %d", i)), http.StatusUnauthorized,
+		want(t, c.loginFrom(t, p.URL, attacker, victim, fmt.Sprintf("wrong password %d", i)), http.StatusUnauthorized,
 			fmt.Sprintf("failed login %d of %d on %s", i+1, limit, p.name))
 	}
 	for i, p := range []*proc{a, b, b, a} {
-		r := c.login(t, p.URL, victim, fmt.Sprintf("wrong password again %d", i))
+		pw := fmt.Sprintf("wrong password again %d", i)
+		if i == 3 {
+			pw = password
+		}
+		r := c.loginFrom(t, p.URL, attacker, victim, pw)
 		if r.status != http.StatusTooManyRequests {
 			t.Fatalf("login %d past the shared limit of %d on %s: %s, want 429", limit+i+1, limit, p.name, r)
 		}
@@ -193,9 +209,43 @@ func TestRateLimitAcrossReplicas(t *testing.T) {
 		}
 	}
 	for _, p := range replicas {
-		want(t, c.login(t, p.URL, "bystander@example.com", "wrong password"), http.StatusUnauthorized,
-			"another account on "+p.name)
+		want(t, c.loginFrom(t, p.URL, owner, victim, password), http.StatusOK, "the owner from another client on "+p.name)
+		want(t, c.loginFrom(t, p.URL, attacker, "bystander@example.com", "wrong password"), http.StatusUnauthorized,
+			"another account from the locked client on "+p.name)
 	}
+
+	// Failures from a second client, one per replica: six for the account, the brake is on.
+	for i, p := range replicas {
+		want(t, c.loginFrom(t, p.URL, second, victim, fmt.Sprintf("second client %d", i)), http.StatusUnauthorized,
+			"second client's failed login on "+p.name)
+	}
+	for _, p := range replicas {
+		want(t, c.loginFrom(t, p.URL, second, victim, password), http.StatusTooManyRequests,
+			"a client that failed, brake on, on "+p.name)
+		want(t, c.loginFrom(t, p.URL, owner, victim, password), http.StatusOK, "the owner, brake on, on "+p.name)
+	}
+}
+
+// loginFrom logs in as the client at ip, which authd believes from X-Forwarded-For when it
+// trusts loopback as a proxy.
+func (c *client) loginFrom(t *testing.T, base, ip, email, password string) reply {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "POST", base+"/login", strings.NewReader(credentials(email, password)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", ip)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return reply{err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return reply{err: err}
+	}
+	return reply{status: resp.StatusCode, header: resp.Header, body: body}
 }
 
 // TestRedisPause: Redis freezes (docker pause: connections stay open, nothing answers) past

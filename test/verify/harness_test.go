@@ -151,7 +151,8 @@ func startStack(t *testing.T, apps ...string) *stack {
 	_, s.auth = serve(t, "authd", filepath.Join(s.bins, "authd"), map[string]string{
 		"PORT": "0", "KEYGATE_DEV": "1", "REDIS_ADDR": s.redis.Addr,
 		"KEYGATE_AUDIENCES":      strings.Join(audiences, ","),
-		"KEYGATE_LOGIN_LIMIT_IP": "1000000/1h", "KEYGATE_LOGIN_LIMIT_ACCOUNT": "100000/1h",
+		"KEYGATE_LOGIN_LIMIT_IP": "1000000/1h", "KEYGATE_LOGIN_FAILURES_CLIENT": "100000/1h",
+		"KEYGATE_LOGIN_FAILURES_ACCOUNT": "100000/1h",
 	})
 	return s
 }

@@ -76,9 +76,8 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	// A key stays published while the tokens it signed live, at the most lenient verifier.
 	c.Keys.TokenLife = c.Auth.AccessTTL + auth.DefaultLeeway
-	n, w := r.Limit("KEYGATE_LOGIN_LIMIT_ACCOUNT", 10, time.Minute)
-	c.Auth.LimitAccount = auth.Limit{N: n, Window: w}
-	n, w = r.Limit("KEYGATE_LOGIN_LIMIT_IP", 50, time.Minute)
+	loginLimits(r, &c)
+	n, w := r.Limit("KEYGATE_LOGIN_LIMIT_IP", 50, time.Minute)
 	c.Auth.LimitAddress = auth.Limit{N: n, Window: w}
 	c.Hash.MaxConcurrent = r.Int("KEYGATE_HASH_CONCURRENCY", 0, 1, 1024)
 
@@ -115,6 +114,37 @@ func Load(getenv func(string) string) (Config, error) {
 		secrets(r, &c)
 	}
 	return c, r.Err()
+}
+
+// loginLimits reads the per-account limits of login and registration. The variable they
+// replace, KEYGATE_LOGIN_LIMIT_ACCOUNT (every attempt per e-mail, which let anyone lock a
+// user out), is still honoured with a warning: its value becomes the registration limit per
+// e-mail and the failed-login limit per account and client.
+func loginLimits(r *env.Reader, c *Config) {
+	const old = "KEYGATE_LOGIN_LIMIT_ACCOUNT"
+	replaced := []string{"KEYGATE_LOGIN_FAILURES_CLIENT", "KEYGATE_REGISTER_LIMIT_ACCOUNT"}
+	defReg, defFail := auth.Limit{N: 10, Window: time.Minute}, auth.Limit{N: 10, Window: 15 * time.Minute}
+	if r.Set(old) {
+		n, w := r.Limit(old, 10, time.Minute)
+		defReg, defFail = auth.Limit{N: n, Window: w}, auth.Limit{N: n, Window: w}
+		for _, name := range replaced {
+			if r.Set(name) {
+				r.Fail(old, "replaced by KEYGATE_LOGIN_FAILURES_CLIENT and KEYGATE_REGISTER_LIMIT_ACCOUNT: set only those (%s is set)", name)
+			}
+		}
+		c.Warnings = append(c.Warnings, old+" is deprecated: its value now limits failed logins per account and client "+
+			"(KEYGATE_LOGIN_FAILURES_CLIENT) and registrations per e-mail (KEYGATE_REGISTER_LIMIT_ACCOUNT); set those instead")
+	}
+	n, w := r.Limit("KEYGATE_REGISTER_LIMIT_ACCOUNT", defReg.N, defReg.Window)
+	c.Auth.LimitAccount = auth.Limit{N: n, Window: w}
+	n, w = r.Limit("KEYGATE_LOGIN_FAILURES_CLIENT", defFail.N, defFail.Window)
+	c.Auth.LoginFailures = auth.Limit{N: n, Window: w}
+	n, w = r.Limit("KEYGATE_LOGIN_FAILURES_ACCOUNT", 50, time.Hour)
+	c.Auth.LoginBrake = auth.Limit{N: n, Window: w}
+	c.Auth.BrakeDelay = r.Duration("KEYGATE_LOGIN_BRAKE_DELAY", auth.DefaultBrakeDelay, 0, 10*time.Second)
+	if c.Auth.BrakeDelay == 0 {
+		c.Auth.BrakeDelay = -1 // auth.Config: negative is no wait; zero means default
+	}
 }
 
 // secrets requires the refresh secret and the KEK outside dev mode, and the KEK whenever a

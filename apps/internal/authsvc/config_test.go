@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/keygate/keygate/apps/internal/stores"
+	"github.com/keygate/keygate/core/auth"
 )
 
 func getenv(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -23,20 +24,63 @@ func TestLoadDefaults(t *testing.T) {
 		"port": c.Port, "issuer": c.Auth.Issuer, "audiences": c.Auth.Audiences, "access": c.Auth.AccessTTL,
 		"idle": c.Auth.Session.IdleTTL, "max": c.Auth.Session.MaxTTL, "grace": c.Auth.Session.Grace,
 		"rotate": c.Keys.Policy.RotateEvery, "lead": c.Keys.Policy.PublishLead, "jwks": c.JWKSMaxAge,
-		"account": c.Auth.LimitAccount.N, "ip": c.Auth.LimitAddress.N, "profile": c.Profile,
+		"account": c.Auth.LimitAccount, "ip": c.Auth.LimitAddress.N, "profile": c.Profile,
+		"failures": c.Auth.LoginFailures, "brake": c.Auth.LoginBrake, "brake delay": c.Auth.BrakeDelay,
 		"secret": len(c.Auth.RefreshSecret), "kek": len(c.Keys.KEK),
 	}
 	want := map[string]any{
 		"port": 8080, "issuer": "http://localhost:8080", "audiences": []string{"orders", "payments"},
 		"access": 15 * time.Minute, "idle": 336 * time.Hour, "max": 720 * time.Hour, "grace": 10 * time.Second,
 		"rotate": 720 * time.Hour, "lead": 10 * time.Minute, "jwks": 5 * time.Minute,
-		"account": 10, "ip": 50, "profile": stores.ProfileMemory, "secret": 32, "kek": 32,
+		"account": auth.Limit{N: 10, Window: time.Minute}, "ip": 50, "profile": stores.ProfileMemory, "secret": 32, "kek": 32,
+		"failures": auth.Limit{N: 10, Window: 15 * time.Minute}, "brake": auth.Limit{N: 50, Window: time.Hour},
+		"brake delay": time.Second,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
 	}
 	if len(c.Warnings) == 0 {
 		t.Error("dev mode with generated secrets gave no warning")
+	}
+}
+
+// TestLoadLoginLimits: the failure limits and the brake are read; the variable they replace
+// still works, with a warning, and is refused beside its replacements.
+func TestLoadLoginLimits(t *testing.T) {
+	c, err := Load(getenv(map[string]string{"KEYGATE_DEV": "1",
+		"KEYGATE_LOGIN_FAILURES_CLIENT": "5/10m", "KEYGATE_LOGIN_FAILURES_ACCOUNT": "200/2h",
+		"KEYGATE_LOGIN_BRAKE_DELAY": "0", "KEYGATE_REGISTER_LIMIT_ACCOUNT": "3/1m"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []any{c.Auth.LoginFailures, c.Auth.LoginBrake, c.Auth.BrakeDelay, c.Auth.LimitAccount}
+	want := []any{auth.Limit{N: 5, Window: 10 * time.Minute}, auth.Limit{N: 200, Window: 2 * time.Hour},
+		time.Duration(-1), auth.Limit{N: 3, Window: time.Minute}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("limits (-want +got):\n%s", diff)
+	}
+
+	c, err = Load(getenv(map[string]string{"KEYGATE_DEV": "1", "KEYGATE_LOGIN_LIMIT_ACCOUNT": "4/1h"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old := (auth.Limit{N: 4, Window: time.Hour}); c.Auth.LoginFailures != old || c.Auth.LimitAccount != old {
+		t.Errorf("KEYGATE_LOGIN_LIMIT_ACCOUNT=4/1h gave failures %v, registrations %v; want %v for both",
+			c.Auth.LoginFailures, c.Auth.LimitAccount, old)
+	}
+	if !strings.Contains(strings.Join(c.Warnings, "\n"), "KEYGATE_LOGIN_LIMIT_ACCOUNT is deprecated") {
+		t.Errorf("no deprecation warning: %q", c.Warnings)
+	}
+
+	for _, bad := range []map[string]string{
+		{"KEYGATE_LOGIN_LIMIT_ACCOUNT": "4/1h", "KEYGATE_LOGIN_FAILURES_CLIENT": "5/1h"},
+		{"KEYGATE_LOGIN_BRAKE_DELAY": "1m"},
+		{"KEYGATE_LOGIN_FAILURES_ACCOUNT": "0/1h"},
+	} {
+		bad["KEYGATE_DEV"] = "1"
+		if _, err := Load(getenv(bad)); err == nil {
+			t.Errorf("Load accepted %v", bad)
+		}
 	}
 }
 
