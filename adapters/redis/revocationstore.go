@@ -198,12 +198,17 @@ func (s *RevocationStore) Snapshot(ctx context.Context) (revocation.Snapshot, er
 func (s *RevocationStore) snapshot(ctx context.Context) (revocation.Snapshot, error) {
 	var seqCmd *goredis.StringCmd
 	var timeCmd *goredis.TimeCmd
-	_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+	var roleCmd *goredis.Cmd
+	_, _ = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error { // each command's error is read below
 		seqCmd = p.Get(ctx, s.keys.revSeq())
 		timeCmd = p.Time(ctx)
+		roleCmd = p.Do(ctx, "ROLE")
 		return nil
 	})
-	if err != nil && !errors.Is(err, goredis.Nil) {
+	if err := replicaLinked(roleCmd); err != nil {
+		return revocation.Snapshot{}, wrap("snapshot", err)
+	}
+	if err := cmp.Or(timeCmd.Err(), seqCmd.Err()); err != nil && !errors.Is(err, goredis.Nil) {
 		return revocation.Snapshot{}, wrap("snapshot", err)
 	}
 	watermark := uint64(0)
@@ -290,10 +295,14 @@ func mergeLogged(scanned, logged []revocation.Entry) []revocation.Entry {
 }
 
 // Since returns the revocations after seq from the replay log, at most limit (default
-// 10,000), or ports.ErrNotFound when the log no longer holds seq+1 or seq is past the store.
+// 10,000), or ports.ErrNotFound when the log no longer holds seq+1 or seq is past the store;
+// ports.ErrUnavailable from a replica cut off from its primary (see replicaLinked).
 func (s *RevocationStore) Since(ctx context.Context, seq uint64, limit int) ([]revocation.Event, error) {
 	if limit <= 0 {
 		limit = 10_000
+	}
+	if err := replicaLinked(s.client.Do(ctx, "ROLE")); err != nil {
+		return nil, wrap("revocations since", err)
 	}
 	raw, err := sinceScript.Run(ctx, s.client, []string{s.keys.revSeq(), s.keys.revLog()},
 		seq, strconv.FormatUint(seq+1, 10)+"-0", limit).StringSlice()
@@ -327,9 +336,20 @@ func (s *RevocationStore) Since(ctx context.Context, seq uint64, limit int) ([]r
 	return out, nil
 }
 
-// Seq returns the sequence number of the last Revoke (0 if none).
+// Seq returns the sequence number of the last Revoke (0 if none). On a replica whose link to its primary is down it fails with ports.ErrUnavailable (see
+// replicaLinked): the number it holds may be behind the primary's.
 func (s *RevocationStore) Seq(ctx context.Context) (uint64, error) {
-	v, err := s.client.Get(ctx, s.keys.revSeq()).Result()
+	var getCmd *goredis.StringCmd
+	var roleCmd *goredis.Cmd
+	_, _ = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error { // each command's error is read below
+		getCmd = p.Get(ctx, s.keys.revSeq())
+		roleCmd = p.Do(ctx, "ROLE")
+		return nil
+	})
+	if err := replicaLinked(roleCmd); err != nil {
+		return 0, wrap("seq", err)
+	}
+	v, err := getCmd.Result()
 	switch {
 	case err == goredis.Nil:
 		return 0, nil
@@ -367,4 +387,32 @@ func decodeEntry(field, value string) (revocation.Entry, error) {
 		return revocation.Entry{}, err
 	}
 	return revocation.Entry{Kind: revocation.Kind(kind), Key: key, NotBefore: nbf, ExpiresAt: exp}, nil
+}
+
+// errReplicaUnlinked is what replicaLinked reports for a replica cut off from its primary.
+var errReplicaUnlinked = errors.New("replica's link to its primary is down: its revocations may be behind")
+
+// replicaLinked reads the reply of ROLE: on a replica (a verifier in another region may read
+// one) whose replication link is not "connected", it returns an error that wraps
+// ports.ErrUnavailable once passed to wrap, so a feed on it never takes the replica's stale
+// sequence number for proof that its set is current: its staleness grows and a fail-closed
+// bound applies, as when the store is down. The replica notices a silent link only after its
+// repl-timeout (default 60s; deploy/README.md, Multi-region). A ROLE that fails (an ACL user
+// without it, an old server) says nothing: the caller goes on as before.
+func replicaLinked(role *goredis.Cmd) error {
+	if role == nil || role.Err() != nil {
+		return nil
+	}
+	r, ok := role.Val().([]any)
+	if !ok || len(r) < 4 {
+		return nil
+	}
+	if kind, _ := r[0].(string); kind != "slave" {
+		return nil
+	}
+	if state, _ := r[3].(string); state != "connected" {
+		host, _ := r[1].(string)
+		return fmt.Errorf("%w (replica of %s:%v, state %s): %w", errReplicaUnlinked, host, r[2], state, ports.ErrUnavailable)
+	}
+	return nil
 }
