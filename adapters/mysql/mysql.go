@@ -14,6 +14,7 @@ package mysql
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
@@ -58,6 +59,10 @@ type Config struct {
 	// Logger receives the driver's own messages (a bad idle connection closed, a broken
 	// packet) at level Warn; nil discards them.
 	Logger *slog.Logger
+	// TLS, when set, makes every connection use TLS with it, never falling back to
+	// plaintext; its ServerName defaults to the host. It overrides a DSN's tls parameter.
+	// Nil: the DSN's tls parameter decides (none by default).
+	TLS *tls.Config
 }
 
 // driverLogger passes the driver's messages to slog.
@@ -126,6 +131,16 @@ func DriverConfig(c Config) (*mysqldriver.Config, error) {
 	dc.Timeout = orDefault(c.DialTimeout, dc.Timeout, 5*time.Second)
 	dc.ReadTimeout = orDefault(c.ReadTimeout, dc.ReadTimeout, 0)
 	dc.WriteTimeout = orDefault(c.WriteTimeout, dc.WriteTimeout, 0)
+	if c.TLS != nil {
+		dc.TLS = c.TLS.Clone()
+		dc.TLSConfig = ""
+		dc.AllowFallbackToPlaintext = false
+		if dc.TLS.ServerName == "" {
+			if host, _, err := net.SplitHostPort(dc.Addr); err == nil {
+				dc.TLS.ServerName = host
+			}
+		}
+	}
 	return dc, nil
 }
 

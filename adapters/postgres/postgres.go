@@ -12,6 +12,7 @@ package postgres
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -51,6 +52,11 @@ type Config struct {
 	ConnMaxIdleTime time.Duration
 	// DialTimeout bounds opening one connection (default 5s).
 	DialTimeout time.Duration
+	// TLS, when set, makes every connection use TLS with it and never fall back to plaintext
+	// (as sslmode=verify-full does with the system's roots); its ServerName defaults to each
+	// host. It overrides the DSN's sslmode. Nil: sslmode decides (a DSN's sslmode and
+	// sslrootcert work as in libpq).
+	TLS *tls.Config
 }
 
 // PoolConfig returns the pgxpool configuration of cfg. It is exported for tools that need to
@@ -99,6 +105,24 @@ func PoolConfig(c Config) (*pgxpool.Config, error) {
 	}
 	if pc.ConnConfig.RuntimeParams == nil {
 		pc.ConnConfig.RuntimeParams = map[string]string{}
+	}
+	if c.TLS != nil {
+		withTLS := func(host string) *tls.Config {
+			tc := c.TLS.Clone()
+			if tc.ServerName == "" {
+				tc.ServerName = host
+			}
+			return tc
+		}
+		pc.ConnConfig.TLSConfig = withTLS(pc.ConnConfig.Host)
+		// sslmode=prefer and allow add plaintext fallbacks: keep one TLS attempt per host.
+		var fbs []*pgconn.FallbackConfig
+		for _, fb := range pc.ConnConfig.Fallbacks {
+			if fb.TLSConfig != nil && !(fb.Host == pc.ConnConfig.Host && fb.Port == pc.ConnConfig.Port) {
+				fbs = append(fbs, &pgconn.FallbackConfig{Host: fb.Host, Port: fb.Port, TLSConfig: withTLS(fb.Host)})
+			}
+		}
+		pc.ConnConfig.Fallbacks = fbs
 	}
 	pc.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	if _, ok := pc.ConnConfig.RuntimeParams["application_name"]; !ok {

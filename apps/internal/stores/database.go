@@ -109,15 +109,18 @@ func LoadRedis(r *env.Reader, getenv func(string) string) (cfg redisadapter.Conf
 	return cfg, true
 }
 
-// LoadDatabase reads DB_DRIVER, DB_HOST, DB_PORT, DB_USER, DB_PASSWORD, DB_NAME and
-// DATABASE_URL. The driver is DB_DRIVER, else the scheme of DATABASE_URL (postgres://,
-// postgresql://, mysql://), else mysql. Neither DB_HOST nor DATABASE_URL: no database.
+// LoadDatabase reads DB_DRIVER, DB_HOST, DB_PORT, DB_USER, DB_PASSWORD, DB_NAME,
+// DATABASE_URL, DB_TLS and DB_CA_FILE. The driver is DB_DRIVER, else the scheme of
+// DATABASE_URL (postgres://, postgresql://, mysql://), else mysql. Neither DB_HOST nor
+// DATABASE_URL: no database. With DB_TLS=1 or DB_CA_FILE every connection uses TLS (1.2 at
+// least, never falling back to plaintext) and verifies the server's certificate and name
+// against DB_CA_FILE (PEM) or the system's roots, whatever the DSN's own tls or sslmode.
 func LoadDatabase(r *env.Reader, getenv func(string) string) Database {
 	url := r.String("DATABASE_URL", "")
 	host := r.String("DB_HOST", "")
 	driver := r.OneOf("DB_DRIVER", "", DriverMySQL, DriverPostgres)
 	if url == "" && host == "" {
-		for _, name := range []string{"DB_PORT", "DB_USER", "DB_NAME"} {
+		for _, name := range []string{"DB_PORT", "DB_USER", "DB_NAME", "DB_TLS", "DB_CA_FILE"} {
 			if r.Set(name) {
 				r.Fail(name, "set without DB_HOST")
 			}
@@ -160,9 +163,13 @@ func LoadDatabase(r *env.Reader, getenv func(string) string) Database {
 	if host != "" && name == "" {
 		r.Fail("DB_NAME", "required with DB_HOST")
 	}
+	var tc *tls.Config
+	if r.Flag("DB_TLS") || r.Set("DB_CA_FILE") {
+		tc = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: r.CertPool("DB_CA_FILE")}
+	}
 	switch driver {
 	case DriverMySQL:
-		d.MySQL = mysqladapter.Config{DSN: url, Host: host, Port: port, User: user, Password: password, Name: name}
+		d.MySQL = mysqladapter.Config{DSN: url, Host: host, Port: port, User: user, Password: password, Name: name, TLS: tc}
 		if url != "" && !bad {
 			if _, err := mysqladapter.DriverConfig(d.MySQL); err != nil {
 				// The driver's message may quote the DSN, password included.
@@ -170,7 +177,7 @@ func LoadDatabase(r *env.Reader, getenv func(string) string) Database {
 			}
 		}
 	case DriverPostgres:
-		d.Postgres = postgres.Config{DSN: url, Host: host, Port: port, User: user, Password: password, Name: name}
+		d.Postgres = postgres.Config{DSN: url, Host: host, Port: port, User: user, Password: password, Name: name, TLS: tc}
 		if url != "" && !bad {
 			if _, err := postgres.PoolConfig(d.Postgres); err != nil {
 				r.Fail("DATABASE_URL", "not a PostgreSQL URL (postgres://user:pass@host:5432/name) or key=value string")
