@@ -91,6 +91,7 @@ var errorTable = []mapping{
 	{auth.ErrInvalidGrant, http.StatusBadRequest, "invalid_grant", "Bad Request", invalidGrantDetail, ""},
 	{auth.ErrForbidden, http.StatusForbidden, "forbidden", "Forbidden", "You may not do this.", ""},
 	{auth.ErrEmailTaken, http.StatusConflict, "email_taken", "Conflict", "This e-mail address is already registered.", ""},
+	{auth.ErrWrongPassword, http.StatusForbidden, "wrong_password", "Forbidden", "The current password is wrong.", ""},
 
 	{identity.ErrInvalidEmail, http.StatusBadRequest, "invalid_email", "Bad Request", "The e-mail address is not valid.", ""},
 	{identity.ErrInvalidPassword, http.StatusBadRequest, "invalid_password", "Bad Request", "The password must be 8 to 128 characters.", ""},

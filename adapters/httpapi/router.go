@@ -28,6 +28,7 @@ type AuthService interface {
 	Refresh(ctx context.Context, rt session.RefreshToken, c auth.Client) (auth.TokenPair, error)
 	Logout(ctx context.Context, p token.Claims, c auth.Client) error
 	LogoutAll(ctx context.Context, p token.Claims, c auth.Client) error
+	ChangePassword(ctx context.Context, p token.Claims, current, next string, c auth.Client) (auth.TokenPair, error)
 	Revoke(ctx context.Context, raw, hint string, c auth.Client) error
 	Me(ctx context.Context, p token.Claims) (identity.User, error)
 	Sessions(ctx context.Context, p token.Claims) ([]session.Session, error)
@@ -96,6 +97,7 @@ func NewAuthRouter(svc AuthService, v Verifier, cfg Config) http.Handler {
 		r.Use(RequireToken(v, WithLogger(cfg.Logger)))
 		r.Post("/logout", rt.logout)
 		r.Post("/logout/all", rt.logoutAll)
+		r.Post("/password", rt.changePassword)
 		r.Get("/me", rt.me)
 		r.Get("/sessions", rt.sessions)
 		r.Delete("/sessions/{sid}", rt.revokeSession)
@@ -186,6 +188,10 @@ type (
 	}
 	refreshRequest struct {
 		RefreshToken string `json:"refresh_token"`
+	}
+	changePasswordRequest struct {
+		CurrentPassword string `json:"current_password"`
+		NewPassword     string `json:"new_password"`
 	}
 )
 
@@ -317,6 +323,27 @@ func (rt *router) logoutAll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// changePassword answers 200 with a new access token for the caller's session (every other
+// session is revoked, and every access token issued before, the caller's included), or 204
+// when the caller's session is gone: log in again with the new password.
+func (rt *router) changePassword(w http.ResponseWriter, r *http.Request) {
+	var req changePasswordRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	p, err := rt.svc.ChangePassword(r.Context(), claims(r), req.CurrentPassword, req.NewPassword, rt.client(r))
+	if err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	if p.AccessToken == "" {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeTokens(w, p)
 }
 
 func (rt *router) me(w http.ResponseWriter, r *http.Request) {

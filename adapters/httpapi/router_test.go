@@ -491,3 +491,56 @@ func TestAccessLogCarriesTheRequestID(t *testing.T) {
 		}
 	}
 }
+
+// POST /password: the bearer's password change; every refusal is a problem document with a
+// stable code, and a success carries the session's new access token.
+func TestChangePasswordRoute(t *testing.T) {
+	srv := newTestServer(t, &scriptedService{}, Config{})
+	const ct = "application/json"
+	tests := []struct {
+		name   string
+		bearer string
+		ct     string
+		body   string
+		status int
+		code   string
+	}{
+		{"changed", "user-token", ct, `{"current_password":"correct horse","new_password":"a new passphrase"}`, 200, ""},
+		{"changed, the session gone meanwhile", "user-token", ct, `{"current_password":"correct horse","new_password":"session gone"}`, 204, ""},
+		{"wrong current password", "user-token", ct, `{"current_password":"wrong horse","new_password":"a new passphrase"}`, 403, "wrong_password"},
+		{"new password too short", "user-token", ct, `{"current_password":"correct horse","new_password":"short"}`, 400, "invalid_password"},
+		{"no bearer token", "", ct, `{"current_password":"correct horse","new_password":"a new passphrase"}`, 401, "unauthorized"},
+		{"bad bearer token", "forged", ct, `{"current_password":"correct horse","new_password":"a new passphrase"}`, 401, "invalid_token"},
+		{"unknown field", "user-token", ct, `{"current_password":"correct horse","new_password":"a new passphrase","email":"x@y.z"}`, 400, "invalid_request"},
+		{"duplicate field", "user-token", ct, `{"current_password":"correct horse","new_password":"a","new_password":"a new passphrase"}`, 400, "invalid_request"},
+		{"not JSON", "user-token", "application/x-www-form-urlencoded", `current_password=x&new_password=y`, 415, "unsupported_media_type"},
+		{"wrong type", "user-token", ct, `{"current_password":1,"new_password":"a new passphrase"}`, 400, "invalid_request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hdr := []string{"Content-Type", tt.ct}
+			if tt.bearer != "" {
+				hdr = append(hdr, "Authorization", "Bearer "+tt.bearer)
+			}
+			resp := do(t, srv, http.MethodPost, "/password", tt.body, hdr...)
+			if resp.StatusCode != tt.status {
+				b, _ := io.ReadAll(resp.Body)
+				t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, tt.status, b)
+			}
+			switch {
+			case tt.code != "":
+				if got := resp.Header.Get("Content-Type"); got != "application/problem+json" {
+					t.Errorf("Content-Type = %q", got)
+				}
+				if got := readJSON(t, resp)["code"]; got != tt.code {
+					t.Errorf("code = %v, want %q", got, tt.code)
+				}
+			case tt.status == 200:
+				m := readJSON(t, resp)
+				if m["access_token"] != "at-3" || m["refresh_token"] != "rt-1" || resp.Header.Get("Cache-Control") != "no-store" {
+					t.Errorf("body %v, Cache-Control %q", m, resp.Header.Get("Cache-Control"))
+				}
+			}
+		})
+	}
+}

@@ -79,6 +79,21 @@ func (s *scriptedService) LogoutAll(_ context.Context, _ token.Claims, c auth.Cl
 	return s.note(c)
 }
 
+func (s *scriptedService) ChangePassword(_ context.Context, _ token.Claims, current, next string, c auth.Client) (auth.TokenPair, error) {
+	if err := s.note(c); err != nil {
+		return auth.TokenPair{}, err
+	}
+	switch {
+	case current != "correct horse":
+		return auth.TokenPair{}, auth.ErrWrongPassword
+	case len(next) < 8:
+		return auth.TokenPair{}, identity.ErrInvalidPassword
+	case next == "session gone":
+		return auth.TokenPair{}, nil
+	}
+	return auth.TokenPair{AccessToken: "at-3", ExpiresIn: 15 * time.Minute, RefreshToken: "rt-1"}, nil
+}
+
 func (s *scriptedService) Revoke(_ context.Context, raw, hint string, c auth.Client) error {
 	s.mu.Lock()
 	s.lastToken, s.lastHint = raw, hint

@@ -28,6 +28,10 @@ const (
 	ActionKeyRetired    Action = "key_retired"
 	ActionKeyWithdrawn  Action = "key_withdrawn"
 	ActionSessionRevoke Action = "session_revoke"
+	// ActionPasswordChanged: the user changed their password (POST /password).
+	ActionPasswordChanged Action = "password_changed"
+	// ActionPasswordChangeFailure: a password change with a wrong current password.
+	ActionPasswordChangeFailure Action = "password_change_failure"
 )
 
 // Event is one audit record: who (Actor) did what (Action) to whom (UserID), when, from where.

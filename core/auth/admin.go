@@ -101,10 +101,10 @@ func (s *Service) DisableUser(ctx context.Context, p token.Claims, userID string
 	case err != nil:
 		return unavailable("disable user", err)
 	}
-	// The clock is read after the update (see subjectNotBefore): a login that saw the user
-	// enabled read its own clock before, so its token's iat is before the not-before.
-	now := s.d.Clock.Now()
-	if err := s.revokeSubject(ctx, userID, now); err != nil {
+	// revokeSubject reads the clock after the update (see subjectNotBefore): a login that saw
+	// the user enabled read its own clock before, so its token's iat is before the not-before.
+	now, _, err := s.revokeSubject(ctx, userID, sweepAll)
+	if err != nil {
 		return err
 	}
 	s.audit(ctx, audit.Event{At: now, Action: audit.ActionUserDisabled, UserID: userID, ActorID: p.Subject,
@@ -125,8 +125,8 @@ func (s *Service) RevokeUser(ctx context.Context, p token.Claims, userID string,
 	case err != nil:
 		return unavailable("revoke user", err)
 	}
-	now := s.d.Clock.Now()
-	if err := s.revokeSubject(ctx, userID, now); err != nil {
+	now, _, err := s.revokeSubject(ctx, userID, sweepAll)
+	if err != nil {
 		return err
 	}
 	s.audit(ctx, audit.Event{At: now, Action: audit.ActionUserRevoked, UserID: userID, ActorID: p.Subject,

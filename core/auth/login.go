@@ -44,7 +44,7 @@ func (s *Service) allow(ctx context.Context, prefix, subject string, l Limit) er
 		return nil
 	}
 	switch prefix {
-	case keyLoginAddress, keyRegisterAddress, keyRevokeAddress:
+	case keyLoginAddress, keyRegisterAddress, keyRevokeAddress, keyPasswordAddress:
 		subject = addressBucket(subject)
 	}
 	ok, retry, err := s.d.Limiter.Allow(ctx, prefix+subject, l.N, l.Window)

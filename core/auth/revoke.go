@@ -69,22 +69,37 @@ func (s *Service) revokeSession(ctx context.Context, sid string, now time.Time) 
 //   - A token issued after the revocation but in its second has the same iat as one issued
 //     before it and is refused too: the cost of whole-second iat, at most one second.
 //     revokeSubject therefore waits until the not-before before it returns, so a login (or
-//     refresh) that starts after LogoutAll, DisableUser, RevokeUser, ChangePassword or a role
-//     change returns gets a token that verifies.
+//     refresh) that starts after LogoutAll, DisableUser, RevokeUser, ChangePassword, or a
+//     role change returns gets a token that verifies.
 func subjectNotBefore(now time.Time) time.Time { return now.Truncate(time.Second).Add(time.Second) }
 
-// revokeSubject revokes every access token of the user issued so far, deletes every session
-// of userID, then waits for the not-before to pass (at most one second).
-func (s *Service) revokeSubject(ctx context.Context, userID string, now time.Time) error {
+// sweep says which of a user's sessions a subject revocation deletes.
+type sweep struct {
+	keep string // this session survives (the caller's, on a password change); "" none
+	none bool   // no session is deleted (a role change: refresh gives tokens with the new roles)
+}
+
+var sweepAll = sweep{}
+
+// revokeSubject deletes the user's sessions (as sw says), then reads the clock and revokes
+// every access token of the user issued before the first whole second after that reading,
+// then waits for that not-before to pass (at most one second). It returns the reading and the
+// not-before.
+//
+// The sessions go first: a refresh that rotated one before the sweep read its clock earlier
+// still, so its token is refused; one after the sweep finds no session. The caller has stored
+// the change it enforces (disabled, new hash, new roles) before calling.
+func (s *Service) revokeSubject(ctx context.Context, userID string, sw sweep) (now, nb time.Time, err error) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
 	defer cancel()
-	nb := subjectNotBefore(now)
+	if err := s.sweepSessions(rctx, userID, sw); err != nil {
+		return now, nb, err
+	}
+	now = s.d.Clock.Now()
+	nb = subjectNotBefore(now)
 	if err := s.revoke(rctx, revocation.Entry{Kind: revocation.KindSubject, Key: userID, NotBefore: nb,
 		ExpiresAt: nb.Add(s.cfg.AccessTTL + s.cfg.Leeway)}); err != nil {
-		return err
-	}
-	if _, err := s.d.Sessions.DeleteByUser(rctx, userID); err != nil {
-		return unavailable("revoke user: delete sessions", err)
+		return now, nb, err
 	}
 	if d := nb.Sub(s.d.Clock.Now()); d > 0 {
 		t := time.NewTimer(d)
@@ -92,6 +107,31 @@ func (s *Service) revokeSubject(ctx context.Context, userID string, now time.Tim
 		select {
 		case <-t.C:
 		case <-ctx.Done(): // revoked already; only the wait is cut short
+		}
+	}
+	return now, nb, nil
+}
+
+func (s *Service) sweepSessions(ctx context.Context, userID string, sw sweep) error {
+	switch {
+	case sw.none:
+		return nil
+	case sw.keep == "":
+		if _, err := s.d.Sessions.DeleteByUser(ctx, userID); err != nil {
+			return unavailable("revoke user: delete sessions", err)
+		}
+		return nil
+	}
+	all, err := s.d.Sessions.ListByUser(ctx, userID)
+	if err != nil {
+		return unavailable("revoke user: list sessions", err)
+	}
+	for _, ss := range all {
+		if ss.ID == sw.keep {
+			continue
+		}
+		if err := s.d.Sessions.Delete(ctx, ss.ID); err != nil && !errors.Is(err, ports.ErrNotFound) {
+			return unavailable("revoke user: delete session", err)
 		}
 	}
 	return nil
@@ -120,8 +160,8 @@ func (s *Service) Logout(ctx context.Context, p token.Claims, c Client) error {
 // far (a KindSubject entry; see subjectNotBefore). It returns at most one second late, once a
 // new login's tokens are sure to be accepted.
 func (s *Service) LogoutAll(ctx context.Context, p token.Claims, c Client) error {
-	now := s.d.Clock.Now()
-	if err := s.revokeSubject(ctx, p.Subject, now); err != nil {
+	now, _, err := s.revokeSubject(ctx, p.Subject, sweepAll)
+	if err != nil {
 		return err
 	}
 	s.audit(ctx, audit.Event{At: now, Action: audit.ActionLogoutAll, UserID: p.Subject, ActorID: p.Subject,
