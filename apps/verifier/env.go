@@ -15,7 +15,8 @@ import (
 // KEYGATE_ISSUER (default http://localhost:8080), KEYGATE_JWKS_URL, KEYGATE_JWKS_CA_FILE,
 // KEYGATE_JWKS_ALLOW_HTTP, KEYGATE_AUDIENCE
 // (default audience; comma-separated for several), KEYGATE_LEEWAY, KEYGATE_MAX_TOKEN_AGE,
-// KEYGATE_FAIL_CLOSED_AFTER, KEYGATE_TOKEN_CACHE_ENTRIES, KEYGATE_TOKEN_CACHE_MIB, REDIS_ADDR, REDIS_PASSWORD, REDIS_MASTER_NAME,
+// KEYGATE_FAIL_CLOSED_AFTER, KEYGATE_TOKEN_CACHE_ENTRIES, KEYGATE_TOKEN_CACHE_MIB,
+// KEYGATE_REQUIRE_SID, REDIS_ADDR, REDIS_PASSWORD, REDIS_MASTER_NAME,
 // REDIS_SENTINEL_PASSWORD, REDIS_DB, KEYGATE_REDIS_PREFIX and KEYGATE_DEV. Every problem
 // is reported at once, one line per variable ("config: NAME: ..."). Without REDIS_ADDR it is
 // an error unless KEYGATE_DEV=1, which adds a warning.
@@ -39,6 +40,8 @@ func FromEnv(getenv func(string) string, audience string) (Config, error) {
 		CacheEntries:    r.Int("KEYGATE_TOKEN_CACHE_ENTRIES", guard.DefaultCacheEntries, 0, 1<<24),
 		CacheBytes:      r.Int("KEYGATE_TOKEN_CACHE_MIB", guard.DefaultCacheBytes>>20, 0, 4096) << 20,
 	}
+	// KEYGATE_REQUIRE_SID=0 accepts tokens without sid (a foreign issuer's); default: required.
+	c.Guard.SessionOptional = r.Set("KEYGATE_REQUIRE_SID") && !r.Flag("KEYGATE_REQUIRE_SID")
 	if c.Guard.CacheEntries == 0 || c.Guard.CacheBytes == 0 {
 		c.Guard.CacheEntries = -1 // 0 disables the cache of verified tokens
 	}

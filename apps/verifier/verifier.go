@@ -46,7 +46,8 @@ import (
 type Config struct {
 	// Guard is what a token must satisfy: Issuer (KEYGATE_ISSUER) and Audiences
 	// (KEYGATE_AUDIENCE) are required; Leeway (KEYGATE_LEEWAY), MaxAge
-	// (KEYGATE_MAX_TOKEN_AGE) and FailClosedAfter (KEYGATE_FAIL_CLOSED_AFTER) are optional.
+	// (KEYGATE_MAX_TOKEN_AGE), FailClosedAfter (KEYGATE_FAIL_CLOSED_AFTER) and
+	// SessionOptional (KEYGATE_REQUIRE_SID=0) are optional.
 	Guard guard.Config
 	// Keys is where the JWKS comes from: discovered from Guard.Issuer unless Keys.URL
 	// (KEYGATE_JWKS_URL) is set. Keys.Issuer defaults to Guard.Issuer.

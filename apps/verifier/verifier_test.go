@@ -248,3 +248,59 @@ func TestReadyNamesWhatIsMissing(t *testing.T) {
 		t.Errorf("/ready %d %s, want 503 with keys failing", rec.Code, rec.Body)
 	}
 }
+
+// TestSessionRequired: a correctly signed token without sid is refused (401, counted as
+// claims_missing) by default; KEYGATE_REQUIRE_SID=0, for a foreign issuer without sessions,
+// accepts it.
+func TestSessionRequired(t *testing.T) {
+	authd := apptest.NewIssuer(false)
+	defer authd.Close()
+	noSid := authd.Sign("alice", "", "billing")
+	for _, tt := range []struct {
+		require    string
+		wantStatus int
+		wantMetric string
+	}{
+		{"", http.StatusUnauthorized, `keygate_token_validations_total{result="claims_missing"} 1`},
+		{"1", http.StatusUnauthorized, `keygate_token_validations_total{result="claims_missing"} 1`},
+		{"0", http.StatusOK, `keygate_token_validations_total{result="ok"} 1`},
+	} {
+		t.Run("KEYGATE_REQUIRE_SID="+tt.require, func(t *testing.T) {
+			cfg, err := verifier.FromEnv(apptest.Getenv(map[string]string{"KEYGATE_DEV": "1",
+				"KEYGATE_ISSUER": authd.URL, "KEYGATE_REQUIRE_SID": tt.require}), "billing")
+			if err != nil {
+				t.Fatal(err)
+			}
+			clock := system.Clock{}
+			cfg.Revocations, cfg.Events = memory.NewRevocationStore(clock, nil), memory.NewEventBus(memory.EventBusConfig{})
+			cfg.Log = quiet()
+			v, err := verifier.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer v.Close()
+			srv := serve(t, v)
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			if err := v.WaitLoaded(ctx); err != nil {
+				t.Fatal(err)
+			}
+			resp := get(t, srv.URL+"/api/x", noSid)
+			if resp.StatusCode != tt.wantStatus {
+				t.Errorf("token without sid: %d, want %d", resp.StatusCode, tt.wantStatus)
+			}
+			if tt.wantStatus == http.StatusUnauthorized && !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+				t.Errorf("WWW-Authenticate %q", resp.Header.Get("WWW-Authenticate"))
+			}
+			rec := httptest.NewRecorder()
+			v.Metrics().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+			if !strings.Contains(rec.Body.String(), tt.wantMetric) {
+				t.Errorf("metrics lack %s", tt.wantMetric)
+			}
+		})
+	}
+	if _, err := verifier.FromEnv(apptest.Getenv(map[string]string{"KEYGATE_DEV": "1", "KEYGATE_REQUIRE_SID": "maybe"}), "billing"); err == nil ||
+		!strings.Contains(err.Error(), "KEYGATE_REQUIRE_SID") {
+		t.Errorf("KEYGATE_REQUIRE_SID=maybe: %v, want a refusal naming it", err)
+	}
+}

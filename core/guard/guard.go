@@ -35,6 +35,10 @@ type Config struct {
 	// CacheBytes bounds the estimated memory of the cache of verified tokens; default 16 MiB,
 	// negative disables the cache.
 	CacheBytes int
+	// SessionOptional accepts tokens without a sid claim (a foreign issuer's). By default sid
+	// is required, as jti is: every keygate access token has one, and revoking a session
+	// reaches its access tokens only through it.
+	SessionOptional bool
 	// Verifier checks the Ed25519 signatures; nil: crypto/ed25519.Verify, which decompresses
 	// the public key on every call (about 8% of a verification). The apps wire
 	// adapters/edwards25519, which keeps each key decoded and accepts exactly what
@@ -53,12 +57,13 @@ const (
 
 // Guard authenticates access tokens. Safe for concurrent use.
 type Guard struct {
-	keys    ports.KeySet
-	feed    *Feed
-	clock   ports.Clock
-	metrics ports.Metrics
-	cfg     Config
-	cache   *cache // nil when disabled
+	keys     ports.KeySet
+	feed     *Feed
+	clock    ports.Clock
+	metrics  ports.Metrics
+	cfg      Config
+	cache    *cache // nil when disabled
+	required int    // the claims a token must have (bits of parse.go)
 }
 
 // New returns a Guard. feed supplies the revocation set and its staleness. Zero Config fields
@@ -102,8 +107,12 @@ func New(keys ports.KeySet, feed *Feed, clock ports.Clock, m ports.Metrics, cfg 
 	if cfg.Verifier == nil {
 		cfg.Verifier = stdVerifier{}
 	}
+	req := required | hasSid
+	if cfg.SessionOptional {
+		req = required
+	}
 	return &Guard{keys: keys, feed: feed, clock: clock, metrics: m, cfg: cfg,
-		cache: newCache(cfg.CacheEntries, cfg.CacheBytes)}, nil
+		cache: newCache(cfg.CacheEntries, cfg.CacheBytes), required: req}, nil
 }
 
 // Authenticate verifies raw and returns its claims, or an error wrapping one of token's
@@ -310,7 +319,7 @@ func (g *Guard) readiness(now time.Time) Readiness {
 }
 
 func (g *Guard) checkClaims(c *token.Claims, seen int, now time.Time) error {
-	if missing := required &^ seen; missing != 0 {
+	if missing := g.required &^ seen; missing != 0 {
 		return fmt.Errorf("%w: %s", token.ErrClaimsMissing, claimNames(missing))
 	}
 	if c.Issuer != g.cfg.Issuer {
@@ -344,7 +353,7 @@ func claimNames(bits int) string {
 	for _, b := range []struct {
 		bit  int
 		name string
-	}{{hasIss, "iss"}, {hasSub, "sub"}, {hasAud, "aud"}, {hasExp, "exp"}, {hasIat, "iat"}, {hasJti, "jti"}, {hasClientID, "client_id"}} {
+	}{{hasIss, "iss"}, {hasSub, "sub"}, {hasAud, "aud"}, {hasExp, "exp"}, {hasIat, "iat"}, {hasJti, "jti"}, {hasSid, "sid"}, {hasClientID, "client_id"}} {
 		if bits&b.bit != 0 {
 			out = append(out, b.name)
 		}

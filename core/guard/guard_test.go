@@ -435,7 +435,7 @@ func bRows() []bRow {
 			f.feed.set.Apply(revocation.Entry{Kind: revocation.KindToken, Key: "t1", ExpiresAt: f.clock.Now().Add(-time.Second)})
 		}},
 	}
-	for _, c := range []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id"} {
+	for _, c := range []string{"iss", "sub", "aud", "exp", "iat", "jti", "sid", "client_id"} {
 		rows = append(rows, bRow{name: "B-33 " + c + " missing", want: token.ErrClaimsMissing, lookup: true,
 			tok: claimsEdit(func(time.Time) map[string]any { return map[string]any{c: nil} })})
 	}
@@ -546,5 +546,27 @@ func TestAuthenticateUsesConfiguredVerifier(t *testing.T) {
 	}
 	if v.calls.Load() == 0 {
 		t.Fatal("Config.Verifier was never called")
+	}
+}
+
+// A correctly signed token without sid is refused by default (claims_missing, naming sid):
+// its session's revocation could never reach it. Config.SessionOptional, for a foreign issuer
+// that has no sessions, accepts it; a sid present is still checked against revocations.
+func TestSessionRequired(t *testing.T) {
+	noSid := claimsEdit(func(time.Time) map[string]any { return map[string]any{"sid": nil} })
+	f := newFixture(t, Config{})
+	_, err := f.g.Authenticate(t.Context(), noSid(f))
+	if !errors.Is(err, token.ErrClaimsMissing) || !strings.Contains(err.Error(), "sid") {
+		t.Errorf("token without sid, default = %v; want ErrClaimsMissing naming sid", err)
+	}
+
+	f = newFixture(t, Config{SessionOptional: true})
+	c, err := f.g.Authenticate(t.Context(), noSid(f))
+	if err != nil || c.SessionID != "" || c.ID != "t1" {
+		t.Errorf("token without sid, SessionOptional = %+v, %v; want accepted", c, err)
+	}
+	f.feed.set.Apply(revocation.Entry{Kind: revocation.KindSession, Key: "s1", ExpiresAt: f.clock.Now().Add(time.Hour)})
+	if _, err := f.g.Authenticate(t.Context(), f.good()); !errors.Is(err, token.ErrRevoked) {
+		t.Errorf("token of a revoked session, SessionOptional = %v; want ErrRevoked", err)
 	}
 }

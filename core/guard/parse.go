@@ -160,6 +160,7 @@ const (
 	hasSid
 	hasClientID
 
+	// required is what every token must have; sid too unless Config.SessionOptional.
 	required = hasIss | hasSub | hasAud | hasExp | hasIat | hasJti | hasClientID
 )
 
