@@ -72,7 +72,20 @@ func (b *Built) configMap(name string) (*corev1.ConfigMap, bool) {
 }
 
 // kustomizations are the directories `kubectl apply -k` must accept.
-var kustomizations = []string{"deploy/k8s/base", "deploy/k8s/overlays/dev", "deploy/k8s/overlays/prod"}
+var kustomizations = []string{"deploy/k8s/base", "deploy/k8s/overlays/dev", "deploy/k8s/overlays/prod", "deploy/k8s/overlays/prod-postgres"}
+
+// prodLike are the production overlays: prod, and prod-postgres (prod with the component
+// deploy/k8s/components/postgres instead of MySQL).
+var prodLike = map[string]bool{"deploy/k8s/overlays/prod": true, "deploy/k8s/overlays/prod-postgres": true}
+
+// database returns the database a kustomization deploys: its name (StatefulSet, Service and
+// pod label) and port.
+func database(dir string) (string, int32) {
+	if dir == "deploy/k8s/overlays/prod-postgres" {
+		return "postgres", 5432
+	}
+	return "mysql", 3306
+}
 
 // withDemos are the kustomizations that deploy the demo services ordersd and paymentsd (the
 // component deploy/k8s/components/demos); the others deploy authd and its stores only.
@@ -171,7 +184,7 @@ func TestEveryKustomizationBuildsAndDecodesStrictly(t *testing.T) {
 				wantDeployments = 4 // and ordersd, paymentsd
 			}
 			if len(b.Deployments) != wantDeployments || len(b.StatefulSets) != 2 || len(b.Jobs) != 1 {
-				t.Errorf("%d Deployments, %d StatefulSets, %d Jobs; want %d (authd, nginx, and the demos where deployed); redis, mysql; the migration",
+				t.Errorf("%d Deployments, %d StatefulSets, %d Jobs; want %d (authd, nginx, and the demos where deployed); redis, the database; the migration",
 					len(b.Deployments), len(b.StatefulSets), len(b.Jobs), wantDeployments)
 			}
 		})
@@ -492,7 +505,7 @@ func allowed(b *Built, from, to map[string]string, port int32) bool {
 func TestNetworkPoliciesAllowWhatIsNeededAndNothingElse(t *testing.T) {
 	name := func(n string) map[string]string { return map[string]string{"app.kubernetes.io/name": n} }
 	tests := []struct {
-		from, to string
+		from, to string // to "db": the kustomization's database, on its port
 		port     int32
 		want     bool
 	}{
@@ -507,24 +520,28 @@ func TestNetworkPoliciesAllowWhatIsNeededAndNothingElse(t *testing.T) {
 		{"paymentsd", "redis", 26379, true},
 		{"redis", "redis", 6379, true},
 		{"redis", "redis", 26379, true},
-		{"authd", "mysql", 3306, true},
-		{"keygate-migrate", "mysql", 3306, true},
-		{"ordersd", "mysql", 3306, false},
-		{"paymentsd", "mysql", 3306, false},
-		{"nginx", "mysql", 3306, false},
+		{"authd", "db", 0, true},
+		{"keygate-migrate", "db", 0, true},
+		{"ordersd", "db", 0, false},
+		{"paymentsd", "db", 0, false},
+		{"nginx", "db", 0, false},
 		{"nginx", "redis", 6379, false},
 		{"ordersd", "paymentsd", 8082, false},
 		{"authd", "ordersd", 8081, false},
 		{"redis", "authd", 8080, false},
 		{"keygate-migrate", "redis", 6379, false},
-		{"keygate-backup", "mysql", 3306, true},
+		{"keygate-backup", "db", 0, true},
 		{"keygate-backup", "redis", 6379, false},
 		{"keygate-backup", "authd", 8080, false},
 	}
 	for dir, b := range buildAll(t) {
+		db, dbPort := database(dir)
 		for _, tt := range tests {
 			if !withDemos[dir] && (isDemo(tt.from) || isDemo(tt.to)) {
 				continue // TestProdDeploysNoDemos checks no policy names them
+			}
+			if tt.to == "db" {
+				tt.to, tt.port = db, dbPort
 			}
 			if got := allowed(b, name(tt.from), name(tt.to), tt.port); got != tt.want {
 				t.Errorf("%s: %s -> %s:%d allowed = %v, want %v", dir, tt.from, tt.to, tt.port, got, tt.want)
@@ -853,7 +870,7 @@ func TestProdServesTLSThroughAnIngress(t *testing.T) {
 				realip = c.Data["realip.conf"]
 			}
 		}
-		if dir != "deploy/k8s/overlays/prod" {
+		if !prodLike[dir] {
 			if len(b.Ingresses) != 0 || realip != "" {
 				t.Errorf("%s: %d Ingresses, realip.conf %q; want none (NGINX is the edge)", dir, len(b.Ingresses), realip)
 			}
