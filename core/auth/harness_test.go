@@ -299,6 +299,8 @@ func (c *countingHasher) Hash(ctx context.Context, pw string) (string, error) {
 	return c.h.Hash(ctx, pw)
 }
 
+func (c *countingHasher) NeedsRehash(hash string) bool { return c.h.NeedsRehash(hash) }
+
 func (c *countingHasher) Verify(ctx context.Context, hash, pw string) (bool, error) {
 	c.verifies.Add(1)
 	if hash == "" {

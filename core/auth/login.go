@@ -219,9 +219,32 @@ func (s *Service) login(ctx context.Context, email, password string, c Client) (
 	if err != nil {
 		return fail(err)
 	}
+	s.rehash(ctx, cur, password)
 	s.audit(ctx, audit.Event{At: now, Action: audit.ActionLoginSuccess, UserID: u.ID, ActorID: u.ID,
 		RemoteIP: c.IP, Detail: "session " + sess.ID})
 	return tp, resultOK, nil
+}
+
+// rehash stores a fresh hash of password for u, whose stored hash it matched, when the
+// hasher's parameters have changed since that hash was made. Best effort: the login has
+// succeeded, and a failure leaves the old hash, which still verifies, for the next login.
+// The stored hash is replaced only if it is still the one checked (a password change in
+// between wins).
+func (s *Service) rehash(ctx context.Context, u identity.User, password string) {
+	if !s.d.Hasher.NeedsRehash(u.PasswordHash) {
+		return
+	}
+	hash, err := s.d.Hasher.Hash(ctx, s.d.Norm.NFKC(password))
+	if err != nil {
+		return
+	}
+	_, _ = s.d.Users.Update(context.WithoutCancel(ctx), u.ID, func(x *identity.User) error {
+		if x.PasswordHash != u.PasswordHash {
+			return errHashChanged
+		}
+		x.PasswordHash = hash
+		return nil
+	})
 }
 
 // stillValid re-reads u, whose password was checked a moment ago: refused is true when the

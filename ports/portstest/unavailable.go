@@ -183,3 +183,6 @@ func (UnavailablePasswordHasher) Hash(context.Context, string) (string, error) {
 func (UnavailablePasswordHasher) Verify(context.Context, string, string) (bool, error) {
 	return false, errDown
 }
+
+// NeedsRehash reports false.
+func (UnavailablePasswordHasher) NeedsRehash(string) bool { return false }
