@@ -12,9 +12,18 @@ type KeySet interface {
 	// single-flight, rate-limited refresh when mayRefresh is true (the caller has checked
 	// that the unverified token is plausibly ours), waits for it only briefly, and returns
 	// token.ErrUnknownKid if the kid is still unknown. With no usable key set at all (never
-	// loaded, or stale beyond its bound) it returns token.ErrKeysUnavailable.
+	// loaded, or stale beyond its bound) it returns token.ErrKeysUnavailable. A distrusted
+	// kid (Distrust) is unknown, without I/O.
 	PublicKey(ctx context.Context, kid string, mayRefresh bool) (ed25519.PublicKey, error)
-	// Refresh reloads the key set now (a key-change event arrived). It is rate-limited and
-	// single-flight like the unknown-kid refresh; the returned error is informational.
-	Refresh(ctx context.Context) error
+	// Refresh reloads the key set now: a key-change event arrived. etag, when not empty, is
+	// the ETag of the issuer's JWKS document that serves the changed set: the reload looks
+	// past any cache and, while it is served another document (an issuer replica that has
+	// not reloaded yet), looks again shortly, within a bound, until it holds that one. It is
+	// single-flight and bounded like the unknown-kid refresh; the returned error is
+	// informational.
+	Refresh(ctx context.Context, etag string) error
+	// Distrust makes PublicKey refuse kid from now on, at once and without I/O, whatever a
+	// later reload finds: a key-change event said the key was withdrawn (compromised), and a
+	// withdrawn key never returns.
+	Distrust(kid string)
 }

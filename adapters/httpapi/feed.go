@@ -46,6 +46,7 @@ type (
 	}
 	keysJSON struct {
 		JWKSETag    string     `json:"jwks_etag"`
+		Withdrawn   string     `json:"withdrawn,omitempty"`
 		PublishedAt *time.Time `json:"published_at,omitempty"`
 	}
 )
@@ -129,7 +130,7 @@ func writeEvent(bw *bufio.Writer, m remote.Message) {
 	case remote.MsgHeartbeat:
 		data = seqJSON{Seq: m.Seq, At: utcPtr(m.At)}
 	case remote.MsgKeys:
-		data = keysJSON{JWKSETag: m.KeysVersion, PublishedAt: utcPtr(m.PublishedAt)}
+		data = keysJSON{JWKSETag: m.KeysVersion, Withdrawn: m.Withdrawn, PublishedAt: utcPtr(m.PublishedAt)}
 	default:
 		return
 	}

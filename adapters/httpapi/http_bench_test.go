@@ -137,7 +137,7 @@ func benchService(b *testing.B) (srv *httptest.Server, tok string) {
 	if err := feed.WaitSynced(ctx); err != nil {
 		b.Fatal(err)
 	}
-	if err := keys.Refresh(ctx); err != nil {
+	if err := keys.Refresh(ctx, ""); err != nil {
 		b.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))

@@ -82,6 +82,7 @@ type jwksServer struct {
 	header   http.Header
 	etag     string
 	inm      []string // If-None-Match values received
+	cc       []string // Cache-Control values received
 	requests atomic.Int64
 	block    chan struct{} // when set, requests wait on it
 }
@@ -115,6 +116,7 @@ func (s *jwksServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.inm = append(s.inm, r.Header.Get("If-None-Match"))
+	s.cc = append(s.cc, r.Header.Get("Cache-Control"))
 	for k, v := range s.header {
 		w.Header()[k] = v
 	}

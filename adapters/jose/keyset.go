@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/core/backoff"
+	"github.com/keygate/keygate/core/key"
 	"github.com/keygate/keygate/core/token"
 	"github.com/keygate/keygate/ports"
 )
@@ -32,13 +34,19 @@ type Config struct {
 	// URL is the JWKS URL (KEYGATE_JWKS_URL); it overrides discovery.
 	URL string
 
-	Cooldown     time.Duration // least time between unknown-kid fetches, from the last attempt; default 30s
-	PushInterval time.Duration // least time between Refresh fetches (real time); default 1s
-	// PushRetries bounds the refetches after a key-change event while the JWKS is unchanged
-	// (the issuer replica answering has not reloaded its keys yet), PushRetryMin the first
-	// delay (doubling); defaults 6 and 10ms, about 0.6s in all.
+	Cooldown time.Duration // least time between unknown-kid fetches, from the last attempt; default 30s
+	// PushInterval is the least time between the fetches of Refresh calls that name no JWKS
+	// ETag (an event from an older publisher), in real time; default 1s. A Refresh naming an
+	// ETag is not paced: it fetches only while that document is not held, and one chase runs
+	// at a time.
+	PushInterval time.Duration
+	// PushRetries bounds the refetches after a key-change event while the issuer serves
+	// another document than the event named (or, for an event naming none, the unchanged
+	// one): an issuer replica that has not reloaded its keys yet. PushRetryMin is the first
+	// delay, doubling up to PushRetryMax; defaults 20, 5ms and 100ms, about 1.7s in all.
 	PushRetries   int
 	PushRetryMin  time.Duration
+	PushRetryMax  time.Duration
 	MaxWait       time.Duration // longest PublicKey waits for a fetch in flight; default 2s
 	StaleIfError  time.Duration // keys stay usable this long past their freshness when fetches fail; default 24h
 	DefaultMaxAge time.Duration // refresh interval when the response has no cache headers; default 5m
@@ -63,9 +71,11 @@ func (c *Config) defaults() {
 	}
 	def(&c.Cooldown, 30*time.Second)
 	def(&c.PushInterval, time.Second)
-	def(&c.PushRetryMin, 10*time.Millisecond)
+	def(&c.PushRetryMin, 5*time.Millisecond)
+	def(&c.PushRetryMax, 100*time.Millisecond)
+	c.PushRetryMax = max(c.PushRetryMax, c.PushRetryMin)
 	if c.PushRetries <= 0 {
-		c.PushRetries = 6
+		c.PushRetries = 20
 	}
 	def(&c.MaxWait, 2*time.Second)
 	def(&c.StaleIfError, 24*time.Hour)
@@ -88,16 +98,19 @@ func (c *Config) defaults() {
 // immutable snapshot behind an atomic pointer (one load and one map lookup, no lock, no I/O).
 // The snapshot is replaced as a whole by a fetch: on a schedule (Run), for an unknown kid
 // (single-flight, at most one per Cooldown, never blocking more than MaxWait), or on Refresh
-// (a key-change event). A failed fetch keeps the last good keys until they are StaleIfError
-// past their freshness; after that PublicKey answers token.ErrKeysUnavailable. Safe for
-// concurrent use.
+// (a key-change event: past any cache, until the document the event names is served).
+// Distrust removes a withdrawn kid from the snapshot at once and from every later one. A
+// failed fetch keeps the last good keys until they are StaleIfError past their freshness;
+// after that PublicKey answers token.ErrKeysUnavailable. Safe for concurrent use.
 type RemoteKeySet struct {
 	client  *http.Client
 	clock   ports.Clock
 	metrics ports.Metrics
 	cfg     Config
 
-	snap atomic.Pointer[snapshot]
+	snap       atomic.Pointer[snapshot]
+	snapMu     sync.Mutex // serialises replacing snap, so a Distrust is never undone by a fetch
+	distrusted key.Withdrawn
 
 	ctx    context.Context // ends at Close; fetches run under it
 	cancel context.CancelFunc
@@ -115,6 +128,8 @@ type RemoteKeySet struct {
 	lastOutcome string
 	lastErr     error
 	skipped     int
+	target      string // the JWKS ETag the latest Refresh named, "" once held (or given up)
+	targetGen   uint64 // incremented whenever target is set
 }
 
 var _ ports.KeySet = (*RemoteKeySet)(nil)
@@ -211,7 +226,7 @@ func (ks *RemoteKeySet) miss(now time.Time) error {
 
 func (ks *RemoteKeySet) slowPath(ctx context.Context, kid string, mayRefresh bool) (ed25519.PublicKey, error) {
 	now := ks.clock.Now()
-	if !mayRefresh {
+	if !mayRefresh || ks.distrusted.Has(kid) {
 		return nil, ks.miss(now)
 	}
 	ks.mu.Lock()
@@ -259,21 +274,42 @@ func (ks *RemoteKeySet) slowPath(ctx context.Context, kid string, mayRefresh boo
 }
 
 // Refresh fetches the JWKS now (a key-change event arrived), in a fetch that starts after the
-// call, so a key published just before the event is seen; it joins such a fetch if one is in
-// flight. At most one push fetch starts per PushInterval: a call inside the interval returns
-// nil at once and one deferred fetch runs at the interval's end, so a burst of events costs
-// one fetch and none is lost. The error is informational.
-func (ks *RemoteKeySet) Refresh(ctx context.Context) error {
+// call, past any cache: no If-None-Match, Cache-Control: no-cache. With etag (the ETag of the
+// document the event names) it returns at once if that document is held, else it looks again
+// (PushRetries, from PushRetryMin doubling to PushRetryMax) until the issuer serves it,
+// installing only that document, or the last one served if it never comes (the event was
+// overtaken by a later change, or no issuer replica has reloaded). A Refresh naming another
+// ETag while one runs moves its goal there. Without etag (an older publisher) it looks again
+// while the document is unchanged, installing each; and at most one such fetch starts per
+// PushInterval: a call inside the interval returns nil at once and one deferred fetch runs at
+// the interval's end, so a burst of events costs one fetch and none is lost. The error is
+// informational.
+func (ks *RemoteKeySet) Refresh(ctx context.Context, etag string) error {
+	if etag != "" && ks.holds(etag) {
+		return nil
+	}
 	ks.mu.Lock()
 	want := ks.started + 1
+	if etag != "" {
+		ks.target = etag
+		ks.targetGen++
+	}
 	ks.mu.Unlock()
 	for {
+		if etag != "" && ks.holds(etag) {
+			return nil // a chase in flight reached it
+		}
 		ks.mu.Lock()
 		c := ks.inflight
 		if c == nil {
 			// Pacing uses the monotonic clock: it bounds load on the issuer, in real time.
-			if wait := time.Until(ks.lastPush.Add(ks.cfg.PushInterval)); !ks.lastPush.IsZero() && wait > 0 {
+			if wait := time.Until(ks.lastPush.Add(ks.cfg.PushInterval)); etag == "" && !ks.lastPush.IsZero() && wait > 0 {
 				ks.deferPushLocked(wait)
+				ks.mu.Unlock()
+				return nil
+			}
+			if etag != "" && ks.target == "" {
+				// Another chase ended without it (given up): it was installed or overtaken.
 				ks.mu.Unlock()
 				return nil
 			}
@@ -292,6 +328,52 @@ func (ks *RemoteKeySet) Refresh(ctx context.Context) error {
 	}
 }
 
+// holds reports whether the snapshot is the document etag names.
+func (ks *RemoteKeySet) holds(etag string) bool {
+	s := ks.snap.Load()
+	return s != nil && sameETag(s.etag, etag)
+}
+
+// sameETag compares two entity tags, ignoring weakness: a proxy that compresses the document
+// (nginx gzip) turns the issuer's strong ETag into a weak one for the same keys.
+func sameETag(a, b string) bool {
+	a, b = strings.TrimPrefix(a, "W/"), strings.TrimPrefix(b, "W/")
+	return a != "" && a == b
+}
+
+// Distrust implements ports.KeySet: kid leaves the snapshot now and is dropped from every
+// document fetched later.
+func (ks *RemoteKeySet) Distrust(kid string) {
+	if kid == "" {
+		return
+	}
+	ks.snapMu.Lock()
+	defer ks.snapMu.Unlock()
+	ks.distrusted.Add(kid)
+	if s := ks.snap.Load(); s != nil {
+		if _, ok := s.keys[kid]; ok {
+			next := *s
+			next.keys = maps.Clone(s.keys)
+			delete(next.keys, kid)
+			ks.snap.Store(&next)
+		}
+	}
+}
+
+// install makes s the snapshot, without the distrusted kids.
+func (ks *RemoteKeySet) install(s *snapshot) {
+	ks.snapMu.Lock()
+	defer ks.snapMu.Unlock()
+	if !ks.distrusted.Empty() {
+		for kid := range s.keys {
+			if ks.distrusted.Has(kid) {
+				delete(s.keys, kid) // s is ours: fetch built it
+			}
+		}
+	}
+	ks.snap.Store(s)
+}
+
 // deferPushLocked schedules one Refresh after wait, unless one is scheduled; ks.mu is held.
 func (ks *RemoteKeySet) deferPushLocked(wait time.Duration) {
 	if ks.pushPending || ks.closed {
@@ -304,7 +386,7 @@ func (ks *RemoteKeySet) deferPushLocked(wait time.Duration) {
 		ks.pushPending = false
 		ks.mu.Unlock()
 		if ok {
-			_ = ks.Refresh(ks.ctx)
+			_ = ks.Refresh(ks.ctx, "")
 		}
 	})
 }
@@ -395,22 +477,17 @@ func (ks *RemoteKeySet) startLocked(trigger string, forced bool) *call {
 		return c
 	}
 	ks.wg.Go(func() {
-		var before string
-		if s := ks.snap.Load(); s != nil {
-			before = s.etag
-		}
 		var outcome string
 		var err error
-		for attempt := 0; ; attempt++ {
+		if trigger == triggerPush {
+			outcome, err = ks.chase()
+		} else {
+			var next *snapshot
 			t0 := ks.clock.Now()
-			outcome, err = ks.fetch(trigger, forced)
+			next, outcome, err = ks.fetch(trigger, forced)
 			ks.metrics.JWKSFetch(trigger, outcome, ks.clock.Now().Sub(t0))
-			// A key-change event says the set changed: an unchanged document means the issuer
-			// has not reloaded yet, so look again shortly (bounded), never at a cached copy.
-			s := ks.snap.Load()
-			if trigger != triggerPush || err != nil || before == "" || s == nil || s.etag != before ||
-				attempt >= ks.cfg.PushRetries || !backoff.Sleep(ks.ctx, ks.cfg.PushRetryMin<<attempt) {
-				break
+			if err == nil {
+				ks.install(next)
 			}
 		}
 		ks.mu.Lock()
@@ -423,8 +500,57 @@ func (ks *RemoteKeySet) startLocked(trigger string, forced bool) *call {
 	return c
 }
 
-// fetch runs one conditional GET of the JWKS and installs the result.
-func (ks *RemoteKeySet) fetch(trigger string, forced bool) (outcome string, err error) {
+// chase runs the fetches of a key-change event (see Refresh): until the document the latest
+// Refresh named is served (or, naming none, until the document changes), bounded.
+func (ks *RemoteKeySet) chase() (outcome string, err error) {
+	var before string
+	if s := ks.snap.Load(); s != nil {
+		before = s.etag
+	}
+	ks.mu.Lock()
+	gen := ks.targetGen
+	ks.mu.Unlock()
+	for attempt := 0; ; attempt++ {
+		t0 := ks.clock.Now()
+		next, outcome, err := ks.fetch(triggerPush, true)
+		ks.metrics.JWKSFetch(triggerPush, outcome, ks.clock.Now().Sub(t0))
+		if err != nil {
+			return outcome, err
+		}
+		ks.mu.Lock()
+		target := ks.target
+		if ks.targetGen != gen { // a later event named another document: a fresh budget for it
+			gen, attempt = ks.targetGen, 0
+		}
+		done := attempt >= ks.cfg.PushRetries
+		switch {
+		case target != "" && sameETag(next.etag, target):
+			done = true
+		case target == "" && (before == "" || next.etag != before):
+			done = true
+		}
+		if done && ks.targetGen == gen {
+			ks.target = ""
+		}
+		ks.mu.Unlock()
+		// Install what the event named; while chasing it, keep the keys held (a replica that
+		// has not reloaded serves the set from before the change, no better); give up on the
+		// last document served. An event that names nothing installs every answer.
+		if done || target == "" {
+			ks.install(next)
+		}
+		if done {
+			return outcome, nil
+		}
+		if !backoff.Sleep(ks.ctx, min(ks.cfg.PushRetryMin<<min(attempt, 30), ks.cfg.PushRetryMax)) {
+			return outcome, ks.ctx.Err()
+		}
+	}
+}
+
+// fetch runs one GET of the JWKS (conditional unless trigger is a push) and returns the
+// snapshot its answer makes, for the caller to install.
+func (ks *RemoteKeySet) fetch(trigger string, forced bool) (next *snapshot, outcome string, err error) {
 	ctx, cancel := context.WithTimeout(ks.ctx, ks.cfg.Timeout)
 	defer cancel()
 	defer func() {
@@ -439,15 +565,18 @@ func (ks *RemoteKeySet) fetch(trigger string, forced bool) (outcome string, err 
 	}()
 	u, err := ks.jwksURL(ctx)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return "", failed(outcomeHTTPError, "%w", err)
+		return nil, "", failed(outcomeHTTPError, "%w", err)
 	}
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
 	if forced {
+		// A cache on the way must ask the issuer (RFC 9111 section 5.2.1.4; Pragma for
+		// HTTP/1.0 caches).
 		req.Header.Set("Cache-Control", "no-cache")
+		req.Header.Set("Pragma", "no-cache")
 	}
 	old := ks.snap.Load()
 	if old != nil && old.etag != "" && trigger != triggerPush {
@@ -457,7 +586,7 @@ func (ks *RemoteKeySet) fetch(trigger string, forced bool) (outcome string, err 
 	}
 	resp, err := ks.client.Do(req)
 	if err != nil {
-		return "", transportError(err)
+		return nil, "", transportError(err)
 	}
 	defer resp.Body.Close()
 	now := ks.clock.Now()
@@ -465,33 +594,32 @@ func (ks *RemoteKeySet) fetch(trigger string, forced bool) (outcome string, err 
 	case resp.StatusCode == http.StatusNotModified && old != nil:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, ks.cfg.MaxBodyBytes))
 		next := *old
+		next.keys = maps.Clone(old.keys)
 		ks.fresh(&next, resp.Header, now)
 		if etag := resp.Header.Get("ETag"); etag != "" {
 			next.etag = etag
 		}
-		ks.snap.Store(&next)
-		return outcome304, nil
+		return &next, outcome304, nil
 	case resp.StatusCode != http.StatusOK:
-		return "", failed(outcomeHTTPError, "status %d", resp.StatusCode)
+		return nil, "", failed(outcomeHTTPError, "status %d", resp.StatusCode)
 	}
 	if err := checkJSON(resp.Header, "application/jwk-set+json"); err != nil {
-		return "", err
+		return nil, "", err
 	}
 	body, err := ks.read(resp.Body)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	keys, skipped, err := parseJWKS(body)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
-	next := &snapshot{keys: keys, etag: resp.Header.Get("ETag")}
+	next = &snapshot{keys: keys, etag: resp.Header.Get("ETag")}
 	ks.fresh(next, resp.Header, now)
-	ks.snap.Store(next)
 	ks.mu.Lock()
 	ks.skipped = skipped
 	ks.mu.Unlock()
-	return outcome200, nil
+	return next, outcome200, nil
 }
 
 // fresh sets a snapshot's times from a response's cache headers (RFC 9111 max-age, or

@@ -29,6 +29,7 @@ func TestRemoteKeySetContract(t *testing.T) {
 				})
 			},
 			Break:  func(t *testing.T) { f.srv.set(func(s *jwksServer) { s.status = http.StatusInternalServerError }) },
+			Repair: func(t *testing.T) { f.srv.set(func(s *jwksServer) { s.status = 0 }) },
 			Settle: func(t *testing.T) { f.clock.Advance(time.Hour) },
 		}
 	})

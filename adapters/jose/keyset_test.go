@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 // load fetches the JWKS once and fails the test if that does not work.
 func (f *fixture) load(t *testing.T) {
 	t.Helper()
-	if err := f.ks.Refresh(t.Context()); err != nil {
+	if err := f.ks.Refresh(t.Context(), ""); err != nil {
 		t.Fatalf("Refresh: %v", err)
 	}
 	f.clock.Advance(2 * time.Second) // past the push interval, so the next Refresh does not wait
@@ -89,7 +90,7 @@ func TestRemovedKeyRejectedAfterNextRefresh(t *testing.T) {
 	if err := f.auth(t, tok); err != nil {
 		t.Fatalf("before the refresh the cached key still verifies: %v", err)
 	}
-	if err := f.ks.Refresh(t.Context()); err != nil {
+	if err := f.ks.Refresh(t.Context(), ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.auth(t, tok); !errors.Is(err, token.ErrUnknownKid) {
@@ -175,7 +176,7 @@ func TestStaleKeysServedUntilTheBound(t *testing.T) {
 			k := newKey(t, 1)
 			f := newFixture(t, Config{}, k)
 			f.srv.header.Set("Cache-Control", tt.cache)
-			if err := f.ks.Refresh(t.Context()); err != nil {
+			if err := f.ks.Refresh(t.Context(), ""); err != nil {
 				t.Fatal(err)
 			}
 			f.srv.set(func(s *jwksServer) { s.status = http.StatusBadGateway })
@@ -286,7 +287,7 @@ func TestFetchRefusals(t *testing.T) {
 			defer other.Close()
 			f.srv.set(func(s *jwksServer) { tt.setup(s, other) })
 			var fe *fetchError
-			if err := f.ks.Refresh(t.Context()); !errors.As(err, &fe) || fe.outcome != tt.outcome {
+			if err := f.ks.Refresh(t.Context(), ""); !errors.As(err, &fe) || fe.outcome != tt.outcome {
 				t.Fatalf("Refresh: %v, want a %s refusal", err, tt.outcome)
 			}
 			if hits != 0 {
@@ -330,7 +331,7 @@ func TestDiscoveryFromIssuer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeKS()
-	if err := ks.Refresh(t.Context()); err != nil {
+	if err := ks.Refresh(t.Context(), ""); err != nil {
 		t.Fatal(err)
 	}
 	if st := ks.Status(); st.URL != f.srv.URL+JWKSPath || st.Keys != 1 {
@@ -437,14 +438,14 @@ func TestNegativeCacheSparesRepeatedUnknownKid(t *testing.T) {
 func TestRefreshBurstCostsOneDeferredFetch(t *testing.T) {
 	old, rotated := newKey(t, 1), newKey(t, 2)
 	f := newFixture(t, Config{PushInterval: time.Second}, old)
-	if err := f.ks.Refresh(t.Context()); err != nil {
+	if err := f.ks.Refresh(t.Context(), ""); err != nil {
 		t.Fatal(err)
 	}
 	f.srv.set(func(s *jwksServer) { s.keys = []key.Key{old, rotated} })
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
-			if err := f.ks.Refresh(t.Context()); err != nil {
+			if err := f.ks.Refresh(t.Context(), ""); err != nil {
 				t.Errorf("Refresh: %v", err)
 			}
 		})
@@ -468,7 +469,7 @@ func TestRefreshSeesPastAnIssuerNotYetReloaded(t *testing.T) {
 	kept, withdrawn := newKey(t, 1), newKey(t, 2)
 	f := newFixture(t, Config{}, kept, withdrawn)
 	f.srv.set(func(s *jwksServer) { s.etag = `"v1"` })
-	if err := f.ks.Refresh(t.Context()); err != nil {
+	if err := f.ks.Refresh(t.Context(), ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.ks.PublicKey(t.Context(), withdrawn.ID, false); err != nil {
@@ -480,7 +481,7 @@ func TestRefreshSeesPastAnIssuerNotYetReloaded(t *testing.T) {
 	time.AfterFunc(40*time.Millisecond, func() {
 		f.srv.set(func(s *jwksServer) { s.keys, s.etag = []key.Key{kept}, `"v2"` })
 	})
-	if err := f.ks.Refresh(t.Context()); err != nil {
+	if err := f.ks.Refresh(t.Context(), ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.ks.PublicKey(t.Context(), withdrawn.ID, false); err == nil {
@@ -499,5 +500,164 @@ func TestRefreshSeesPastAnIssuerNotYetReloaded(t *testing.T) {
 		if v != "" {
 			t.Errorf("fetch %d after the event sent If-None-Match %q: it could get a 304 for the old keys", i, v)
 		}
+	}
+}
+
+// TestRefreshChasesTheDocumentTheEventNames: a key-change event names the ETag of the new
+// document. The issuer replica answering first has not reloaded (it serves the old keys, with
+// the withdrawn one); Refresh asks again, past any cache, until it is served the named
+// document, and returns holding it. A second Refresh naming the held document fetches nothing.
+func TestRefreshChasesTheDocumentTheEventNames(t *testing.T) {
+	kept, withdrawn := newKey(t, 1), newKey(t, 2)
+	f := newFixture(t, Config{}, kept, withdrawn)
+	f.srv.set(func(s *jwksServer) { s.etag = `"v1"` })
+	if err := f.ks.Refresh(t.Context(), ""); err != nil {
+		t.Fatal(err)
+	}
+	f.srv.set(func(s *jwksServer) { s.inm, s.cc = nil, nil })
+	before := f.srv.requests.Load()
+	time.AfterFunc(30*time.Millisecond, func() {
+		f.srv.set(func(s *jwksServer) { s.keys, s.etag = []key.Key{kept}, `"v2"` })
+	})
+	if err := f.ks.Refresh(t.Context(), `"v2"`); err != nil {
+		t.Fatal(err)
+	}
+	if !f.ks.holds(`"v2"`) {
+		t.Fatalf("Refresh returned holding %q, want the named document", f.ks.snap.Load().etag)
+	}
+	if _, err := f.ks.PublicKey(t.Context(), withdrawn.ID, false); !errors.Is(err, token.ErrUnknownKid) {
+		t.Errorf("withdrawn key after Refresh: %v, want ErrUnknownKid", err)
+	}
+	if _, err := f.ks.PublicKey(t.Context(), kept.ID, false); err != nil {
+		t.Errorf("kept key: %v", err)
+	}
+	n := f.srv.requests.Load() - before
+	if n < 2 {
+		t.Errorf("%d fetches, want the old document fetched and then the named one", n)
+	}
+	f.srv.mu.Lock()
+	inm, cc := slices.Clone(f.srv.inm), slices.Clone(f.srv.cc)
+	f.srv.mu.Unlock()
+	for i := range inm {
+		if inm[i] != "" || cc[i] != "no-cache" {
+			t.Errorf("chase fetch %d: If-None-Match %q, Cache-Control %q; want none and no-cache", i, inm[i], cc[i])
+		}
+	}
+	if err := f.ks.Refresh(t.Context(), `"v2"`); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.srv.requests.Load() - before; got != n {
+		t.Errorf("Refresh naming the held document fetched %d times", got-n)
+	}
+}
+
+// TestRefreshLooksPastAStaleReplica: behind a round-robin balancer
+// one replica has reloaded and one has not. While the chase has not reached the named
+// document it keeps the keys it held (the stale replica's document is no better), and it ends
+// on the named one whichever replica answers first.
+func TestRefreshLooksPastAStaleReplica(t *testing.T) {
+	old, rotated := newKey(t, 1), newKey(t, 2)
+	stale, fresh := newJWKSServer(t, old), newJWKSServer(t, old, rotated)
+	stale.etag, fresh.etag = `"old"`, `"new"`
+	var n atomic.Int64
+	lb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The stale replica answers the first three, then every other one.
+		s := stale
+		if i := n.Add(1); i > 3 && i%2 == 0 {
+			s = fresh
+		}
+		s.serve(w, r)
+	}))
+	t.Cleanup(lb.Close)
+	f := newFixture(t, Config{URL: lb.URL + JWKSPath})
+	if err := f.ks.Refresh(t.Context(), `"new"`); err != nil {
+		t.Fatal(err)
+	}
+	if !f.ks.holds(`"new"`) {
+		t.Fatalf("holding %q, want the named document", f.ks.snap.Load().etag)
+	}
+	if _, err := f.ks.PublicKey(t.Context(), rotated.ID, false); err != nil {
+		t.Errorf("rotated key: %v", err)
+	}
+	if got := n.Load(); got < 4 {
+		t.Errorf("%d fetches, want the stale answers looked past", got)
+	}
+}
+
+// TestRefreshGivesUpOnADocumentNeverServed: an event overtaken by a later change names a
+// document no replica serves any more: the chase is bounded and installs what is served.
+func TestRefreshGivesUpOnADocumentNeverServed(t *testing.T) {
+	old, rotated := newKey(t, 1), newKey(t, 2)
+	f := newFixture(t, Config{PushRetries: 3}, old, rotated)
+	f.srv.set(func(s *jwksServer) { s.etag = `"latest"` })
+	if err := f.ks.Refresh(t.Context(), `"overtaken"`); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.srv.requests.Load(); got != 4 {
+		t.Errorf("%d fetches, want 4 (one and PushRetries more)", got)
+	}
+	if !f.ks.holds(`"latest"`) {
+		t.Errorf("holding %q after giving up, want the served document", f.ks.snap.Load().etag)
+	}
+	if _, err := f.ks.PublicKey(t.Context(), rotated.ID, false); err != nil {
+		t.Errorf("rotated key: %v", err)
+	}
+}
+
+// TestRefreshFollowsALaterEventDuringAChase: a Refresh naming a newer document while one
+// chases an older moves the goal; both return holding the newer. A proxy that weakens the
+// ETag (gzip) does not hide the match.
+func TestRefreshFollowsALaterEventDuringAChase(t *testing.T) {
+	k1, k2, k3 := newKey(t, 1), newKey(t, 2), newKey(t, 3)
+	f := newFixture(t, Config{}, k1)
+	f.srv.set(func(s *jwksServer) { s.etag = `W/"v1"` })
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := f.ks.Refresh(t.Context(), `"v2"`); err != nil {
+			t.Errorf("Refresh v2: %v", err)
+		}
+	})
+	time.Sleep(20 * time.Millisecond)
+	wg.Go(func() {
+		if err := f.ks.Refresh(t.Context(), `"v3"`); err != nil {
+			t.Errorf("Refresh v3: %v", err)
+		}
+	})
+	time.Sleep(20 * time.Millisecond)
+	f.srv.set(func(s *jwksServer) { s.keys, s.etag = []key.Key{k1, k2, k3}, `W/"v3"` })
+	wg.Wait()
+	if !f.ks.holds(`"v3"`) {
+		t.Fatalf("holding %q, want v3", f.ks.snap.Load().etag)
+	}
+	if _, err := f.ks.PublicKey(t.Context(), k3.ID, false); err != nil {
+		t.Errorf("k3: %v", err)
+	}
+}
+
+// TestDistrustBeatsAFetchInFlight: a kid distrusted while a fetch of a document that still
+// lists it is in flight stays refused when that fetch lands.
+func TestDistrustBeatsAFetchInFlight(t *testing.T) {
+	kept, withdrawn := newKey(t, 1), newKey(t, 2)
+	f := newFixture(t, Config{}, kept, withdrawn)
+	if err := f.ks.Refresh(t.Context(), ""); err != nil {
+		t.Fatal(err)
+	}
+	block := make(chan struct{})
+	f.srv.set(func(s *jwksServer) { s.block = block })
+	done := make(chan error, 1)
+	go func() { done <- f.ks.Refresh(t.Context(), `"never"`) }()
+	eventually(t, "the fetch to start", func() bool { return f.srv.requests.Load() >= 2 })
+	f.ks.Distrust(withdrawn.ID)
+	if _, err := f.ks.PublicKey(t.Context(), withdrawn.ID, false); !errors.Is(err, token.ErrUnknownKid) {
+		t.Errorf("distrusted kid while a fetch is in flight: %v", err)
+	}
+	f.srv.set(func(s *jwksServer) { s.block = nil })
+	close(block)
+	<-done
+	if _, err := f.ks.PublicKey(t.Context(), withdrawn.ID, true); !errors.Is(err, token.ErrUnknownKid) {
+		t.Errorf("distrusted kid after the fetch landed: %v", err)
+	}
+	if _, err := f.ks.PublicKey(t.Context(), kept.ID, false); err != nil {
+		t.Errorf("kept key: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -133,23 +134,58 @@ func isTimeout(err error) bool {
 }
 
 // The wire form of an event is "1 <kind> <seq> <published ns> <entry kind> <not-before ns>
-// <expiry ns> <key>": space-separated, the key last and raw, so any bytes survive.
+// <expiry ns> <key>": space-separated, the key last and raw, so any bytes survive. A
+// key-change event has no entry ("-") and carries its revocation.KeyChange in the key's place
+// as a form ("jwks_etag=...&withdrawn=...", names unknown to a reader ignored): a reader from
+// before it existed ignores the key of a key-change event, and an event from before it has an
+// empty one, so both versions read each other's events.
 const eventVersion = "1"
+
+// Names of the KeyChange fields in a key-change event's form.
+const (
+	formJWKSETag  = "jwks_etag"
+	formWithdrawn = "withdrawn"
+)
 
 func encodeEvent(e revocation.Event) string {
 	ek := string(e.Entry.Kind)
 	if ek == "" {
 		ek = "-"
 	}
+	last := e.Entry.Key
+	if e.Kind == revocation.EventKeysChanged && ek == "-" {
+		last = encodeKeyChange(e.Keys)
+	}
 	var b strings.Builder
-	b.Grow(64 + len(e.Entry.Key))
+	b.Grow(64 + len(last))
 	for _, s := range []string{eventVersion, string(e.Kind), strconv.FormatUint(e.Seq, 10),
 		nanos(e.PublishedAt), ek, nanos(e.Entry.NotBefore), nanos(e.Entry.ExpiresAt)} {
 		b.WriteString(s)
 		b.WriteByte(' ')
 	}
-	b.WriteString(e.Entry.Key)
+	b.WriteString(last)
 	return b.String()
+}
+
+func encodeKeyChange(c revocation.KeyChange) string {
+	v := url.Values{}
+	if c.JWKSETag != "" {
+		v.Set(formJWKSETag, c.JWKSETag)
+	}
+	if c.Withdrawn != "" {
+		v.Set(formWithdrawn, c.Withdrawn)
+	}
+	return v.Encode()
+}
+
+// decodeKeyChange reads what encodeKeyChange wrote. A form it cannot read says nothing more
+// than that the keys changed (the verifier then refetches until the JWKS changes).
+func decodeKeyChange(s string) revocation.KeyChange {
+	v, err := url.ParseQuery(s)
+	if err != nil {
+		return revocation.KeyChange{}
+	}
+	return revocation.KeyChange{JWKSETag: v.Get(formJWKSETag), Withdrawn: v.Get(formWithdrawn)}
 }
 
 // splitEvent returns the wire form of e around its sequence number: head + seq + tail, for a
@@ -178,9 +214,12 @@ func decodeEvent(s string) (revocation.Event, error) {
 		}
 	}
 	e := revocation.Event{Kind: revocation.EventKind(f[1]), Seq: seq, PublishedAt: t[0]}
-	if f[4] != "-" {
+	switch {
+	case f[4] != "-":
 		e.Entry = revocation.Entry{Kind: revocation.Kind(f[4]), Key: f[7], NotBefore: t[1], ExpiresAt: t[2]}
-	} else if f[7] != "" {
+	case e.Kind == revocation.EventKeysChanged:
+		e.Keys = decodeKeyChange(f[7])
+	case f[7] != "":
 		e.Entry.Key = f[7]
 	}
 	return e, nil

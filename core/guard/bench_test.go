@@ -68,7 +68,7 @@ func benchGuard(b *testing.B) (*Guard, signer, string) {
 		if err != nil {
 			panic(err)
 		}
-		if err := ks.Refresh(b.Context()); err != nil {
+		if err := ks.Refresh(b.Context(), ""); err != nil {
 			panic(err)
 		}
 		feed := NewFeed(newStore(clock), newBus(), ks, clock, newMetrics(), FeedConfig{})

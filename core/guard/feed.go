@@ -38,6 +38,7 @@ type Feed struct {
 
 	keysBusy  atomic.Bool
 	keysDirty atomic.Bool
+	keysETag  atomic.Pointer[string] // the JWKS ETag the latest key-change event named
 	keysWG    sync.WaitGroup
 }
 
@@ -273,8 +274,11 @@ func (f *Feed) handle(ctx context.Context, r *feedRun, e revocation.Event) {
 			f.markCurrent(now)
 		}
 	case revocation.EventKeysChanged:
+		if f.keys != nil && e.Keys.Withdrawn != "" {
+			f.keys.Distrust(e.Keys.Withdrawn) // at once, on this goroutine: never behind a fetch
+		}
 		f.lag(e, now)
-		f.refreshKeys(ctx)
+		f.refreshKeys(ctx, e.Keys.JWKSETag)
 	}
 }
 
@@ -439,12 +443,14 @@ func (f *Feed) resync(ctx context.Context, r *feedRun, reason string) {
 	f.syncedOnce.Do(func() { close(f.syncedCh) })
 }
 
-// refreshKeys asks the KeySet to reload, off Run's goroutine. A change that arrives while a
-// reload runs triggers one more reload after it, so no change is lost.
-func (f *Feed) refreshKeys(ctx context.Context) {
+// refreshKeys asks the KeySet to reload until it holds the JWKS document etag names, off Run's
+// goroutine. A change that arrives while a reload runs triggers one more reload after it,
+// towards the latest change's document, so no change is lost.
+func (f *Feed) refreshKeys(ctx context.Context, etag string) {
 	if f.keys == nil {
 		return
 	}
+	f.keysETag.Store(&etag)
 	f.keysDirty.Store(true)
 	if !f.keysBusy.CompareAndSwap(false, true) {
 		return
@@ -452,7 +458,7 @@ func (f *Feed) refreshKeys(ctx context.Context) {
 	f.keysWG.Go(func() {
 		for {
 			f.keysDirty.Store(false)
-			_ = f.keys.Refresh(ctx) // informational; the KeySet retries on its own schedule
+			_ = f.keys.Refresh(ctx, *f.keysETag.Load()) // informational; the KeySet retries on its own schedule
 			f.keysBusy.Store(false)
 			if ctx.Err() != nil || !f.keysDirty.Load() || !f.keysBusy.CompareAndSwap(false, true) {
 				return

@@ -313,6 +313,37 @@ func TestFeedKeysChangedRefreshesKeys(t *testing.T) {
 	})
 }
 
+// TestFeedKeyWithdrawalIsNotBehindAFetch: a key-change event naming a withdrawn kid makes the
+// feed distrust it at once, even while a reload for an earlier change is still running; the
+// next reload aims at the document the latest event names.
+func TestFeedKeyWithdrawalIsNotBehindAFetch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store, bus := newStore(wallClock{}), newBus()
+		keys := &mapKeys{gate: make(chan struct{})}
+		f, _ := startFeed(t, store, bus, keys, feedCfg)
+		_ = f.WaitSynced(t.Context())
+		publish := func(c revocation.KeyChange) {
+			_ = bus.Publish(t.Context(), revocation.Event{Kind: revocation.EventKeysChanged, PublishedAt: time.Now(), Keys: c})
+			synctest.Wait()
+		}
+		publish(revocation.KeyChange{JWKSETag: `"rotated"`})
+		publish(revocation.KeyChange{JWKSETag: `"withdrawn"`, Withdrawn: "k-leaked"})
+		etags, distrusted := keys.told()
+		if d := cmp.Diff([]string{"k-leaked"}, distrusted); d != "" {
+			t.Errorf("Distrust while a reload runs (-want +got):\n%s", d)
+		}
+		if d := cmp.Diff([]string{`"rotated"`}, etags); d != "" {
+			t.Errorf("Refresh before the gate opens (-want +got):\n%s", d)
+		}
+		close(keys.gate)
+		synctest.Wait()
+		etags, _ = keys.told()
+		if d := cmp.Diff([]string{`"rotated"`, `"withdrawn"`}, etags); d != "" {
+			t.Errorf("Refresh ETags (-want +got):\n%s", d)
+		}
+	})
+}
+
 // TestFeedStaleness: heartbeats and polls keep the set current; with the store and the bus
 // down it goes stale, a fail-open guard keeps answering, a fail-closed one answers
 // ErrRevocationUnavailable, and both recover when the store returns.

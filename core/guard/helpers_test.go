@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -121,6 +122,11 @@ type mapKeys struct {
 	lookups    atomic.Int64
 	refreshes  atomic.Int64
 	mayRefresh atomic.Int64
+
+	gate       chan struct{} // when set, Refresh waits for it (a fetch that takes long)
+	mu         sync.Mutex
+	etags      []string // given to Refresh
+	distrusted []string // given to Distrust
 }
 
 func (k *mapKeys) PublicKey(_ context.Context, kid string, mayRefresh bool) (ed25519.PublicKey, error) {
@@ -138,7 +144,29 @@ func (k *mapKeys) PublicKey(_ context.Context, kid string, mayRefresh bool) (ed2
 	return pub, nil
 }
 
-func (k *mapKeys) Refresh(context.Context) error { k.refreshes.Add(1); return nil }
+func (k *mapKeys) Refresh(_ context.Context, etag string) error {
+	k.refreshes.Add(1)
+	k.mu.Lock()
+	k.etags = append(k.etags, etag)
+	k.mu.Unlock()
+	if k.gate != nil {
+		<-k.gate
+	}
+	return nil
+}
+
+func (k *mapKeys) Distrust(kid string) {
+	k.mu.Lock()
+	k.distrusted = append(k.distrusted, kid)
+	k.mu.Unlock()
+}
+
+// told returns the ETags Refresh was given and the kids Distrust was given.
+func (k *mapKeys) told() (etags, distrusted []string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.etags), slices.Clone(k.distrusted)
+}
 
 // signer makes tokens with any header and claims.
 type signer struct {

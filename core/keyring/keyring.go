@@ -7,8 +7,10 @@
 // Rules (the schedule itself is key.Ring's): a new key is published Policy.PublishLead before
 // it signs; a key that stops signing stays published for Policy.KeepAfter (at least the life
 // of the tokens it signed), so nobody is logged out; a withdrawn (compromised) key leaves the
-// JWKS at once. Every change is told to verifiers with an EventKeysChanged on the bus and
-// recorded in the audit log. Replicas sharing one KeyStore agree on the ring: a slot is
+// JWKS at once. Every change is told to verifiers with an EventKeysChanged on the bus, once
+// it is committed to the KeyStore and this replica serves it, carrying the ETag of the JWKS
+// document that serves it and, for a withdrawal, the withdrawn kid; and it is recorded in the
+// audit log. Replicas sharing one KeyStore agree on the ring: a slot is
 // filled once (KeyStore.Insert answers ErrConflict to the loser, who reloads).
 //
 // Lifecycle: New checks the configuration and touches no store. Init loads the ring
@@ -95,6 +97,7 @@ type Ring struct {
 	lastReloadErr error              // guarded by loadMu
 	lastKidReload atomic.Int64       // unix nanos of the last unknown-kid reload
 	jwks          atomic.Pointer[jwksDoc]
+	distrusted    key.Withdrawn // kids a key-change event named withdrawn, refused before the reload shows it
 
 	publishFailures atomic.Uint64
 	auditFailures   atomic.Uint64
@@ -297,7 +300,8 @@ func (r *Ring) ensureLocked(ctx context.Context, now time.Time) (*state, error) 
 		}
 		if k.ID != "" {
 			r.changed(ctx, audit.Event{At: now, Action: audit.ActionKeyRotated,
-				Detail: fmt.Sprintf("kid %s slot %d activates %s (scheduled)", k.ID, k.Seq, at.UTC().Format(time.RFC3339))})
+				Detail: fmt.Sprintf("kid %s slot %d activates %s (scheduled)", k.ID, k.Seq, at.UTC().Format(time.RFC3339))},
+				revocation.KeyChange{JWKSETag: r.servedETag(ctx)})
 		}
 	}
 	return st, nil
@@ -326,15 +330,26 @@ func (r *Ring) createLocked(ctx context.Context, seq int64, now, at time.Time) (
 	return k, nil
 }
 
-// changed tells verifiers to refetch the JWKS and records e in the audit log, both best
-// effort (see PublishFailures, AuditFailures).
-func (r *Ring) changed(ctx context.Context, e audit.Event) {
-	if err := r.d.Bus.Publish(ctx, revocation.Event{Kind: revocation.EventKeysChanged, PublishedAt: e.At}); err != nil {
+// changed tells verifiers what changed (c: call it after the change is committed and the
+// snapshot reloaded, so that c.JWKSETag is what this replica serves) and records e in the
+// audit log, both best effort (see PublishFailures, AuditFailures).
+func (r *Ring) changed(ctx context.Context, e audit.Event, c revocation.KeyChange) {
+	if err := r.d.Bus.Publish(ctx, revocation.Event{Kind: revocation.EventKeysChanged, PublishedAt: e.At, Keys: c}); err != nil {
 		r.publishFailures.Add(1)
 	}
 	if err := r.d.Audit.Append(context.WithoutCancel(ctx), e); err != nil {
 		r.auditFailures.Add(1)
 	}
+}
+
+// servedETag returns the ETag of the JWKS document this replica serves now, or "" when it
+// cannot say (a verifier told "" refetches until the document changes).
+func (r *Ring) servedETag(ctx context.Context) string {
+	_, etag, err := r.JWKS(ctx)
+	if err != nil {
+		return ""
+	}
+	return etag
 }
 
 // public returns k without private material.
@@ -391,6 +406,11 @@ func (r *Ring) JWKS(ctx context.Context) (doc []byte, etag string, err error) {
 		return nil, "", err
 	}
 	pub := st.ring.Published(r.d.Clock.Now(), r.cfg.Policy)
+	if !r.distrusted.Empty() {
+		// Told of a withdrawal before this replica's reload showed it: never serve the key
+		// again (and serve the document the withdrawal's event names a little sooner).
+		pub = slices.DeleteFunc(pub, func(k key.Key) bool { return r.distrusted.Has(k.ID) })
+	}
 	ids := make([]string, len(pub))
 	for i, k := range pub {
 		ids[i] = k.ID
@@ -448,9 +468,14 @@ func (r *Ring) Rotate(ctx context.Context) (key.Key, error) {
 		_, _ = r.reloadLocked(ctx)
 		return key.Key{}, fmt.Errorf("keyring: rotate: %w", err)
 	}
-	_, _ = r.reloadLocked(ctx) // the new key is in r.opened; a failed reload is retried by Run
+	// The new key is in r.opened; a failed reload is retried by Run, and the event then names
+	// no document (this replica does not serve the new one yet).
+	var c revocation.KeyChange
+	if _, err := r.reloadLocked(ctx); err == nil {
+		c.JWKSETag = r.servedETag(ctx)
+	}
 	r.changed(ctx, audit.Event{At: now, Action: audit.ActionKeyRotated,
-		Detail: fmt.Sprintf("kid %s slot %d activates %s", k.ID, k.Seq, at.UTC().Format(time.RFC3339))})
+		Detail: fmt.Sprintf("kid %s slot %d activates %s", k.ID, k.Seq, at.UTC().Format(time.RFC3339))}, c)
 	return public(k), nil
 }
 
@@ -461,8 +486,8 @@ func (r *Ring) Rotate(ctx context.Context) (key.Key, error) {
 func (r *Ring) Retire(ctx context.Context, kid string) error { return r.retire(ctx, kid, false) }
 
 // Withdraw is Retire for a compromised key: it stops signing and leaves the JWKS at once, so
-// every verifier refuses the tokens it signed as soon as the key-change event reaches it
-// (their holders refresh and get tokens from the next key).
+// every verifier refuses the tokens it signed as soon as the key-change event (which names
+// it) reaches it (their holders refresh and get tokens from the next key).
 func (r *Ring) Withdraw(ctx context.Context, kid string) error { return r.retire(ctx, kid, true) }
 
 func (r *Ring) retire(ctx context.Context, kid string, withdraw bool) error {
@@ -483,7 +508,15 @@ func (r *Ring) retire(ctx context.Context, kid string, withdraw bool) error {
 		return unavailable("retire key", err)
 	}
 	_, err := r.ensureLocked(ctx, now)
-	r.changed(ctx, audit.Event{At: now, Action: action, Detail: "kid " + kid})
+	c := revocation.KeyChange{}
+	if err == nil {
+		c.JWKSETag = r.servedETag(ctx)
+	}
+	if withdraw {
+		r.distrusted.Add(kid)
+		c.Withdrawn = kid
+	}
+	r.changed(ctx, audit.Event{At: now, Action: action, Detail: "kid " + kid}, c)
 	return err
 }
 
@@ -533,6 +566,9 @@ func (r *Ring) lookup(kid string) (pk ed25519.PublicKey, found, loaded bool) {
 	if st == nil {
 		return nil, false, false
 	}
+	if r.distrusted.Has(kid) {
+		return nil, false, true
+	}
 	for _, k := range st.ring.Published(r.d.Clock.Now(), r.cfg.Policy) {
 		if k.ID == kid {
 			return k.Public, true, true
@@ -567,8 +603,13 @@ func (r *Ring) PublicKey(ctx context.Context, kid string, mayRefresh bool) (ed25
 }
 
 // Refresh implements ports.KeySet: it reloads the ring, coalesced with any reload already
-// waiting.
-func (r *Ring) Refresh(ctx context.Context) error { return r.reloadCoalesced(ctx) }
+// waiting. The ring reads the KeyStore itself, where a change is committed before its event is
+// published, so one reload holds it: etag is not needed.
+func (r *Ring) Refresh(ctx context.Context, etag string) error { return r.reloadCoalesced(ctx) }
+
+// Distrust implements ports.KeySet: PublicKey refuses kid at once, before the reload that
+// shows it withdrawn.
+func (r *Ring) Distrust(kid string) { r.distrusted.Add(kid) }
 
 // reloadCoalesced reloads the ring unless a reload started after the call began (its result
 // is as fresh as ours would be).

@@ -218,8 +218,8 @@ func TestRotate(t *testing.T) {
 		t.Error("the new key signs before PublishLead")
 	}
 	portstest.Eventually(t, "keys_changed event", func() bool { return len(events()) > 0 })
-	if got := events()[0].Kind; got != revocation.EventKeysChanged {
-		t.Errorf("event = %s", got)
+	if got := events()[0]; got.Kind != revocation.EventKeysChanged || got.Keys != (revocation.KeyChange{JWKSETag: etag2}) {
+		t.Errorf("event = %+v, want keys_changed naming the served document %s", got, etag2)
 	}
 	list, err := e.ring.List(t.Context())
 	if err != nil {
@@ -360,7 +360,7 @@ func TestKeySet(t *testing.T) {
 		t.Errorf("KeyStore reads a second later = %d, want 2", got)
 	}
 	k3, _ := e.ring.Rotate(t.Context())
-	if err := a.Refresh(t.Context()); err != nil {
+	if err := a.Refresh(t.Context(), ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.PublicKey(t.Context(), k3.ID, false); err != nil {
@@ -414,8 +414,16 @@ func TestWithdrawnKeyLeavesTheJWKSAtOnce(t *testing.T) {
 	if _, err := e.ring.PublicKey(t.Context(), k1, false); err != nil {
 		t.Fatalf("signing key before the withdrawal: %v", err)
 	}
+	events := portstest.Events(t, e.bus, nil)
 	if err := e.ring.Withdraw(t.Context(), k1); err != nil {
 		t.Fatal(err)
+	}
+	// Withdrawing the signing key created its successor (one event), then the withdrawal's
+	// event names the kid and the document served from then on.
+	_, served, _ := e.ring.JWKS(t.Context())
+	portstest.Eventually(t, "the withdrawal's event", func() bool { return len(events()) >= 2 })
+	if got, want := events()[len(events())-1].Keys, (revocation.KeyChange{JWKSETag: served, Withdrawn: k1}); got != want {
+		t.Errorf("withdrawal event says %+v, want %+v", got, want)
 	}
 	if slices.Contains(jwksKids(t, e.ring), k1) {
 		t.Error("withdrawn key still in the JWKS")

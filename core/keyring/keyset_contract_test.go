@@ -47,6 +47,7 @@ func TestRingKeySetContract(t *testing.T) {
 				}
 			},
 			Break:  func(t *testing.T) { store.broken.Store(true) },
+			Repair: func(t *testing.T) { store.broken.Store(false) },
 			Settle: func(t *testing.T) { clock.Advance(2 * time.Second) }, // past the unknown-kid reload limit
 		}
 	})

@@ -28,7 +28,7 @@ const (
 	MsgResumed   MessageKind = "resumed"   // Seq: the client's set is current up to Seq
 	MsgRevoked   MessageKind = "revoked"   // Seq, Entry, PublishedAt: add the entry
 	MsgHeartbeat MessageKind = "heartbeat" // Seq (the store's latest), At
-	MsgKeys      MessageKind = "keys"      // KeysVersion, PublishedAt: the signing keys changed
+	MsgKeys      MessageKind = "keys"      // KeysVersion, Withdrawn, PublishedAt: the signing keys changed
 	MsgKeepAlive MessageKind = "keepalive" // nothing happened for KeepAlive: proof the connection lives (an SSE comment)
 )
 
@@ -40,7 +40,8 @@ type Message struct {
 	Entry       revocation.Entry   // MsgRevoked
 	PublishedAt time.Time          // MsgRevoked, MsgKeys
 	At          time.Time          // MsgHeartbeat
-	KeysVersion string             // MsgKeys: what the key set's version is now ("" if the publisher did not say)
+	KeysVersion string             // MsgKeys: the JWKS ETag of the changed key set ("" if the publisher did not say)
+	Withdrawn   string             // MsgKeys: the kid the change withdrew, "" if none
 }
 
 // RelayConfig tunes a Relay. Zero fields take their defaults.
@@ -232,7 +233,7 @@ func (r *Relay) handle(e revocation.Event) (resync bool) {
 		r.notifyLocked()
 	case revocation.EventKeysChanged:
 		r.keys++
-		r.keysMsg = Message{Kind: MsgKeys, PublishedAt: e.PublishedAt}
+		r.keysMsg = Message{Kind: MsgKeys, PublishedAt: e.PublishedAt, KeysVersion: e.Keys.JWKSETag, Withdrawn: e.Keys.Withdrawn}
 		r.notifyLocked()
 	}
 	return false

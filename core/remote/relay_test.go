@@ -201,11 +201,12 @@ func TestRelayForwardsKeyChanges(t *testing.T) {
 	r := startRelay(t, remote.RelayConfig{})
 	f := follow(t, r.relay, 0, false)
 	f.next(t) // snapshot
-	if err := r.bus.Publish(t.Context(), revocation.Event{Kind: revocation.EventKeysChanged, PublishedAt: time.Now()}); err != nil {
+	c := revocation.KeyChange{JWKSETag: `"5c0f"`, Withdrawn: "k-leaked"}
+	if err := r.bus.Publish(t.Context(), revocation.Event{Kind: revocation.EventKeysChanged, PublishedAt: time.Now(), Keys: c}); err != nil {
 		t.Fatal(err)
 	}
-	if m := f.next(t); m.Kind != remote.MsgKeys {
-		t.Fatalf("message = %+v, want keys", m)
+	if m := f.next(t); m.Kind != remote.MsgKeys || m.KeysVersion != c.JWKSETag || m.Withdrawn != c.Withdrawn {
+		t.Fatalf("message = %+v, want keys naming %+v", m, c)
 	}
 }
 

@@ -72,7 +72,8 @@ type EventKind string
 const (
 	// EventRevoked carries a new Entry.
 	EventRevoked EventKind = "revoked"
-	// EventKeysChanged says the signing-key ring changed: verifiers refetch the JWKS.
+	// EventKeysChanged says the signing-key ring changed: verifiers refuse the key it names
+	// withdrawn at once and refetch the JWKS until they hold the document it names (Keys).
 	EventKeysChanged EventKind = "keys_changed"
 	// EventHeartbeat is published periodically by the auth service; its Seq is the store's
 	// latest sequence number, so a subscriber that missed an event notices at the next beat.
@@ -90,6 +91,19 @@ type Event struct {
 	Entry       Entry     // EventRevoked
 	Seq         uint64    // EventRevoked and EventHeartbeat: the store's sequence number (0: unsequenced)
 	PublishedAt time.Time // when the publisher sent it, for propagation latency
+	Keys        KeyChange // EventKeysChanged
+}
+
+// KeyChange is what an EventKeysChanged says about the new key set. Both fields may be empty:
+// a publisher that does not know them (or an older one) says only that the set changed.
+type KeyChange struct {
+	// JWKSETag is the ETag of the issuer's JWKS document once it serves the changed set (the
+	// publisher committed the change and computed it from the committed keys). A verifier
+	// refetches past any cache until it is served that document.
+	JWKSETag string
+	// Withdrawn is the kid of a key this change withdrew (compromised). A verifier refuses its
+	// tokens at once, before any fetch, and for good: a withdrawn key never returns.
+	Withdrawn string
 }
 
 // Snapshot is every active entry of a store and the sequence number of the last revocation

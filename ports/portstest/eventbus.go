@@ -102,7 +102,13 @@ func sample(n int) []revocation.Event {
 			out = append(out, revocation.Event{Kind: revocation.EventRevoked, Seq: seq, PublishedAt: now,
 				Entry: revocation.Entry{Kind: revocation.KindSubject, Key: fmt.Sprint("sub-", i), NotBefore: now.Add(-time.Second), ExpiresAt: now.Add(time.Hour)}})
 		case 2:
-			out = append(out, revocation.Event{Kind: revocation.EventKeysChanged, PublishedAt: now})
+			// Some with what a key change says (odd bytes in the kid), some without (an older
+			// publisher).
+			var kc revocation.KeyChange
+			if i%8 == 2 {
+				kc = revocation.KeyChange{JWKSETag: fmt.Sprintf(`"%032x"`, i), Withdrawn: fmt.Sprint("kid &=%+ \x00ü-", i)}
+			}
+			out = append(out, revocation.Event{Kind: revocation.EventKeysChanged, PublishedAt: now, Keys: kc})
 		default:
 			out = append(out, heartbeat(seq))
 		}

@@ -21,8 +21,9 @@ type KeySetIssuer struct {
 	Publish func(t *testing.T) (kid string, pub ed25519.PublicKey)
 	// Withdraw removes kid from the issuer's published set at once (a compromised key).
 	Withdraw func(t *testing.T, kid string)
-	// Break makes the issuer's keys unreachable from now on.
-	Break func(t *testing.T)
+	// Break makes the issuer's keys unreachable from now on; Repair undoes it.
+	Break  func(t *testing.T)
+	Repair func(t *testing.T)
 	// Settle lets the key set's rate limits pass (advance its fake clock past a cooldown).
 	Settle func(t *testing.T)
 }
@@ -31,7 +32,8 @@ type KeySetIssuer struct {
 // yet, following an issuer that publishes no key yet. The cases: a known kid answers its key; an
 // unknown kid answers token.ErrUnknownKid, a key set never loaded token.ErrKeysUnavailable; a
 // newly published kid is found only by a refresh (Refresh, or PublicKey with mayRefresh), never
-// by a lookup that may not refresh; a withdrawn key is gone after the next refresh; a failing
+// by a lookup that may not refresh; a withdrawn key is gone after the next refresh; a
+// distrusted kid is refused at once (no I/O) and after refreshes that still find it; a failing
 // issuer keeps the last good keys; and lookups race refreshes safely.
 func RunKeySet(t *testing.T, open func(t *testing.T) KeySetIssuer) {
 	// loaded returns a key set that has loaded one published key.
@@ -39,7 +41,7 @@ func RunKeySet(t *testing.T, open func(t *testing.T) KeySetIssuer) {
 		t.Helper()
 		ks := open(t)
 		kid, pub := ks.Publish(t)
-		if err := ks.KeySet.Refresh(t.Context()); err != nil {
+		if err := ks.KeySet.Refresh(t.Context(), ""); err != nil {
 			t.Fatalf("Refresh: %v", err)
 		}
 		ks.Settle(t)
@@ -76,7 +78,7 @@ func RunKeySet(t *testing.T, open func(t *testing.T) KeySetIssuer) {
 		ks := open(t)
 		ks.Break(t)
 		wantErr(t, ks, "any", true, token.ErrKeysUnavailable)
-		if err := ks.KeySet.Refresh(t.Context()); err == nil {
+		if err := ks.KeySet.Refresh(t.Context(), ""); err == nil {
 			t.Error("Refresh from a broken issuer = nil, want an error")
 		}
 		wantErr(t, ks, "any", false, token.ErrKeysUnavailable)
@@ -89,7 +91,7 @@ func RunKeySet(t *testing.T, open func(t *testing.T) KeySetIssuer) {
 
 		kid, pub = ks.Publish(t)
 		ks.Settle(t)
-		if err := ks.KeySet.Refresh(t.Context()); err != nil {
+		if err := ks.KeySet.Refresh(t.Context(), ""); err != nil {
 			t.Fatalf("Refresh: %v", err)
 		}
 		wantKey(t, ks, kid, false, pub) // a key-change event's Refresh
@@ -98,7 +100,7 @@ func RunKeySet(t *testing.T, open func(t *testing.T) KeySetIssuer) {
 		ks, kid, _ := loaded(t)
 		other, otherPub := ks.Publish(t)
 		ks.Withdraw(t, kid)
-		if err := ks.KeySet.Refresh(t.Context()); err != nil {
+		if err := ks.KeySet.Refresh(t.Context(), ""); err != nil {
 			t.Fatalf("Refresh: %v", err)
 		}
 		wantErr(t, ks, kid, false, token.ErrUnknownKid)
@@ -106,10 +108,35 @@ func RunKeySet(t *testing.T, open func(t *testing.T) KeySetIssuer) {
 		wantErr(t, ks, kid, true, token.ErrUnknownKid)
 		wantKey(t, ks, other, false, otherPub)
 	})
+	t.Run("DistrustedKidRefusedAtOnceAndForGood", func(t *testing.T) {
+		ks, kid, _ := loaded(t)
+		other, otherPub := ks.Publish(t)
+		if err := ks.KeySet.Refresh(t.Context(), ""); err != nil {
+			t.Fatalf("Refresh: %v", err)
+		}
+		ks.Settle(t)
+		// The issuer still publishes kid (the replica answering has not reloaded): a
+		// key-change event named it withdrawn, and that wins, with no I/O and after reloads.
+		ks.Break(t)
+		ks.KeySet.Distrust(kid)
+		wantErr(t, ks, kid, false, token.ErrUnknownKid)
+		wantKey(t, ks, other, false, otherPub)
+		ks.Repair(t)
+		if err := ks.KeySet.Refresh(t.Context(), ""); err != nil {
+			t.Fatalf("Refresh: %v", err)
+		}
+		ks.Settle(t)
+		wantErr(t, ks, kid, false, token.ErrUnknownKid)
+		wantErr(t, ks, kid, true, token.ErrUnknownKid)
+		wantKey(t, ks, other, false, otherPub)
+		ks.KeySet.Distrust(kid) // twice is once
+		ks.KeySet.Distrust("")
+		wantKey(t, ks, other, true, otherPub)
+	})
 	t.Run("FailingIssuerKeepsTheLastGoodKeys", func(t *testing.T) {
 		ks, kid, pub := loaded(t)
 		ks.Break(t)
-		if err := ks.KeySet.Refresh(t.Context()); err == nil {
+		if err := ks.KeySet.Refresh(t.Context(), ""); err == nil {
 			t.Error("Refresh from a broken issuer = nil, want an error")
 		}
 		wantKey(t, ks, kid, false, pub)
@@ -130,7 +157,7 @@ func RunKeySet(t *testing.T, open func(t *testing.T) KeySetIssuer) {
 					return
 				default:
 				}
-				_ = ks.KeySet.Refresh(t.Context())
+				_ = ks.KeySet.Refresh(t.Context(), "")
 				time.Sleep(time.Millisecond)
 			}
 		})

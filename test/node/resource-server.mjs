@@ -12,7 +12,7 @@
 //   POST /_feed/reconnect  reconnect (with Last-Event-ID)
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 
 const issuer = process.env.ISSUER;
 const audience = process.env.AUDIENCE;
@@ -22,6 +22,8 @@ const metaRes = await fetch(`${issuer}/.well-known/oauth-authorization-server`);
 const meta = await metaRes.json();
 if (meta.issuer !== issuer) throw new Error(`metadata names issuer ${meta.issuer}, want ${issuer}`);
 let jwks = createRemoteJWKSet(new URL(meta.jwks_uri));
+// Kids a keys event named withdrawn: refused at once, whatever a JWKS fetched later lists.
+const withdrawn = new Set();
 
 // The revocation set: kind -> key -> {exp (ms), nb (ms, subjects only)}.
 const set = { token: new Map(), session: new Map(), subject: new Map() };
@@ -142,6 +144,7 @@ async function read(body, ctrl) {
             }
             break;
           case 'keys':
+            if (m.withdrawn) withdrawn.add(m.withdrawn);
             jwks = createRemoteJWKSet(new URL(meta.jwks_uri)); // forget cached keys: refetch
             break;
         }
@@ -168,6 +171,7 @@ const server = http.createServer(async (req, res) => {
       if (!m) return send(res, 401, { error: 'no token' }, { 'www-authenticate': 'Bearer' });
       let payload;
       try {
+        if (withdrawn.has(decodeProtectedHeader(m[1]).kid)) throw new Error('withdrawn key');
         ({ payload } = await jwtVerify(m[1], jwks, { issuer, audience, typ: 'at+jwt', algorithms: ['EdDSA'] }));
       } catch {
         return send(res, 401, { error: 'invalid token' }, { 'www-authenticate': 'Bearer error="invalid_token"' });

@@ -328,7 +328,9 @@ func (k *oneKey) PublicKey(_ context.Context, kid string, _ bool) (ed25519.Publi
 	return k.pub, nil
 }
 
-func (k *oneKey) Refresh(context.Context) error { return nil }
+func (k *oneKey) Refresh(context.Context, string) error { return nil }
+
+func (k *oneKey) Distrust(string) {}
 
 // signer mints access tokens as the auth service would.
 type signer struct {
