@@ -132,6 +132,7 @@ var openAPISetups = map[string]openAPISetup{
 	"limited":     {err: &auth.RateLimitedError{RetryAfter: 2 * time.Second}, introErr: &remote.RateLimitedError{RetryAfter: 2 * time.Second}},
 	"taken":       {err: auth.ErrEmailTaken},
 	"notfound":    {err: ports.ErrNotFound},
+	"conflict":    {err: ports.ErrConflict},
 	"noverifiers": {noVerifiers: true},
 }
 
@@ -272,6 +273,25 @@ func openAPICases() []openAPICase {
 		{setup: "ok", op: "POST /admin/users/{id}/revoke", path: "/admin/users/u1/revoke", headers: asAdmin, status: 204},
 		{setup: "notfound", op: "POST /admin/users/{id}/revoke", path: "/admin/users/u9/revoke", headers: asAdmin, status: 404},
 	}
+	pw := func(current, next string) string {
+		return `{"current_password":"` + current + `","new_password":"` + next + `"}`
+	}
+	userJSON := with(asUser, "Content-Type", jsonCT)
+	cs = append(cs,
+		openAPICase{setup: "ok", op: "POST /password", headers: userJSON, body: pw("correct horse", "new horse battery"), status: 200},
+		openAPICase{setup: "ok", op: "POST /password", headers: userJSON, body: pw("correct horse", "session gone"), status: 204},
+		openAPICase{setup: "ok", op: "POST /password", headers: userJSON, body: pw("correct horse", "short"), status: 400},
+		openAPICase{setup: "ok", op: "POST /password", headers: with(twoAuth, "Content-Type", jsonCT), body: pw("correct horse", "new horse battery"), status: 400},
+		openAPICase{setup: "ok", op: "POST /password", headers: []string{"Content-Type", jsonCT}, body: pw("correct horse", "new horse battery"), status: 401},
+		openAPICase{setup: "ok", op: "POST /password", headers: userJSON, body: pw("wrong horse", "new horse battery"), status: 403},
+		openAPICase{setup: "notfound", op: "POST /password", headers: userJSON, body: pw("correct horse", "new horse battery"), status: 404},
+		openAPICase{setup: "conflict", op: "POST /password", headers: userJSON, body: pw("correct horse", "new horse battery"), status: 409},
+		openAPICase{setup: "ok", op: "POST /password", headers: userJSON, body: bigBody, status: 413},
+		openAPICase{setup: "ok", op: "POST /password", headers: with(asUser, "Content-Type", formCT), body: "current_password=x", status: 415},
+		openAPICase{setup: "limited", op: "POST /password", headers: userJSON, body: pw("correct horse", "new horse battery"), status: 429},
+		openAPICase{setup: "boom", op: "POST /password", headers: userJSON, body: pw("correct horse", "new horse battery"), status: 500},
+		openAPICase{setup: "ok", op: "POST /password", headers: with([]string{"Authorization", "Bearer unavailable"}, "Content-Type", jsonCT), body: pw("correct horse", "new horse battery"), status: 503},
+	)
 	for _, p := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"} {
 		op := openapitest.Operation("GET " + p)
 		cs = append(cs, openAPICase{setup: "ok", op: op, status: 200},
