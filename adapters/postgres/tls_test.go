@@ -2,15 +2,7 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"testing"
 	"time"
 
@@ -20,59 +12,14 @@ import (
 	"github.com/keygate/keygate/test/containers"
 )
 
-// testCA is a CA that signs a server certificate for 127.0.0.1 and localhost.
-type testCA struct {
-	pool       *x509.CertPool // the CA's certificate, for RootCAs
-	serverCert []byte         // the server's certificate, PEM
-	serverKey  []byte         // the server's key, PEM
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "keygate test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), DNSNames: []string{"localhost"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(srvKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(caCert)
-	return &testCA{pool: pool,
-		serverCert: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srvDER}),
-		serverKey:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})}
-}
-
 // TestTLS runs PostgreSQL with ssl=on and a certificate of a CA made here: with Config.TLS
 // and that CA every connection is encrypted; with another CA's roots the connection is
 // refused (the server's certificate is verified); without TLS the same server is plaintext.
 func TestTLS(t *testing.T) {
 	srv := containers.StartPostgres(t)
-	ca := newTestCA(t)
+	ca := containers.NewServerTLS(t)
 	ctx := t.Context()
-	for path, b := range map[string][]byte{"/tmp/kg-server.crt": ca.serverCert, "/tmp/kg-server.key": ca.serverKey} {
+	for path, b := range map[string][]byte{"/tmp/kg-server.crt": ca.CertPEM, "/tmp/kg-server.key": ca.KeyPEM} {
 		if err := srv.CopyToContainer(ctx, b, path, 0o600); err != nil {
 			t.Fatalf("copy %s: %v", path, err)
 		}
@@ -107,7 +54,7 @@ func TestTLS(t *testing.T) {
 	// The reload takes effect for new connections; give it a moment.
 	var ssl bool
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		ssl, err = encrypted(cfg(&tls.Config{MinVersion: tls.VersionTLS12, RootCAs: ca.pool}))
+		ssl, err = encrypted(cfg(&tls.Config{MinVersion: tls.VersionTLS12, RootCAs: ca.Roots}))
 		if (err == nil && ssl) || time.Now().After(deadline) {
 			break
 		}
@@ -115,8 +62,8 @@ func TestTLS(t *testing.T) {
 	if err != nil || !ssl {
 		t.Fatalf("with TLS and the server's CA: encrypted %v, error %v; want an encrypted connection", ssl, err)
 	}
-	other := newTestCA(t)
-	if ssl, err := encrypted(cfg(&tls.Config{MinVersion: tls.VersionTLS12, RootCAs: other.pool})); err == nil {
+	other := containers.NewServerTLS(t)
+	if ssl, err := encrypted(cfg(&tls.Config{MinVersion: tls.VersionTLS12, RootCAs: other.Roots})); err == nil {
 		t.Errorf("with another CA's roots: connected (encrypted %v), want a certificate error", ssl)
 	}
 	if ssl, err := encrypted(cfg(nil)); err != nil || ssl {

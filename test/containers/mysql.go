@@ -1,6 +1,7 @@
 package containers
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -74,13 +75,26 @@ func StartMariaDB(t testing.TB) *MySQL {
 	return startMySQL(t, "mariadb", MariaDBImage(), true)
 }
 
-func startMySQL(t testing.TB, flavor, img string, required bool) *MySQL {
+// StartMariaDBTLS starts a MariaDB server that also speaks TLS with s's certificate
+// (--ssl-cert, --ssl-key, --ssl-ca); plaintext connections are still accepted.
+func StartMariaDBTLS(t testing.TB, s *ServerTLS) *MySQL {
+	t.Helper()
+	files := []testcontainers.ContainerFile{
+		{Reader: bytes.NewReader(s.CertPEM), ContainerFilePath: "/etc/mysql/kg-server.crt", FileMode: 0o644},
+		{Reader: bytes.NewReader(s.KeyPEM), ContainerFilePath: "/etc/mysql/kg-server.key", FileMode: 0o644},
+		{Reader: bytes.NewReader(s.CAPEM), ContainerFilePath: "/etc/mysql/kg-ca.crt", FileMode: 0o644},
+	}
+	return startMySQL(t, "mariadb", MariaDBImage(), true, testcontainers.WithFiles(files...),
+		testcontainers.WithCmdArgs("--ssl-cert=/etc/mysql/kg-server.crt", "--ssl-key=/etc/mysql/kg-server.key", "--ssl-ca=/etc/mysql/kg-ca.crt"))
+}
+
+func startMySQL(t testing.TB, flavor, img string, required bool, opts ...testcontainers.ContainerCustomizer) *MySQL {
 	t.Helper()
 	RequireDocker(t)
 	ensureImage(t, img, required)
 	port := freePort(t)
 	const password = "keygate-test"
-	c := start(t, img,
+	c := start(t, img, append([]testcontainers.ContainerCustomizer{
 		testcontainers.WithExposedPorts("3306/tcp"),
 		testcontainers.WithEnv(map[string]string{
 			"MYSQL_ROOT_PASSWORD":   password,
@@ -89,7 +103,7 @@ func startMySQL(t testing.TB, flavor, img string, required bool) *MySQL {
 		// Durability is not under test: fewer fsyncs on a 2-core machine.
 		testcontainers.WithCmd("--innodb-flush-log-at-trx-commit=2", "--max-connections=500"),
 		testcontainers.WithHostConfigModifier(publish("3306/tcp", port)),
-	)
+	}, opts...)...)
 	m := &MySQL{Container: c, Flavor: flavor, Image: img, User: "root", Password: password}
 	m.Host = host(t, c)
 	m.Port, _ = strconv.Atoi(port)
