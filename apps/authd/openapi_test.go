@@ -87,6 +87,8 @@ func TestOpenAPIRealFlow(t *testing.T) {
 	access2, _ := tokens(call("POST /refresh", "", ct, `{"refresh_token":"`+refresh+`"}`, 200))
 	call("POST /refresh", "", ct, `{"refresh_token":"kgr1.forged.1.AAAA"}`, 400)
 	call("POST /revoke", "", "application/x-www-form-urlencoded", "token=unknown", 200)
+	call("POST /password", "", ct, `{"current_password":"wrong horse battery","new_password":"another horse battery"}`, 403, me...)
+	call("POST /password", "", ct, `{"current_password":"correct horse battery","new_password":"short"}`, 400, me...)
 
 	admin, _ := tokens(call("POST /login", "", ct, `{"email":"admin@example.com","password":"admin password 1"}`, 200))
 	as := []string{"Authorization", "Bearer " + admin}
@@ -97,4 +99,6 @@ func TestOpenAPIRealFlow(t *testing.T) {
 	call("POST /admin/users/{id}/disable", "/admin/users/"+user.ID+"/disable", "", "", 204, as...)
 	call("POST /logout/all", "", "", "", 0, "Authorization", "Bearer "+access2) // 204, or 401 once the revocation is seen
 	call("POST /logout", "", "", "", 204, as...)
+	admin2, _ := tokens(call("POST /login", "", ct, `{"email":"admin@example.com","password":"admin password 1"}`, 200))
+	call("POST /password", "", ct, `{"current_password":"admin password 1","new_password":"admin password 2"}`, 200, "Authorization", "Bearer "+admin2)
 }
