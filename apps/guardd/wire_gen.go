@@ -11,6 +11,10 @@ import (
 	"log/slog"
 )
 
+import (
+	_ "embed"
+)
+
 // Injectors from wire.go:
 
 // initGuardd wires guardd: the verifier (whose configuration picks the revocation feed:
