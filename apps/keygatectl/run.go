@@ -41,6 +41,11 @@ commands:
                                   users ordered by id, N per page (default 100, at most 1000)
   users disable USER_ID_OR_EMAIL  disable a user: every session and token revoked at once,
                                   pushed to every verifier
+  users renormalize [-apply]      compare every stored e-mail with its form under the current
+                                  normalisation rules: report rows in an older form, users
+                                  whose forms collide, and addresses now refused; -apply
+                                  rewrites the old forms that collide with nobody. Collisions
+                                  are never merged or touched; any left: non-zero exit
   audit USER_ID_OR_EMAIL [-limit N]
                                   a user's audit events, newest first (default 100)
   help                            print this message
@@ -87,6 +92,8 @@ func (c cli) run(ctx context.Context, args []string, getenv func(string) string,
 		return c.usersList(ctx, args[3:], getenv, stdout)
 	case cmd == "users" && sub == "disable":
 		return c.usersDisable(ctx, args[3:], getenv, stdout)
+	case cmd == "users" && sub == "renormalize":
+		return c.usersRenormalize(ctx, args[3:], getenv, stdout)
 	case cmd == "audit":
 		return c.audit(ctx, args[2:], getenv, stdout)
 	default:

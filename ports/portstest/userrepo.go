@@ -25,6 +25,7 @@ func RunUserRepo(t *testing.T, open func(t *testing.T) ports.UserRepo) {
 	t.Run("Update", func(t *testing.T) { testUserUpdate(t, open(t)) })
 	t.Run("UpdateCannotChangeIDOrCreatedAt", func(t *testing.T) { testUserUpdateImmutable(t, open(t)) })
 	t.Run("UpdateToTakenEmail", func(t *testing.T) { testUserUpdateTaken(t, open(t)) })
+	t.Run("UpdateEmailToItsNewForm", func(t *testing.T) { testUserRenormalise(t, open(t)) })
 	t.Run("UpdateFailureWritesNothing", func(t *testing.T) { testUserUpdateFails(t, open(t)) })
 	t.Run("UpdatesAreSerialised", func(t *testing.T) { testUserUpdatesSerialised(t, open(t)) })
 	t.Run("List", func(t *testing.T) { testUserList(t, open(t)) })
@@ -442,5 +443,36 @@ func testUserOddBytes(t *testing.T, r ports.UserRepo) {
 	}
 	if _, err := r.ByLink(t.Context(), "oidc:glob", "*"); !errors.Is(err, ports.ErrNotFound) {
 		t.Errorf("ByLink with a glob = %v, want ErrNotFound", err)
+	}
+}
+
+// testUserRenormalise: what keygatectl users renormalize does. Users stored in older forms of
+// one address (a fullwidth letter, a decomposed one) are distinct rows; rewriting one to the
+// current form frees its old form, and rewriting a second to the same form is ErrConflict
+// (the unique key, compared byte for byte), leaving it as it was.
+func testUserRenormalise(t *testing.T, r ports.UserRepo) {
+	for _, p := range []struct{ name, old1, old2, form string }{
+		{"fullwidth", "dave@\uff45xample.org", "dave@ex\uff41mple.org", "dave@example.org"},
+		{"decomposed", "J\u030c@example.org", "j\u030c@example.org", "\u01f0@example.org"},
+	} {
+		t.Run(p.name, func(t *testing.T) {
+			a, b := newUser(p.old1), newUser(p.old2)
+			createUsers(t, r, a, b)
+			_, err := r.Update(t.Context(), a.ID, func(u *identity.User) error { u.Email = p.form; return nil })
+			must(t, "Update to the new form", err)
+			if got, err := r.ByEmail(t.Context(), p.form); err != nil || got.ID != a.ID {
+				t.Errorf("ByEmail(%q) = %s, %v; want user %s", p.form, got.ID, err, a.ID)
+			}
+			if _, err := r.ByEmail(t.Context(), p.old1); !errors.Is(err, ports.ErrNotFound) {
+				t.Errorf("ByEmail of the old form after Update = %v, want ErrNotFound", err)
+			}
+			_, err = r.Update(t.Context(), b.ID, func(u *identity.User) error { u.Email = p.form; return nil })
+			if !errors.Is(err, ports.ErrConflict) {
+				t.Errorf("Update of a second user to the same form = %v, want ErrConflict", err)
+			}
+			if d := diff(b, userByID(t, r, b.ID)); d != "" {
+				t.Errorf("the second user after the refused Update (-want +got):\n%s", d)
+			}
+		})
 	}
 }
