@@ -53,8 +53,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// binary returns the path of the named binary (authd, ordersd or keygatectl), building the
-// three on first use.
+// binary returns the path of the named binary (authd, ordersd, keygatectl or guardd),
+// building the four on first use.
 func binary(t *testing.T, name string) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -62,7 +62,7 @@ func binary(t *testing.T, name string) string {
 			return
 		}
 		cmd := exec.Command("go", "build", "-o", buildDir+string(filepath.Separator),
-			"./apps/authd", "./apps/ordersd", "./apps/keygatectl")
+			"./apps/authd", "./apps/ordersd", "./apps/keygatectl", "./apps/guardd")
 		cmd.Dir = filepath.Join("..", "..")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
