@@ -91,7 +91,7 @@ type Config struct {
 	Leeway        time.Duration  // added to revocation expiries; default 2m (see DefaultLeeway)
 	Session       session.Policy // default {IdleTTL 336h, MaxTTL 720h, Grace 10s}; Grace < 0 disables the grace window
 	RefreshSecret []byte         // required, at least 32 bytes
-	LimitAccount  Limit          // registration attempts per e-mail; default 10 per 1m
+	LimitAccount  Limit          // attempts per account: registrations per e-mail, password changes per user; default 10 per 1m
 	LimitAddress  Limit          // attempts per client address, for login, register and revoke; default 50 per 1m
 	// LoginFailures is failed logins per (account, client): past N that client's logins for
 	// the account are refused, unchecked, until the window ends; default 10 per 15m.
