@@ -324,13 +324,17 @@ type proc struct {
 	name   string
 	URL    string // from this host, over the region's host link
 	Local  string // from inside the region: http://127.0.0.1:<port>
+	Admin  string // where /metrics and the detailed /ready are: the admin listener if it logs one, else URL
 	cmd    *exec.Cmd
 	out    *apptest.Output
 	exited chan struct{}
 	err    error
 }
 
-var servingLine = regexp.MustCompile(`"msg":"(\w+): serving","addr":"[^"]*:(\d+)"`)
+var (
+	servingLine = regexp.MustCompile(`"msg":"(\w+): serving","addr":"[^"]*:(\d+)"`)
+	adminAttr   = regexp.MustCompile(`: serving","addr":"[^"]*","admin":"[^"]*:(\d+)"`)
+)
 
 // start runs bin as name in the namespace of pid, reached from here at host, with exactly env
 // (plus PATH), and returns once it logs that it serves. It is stopped (SIGTERM, must exit 0)
@@ -372,6 +376,10 @@ func start(t *testing.T, pid int, host, name, bin string, env map[string]string)
 	for {
 		if m := servingLine.FindStringSubmatch(p.out.String()); m != nil {
 			p.URL, p.Local = "http://"+host+":"+m[2], "http://127.0.0.1:"+m[2]
+			p.Admin = p.URL
+			if a := adminAttr.FindStringSubmatch(p.out.String()); a != nil {
+				p.Admin = "http://" + host + ":" + a[1]
+			}
 			return p
 		}
 		select {

@@ -83,7 +83,7 @@ func startTopology(t *testing.T) *topology {
 		map[string]string{"KEYGATE_FAIL_CLOSED_AFTER": failClosed.String()}))
 	for _, p := range tp.all() {
 		eventually(t, time.Minute, p.name+" /ready answers 200 ok", func() bool {
-			code, status := tp.c.ready(t, p.URL)
+			code, status := tp.c.ready(t, p.Admin)
 			return code == http.StatusOK && status == "ok"
 		})
 	}
@@ -216,7 +216,7 @@ func TestTwoRegions(t *testing.T) {
 			}
 			// Fail open: B's verifier keeps serving the token that is still valid.
 			want(c.orders(t, tp.ordersB.URL, kept), http.StatusOK, "fail-open verifier in B during the cut, valid token")
-			if staleAt == 0 && c.metric(t, tp.ordersB.URL, "keygate_revocation_staleness_seconds") >= failClosed.Seconds() {
+			if staleAt == 0 && c.metric(t, tp.ordersB.Admin, "keygate_revocation_staleness_seconds") >= failClosed.Seconds() {
 				staleAt = since
 			}
 			switch r := c.orders(t, tp.closedB.URL, kept); {
@@ -227,7 +227,7 @@ func TestTwoRegions(t *testing.T) {
 			case r.status != http.StatusOK && r.status != http.StatusServiceUnavailable:
 				t.Fatalf("fail-closed verifier in B during the cut: %s, want 200 then 503", r)
 			}
-			if code, _ := c.ready(t, tp.closedB.URL); code == http.StatusServiceUnavailable && notReadyAt == 0 {
+			if code, _ := c.ready(t, tp.closedB.Admin); code == http.StatusServiceUnavailable && notReadyAt == 0 {
 				notReadyAt = since
 			}
 			if !loginB && since > cut/2 {
@@ -268,7 +268,7 @@ func TestTwoRegions(t *testing.T) {
 		})
 		ready := eventually(t, time.Minute, "region B ready again", func() bool {
 			for _, p := range []*proc{tp.ordersB, tp.closedB, tp.authB} {
-				if code, status := c.ready(t, p.URL); code != http.StatusOK || status != "ok" {
+				if code, status := c.ready(t, p.Admin); code != http.StatusOK || status != "ok" {
 					return false
 				}
 			}
