@@ -96,6 +96,7 @@ var errorTable = []mapping{
 	{identity.ErrInvalidEmail, http.StatusBadRequest, "invalid_email", "Bad Request", "The e-mail address is not valid.", ""},
 	{identity.ErrInvalidPassword, http.StatusBadRequest, "invalid_password", "Bad Request", "The password must be 8 to 128 characters.", ""},
 	{identity.ErrInvalidName, http.StatusBadRequest, "invalid_name", "Bad Request", "The name must be at most 100 characters, without control characters.", ""},
+	{identity.ErrInvalidRole, http.StatusBadRequest, "invalid_role", "Bad Request", "A role is 1 to 64 characters: a lower-case letter, then lower-case letters, digits, '_', '-', '.' or ':'.", ""},
 
 	{session.ErrInvalidToken, http.StatusBadRequest, "invalid_grant", "Bad Request", invalidGrantDetail, ""},
 	{session.ErrExpired, http.StatusBadRequest, "invalid_grant", "Bad Request", invalidGrantDetail, ""},

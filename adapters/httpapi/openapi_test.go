@@ -272,6 +272,15 @@ func openAPICases() []openAPICase {
 		{setup: "notfound", op: "POST /admin/users/{id}/disable", path: "/admin/users/u9/disable", headers: asAdmin, status: 404},
 		{setup: "ok", op: "POST /admin/users/{id}/revoke", path: "/admin/users/u1/revoke", headers: asAdmin, status: 204},
 		{setup: "notfound", op: "POST /admin/users/{id}/revoke", path: "/admin/users/u9/revoke", headers: asAdmin, status: 404},
+		{setup: "ok", op: "POST /admin/users/{id}/enable", path: "/admin/users/u1/enable", headers: asAdmin, status: 204},
+		{setup: "notfound", op: "POST /admin/users/{id}/enable", path: "/admin/users/u9/enable", headers: asAdmin, status: 404},
+		{setup: "ok", op: "PUT /admin/users/{id}/roles/{role}", path: "/admin/users/u1/roles/auditor", headers: asAdmin, status: 204},
+		{setup: "ok", op: "PUT /admin/users/{id}/roles/{role}", path: "/admin/users/u1/roles/Auditor", headers: asAdmin, status: 400},
+		{setup: "notfound", op: "PUT /admin/users/{id}/roles/{role}", path: "/admin/users/u9/roles/auditor", headers: asAdmin, status: 404},
+		{setup: "ok", op: "DELETE /admin/users/{id}/roles/{role}", path: "/admin/users/u1/roles/admin", headers: asAdmin, status: 204},
+		{setup: "ok", op: "DELETE /admin/users/{id}/roles/{role}", path: "/admin/users/u1/roles/a%20b", headers: asAdmin, status: 400},
+		{setup: "notfound", op: "DELETE /admin/users/{id}/roles/{role}", path: "/admin/users/u9/roles/admin", headers: asAdmin, status: 404},
+
 	}
 	pw := func(current, next string) string {
 		return `{"current_password":"` + current + `","new_password":"` + next + `"}`
@@ -337,6 +346,9 @@ func openAPICases() []openAPICase {
 		{"GET /admin/users/{id}/audit", "/admin/users/u1/audit", true},
 		{"POST /admin/users/{id}/disable", "/admin/users/u1/disable", true},
 		{"POST /admin/users/{id}/revoke", "/admin/users/u1/revoke", true},
+		{"POST /admin/users/{id}/enable", "/admin/users/u1/enable", true},
+		{"PUT /admin/users/{id}/roles/{role}", "/admin/users/u1/roles/auditor", true},
+		{"DELETE /admin/users/{id}/roles/{role}", "/admin/users/u1/roles/auditor", true},
 	}
 	for _, b := range bearerOps {
 		who := asUser

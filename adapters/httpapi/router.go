@@ -36,6 +36,9 @@ type AuthService interface {
 	ListUsers(ctx context.Context, p token.Claims, after string, limit int) ([]identity.User, error)
 	DisableUser(ctx context.Context, p token.Claims, userID string, c auth.Client) error
 	RevokeUser(ctx context.Context, p token.Claims, userID string, c auth.Client) error
+	EnableUser(ctx context.Context, p token.Claims, userID string, c auth.Client) error
+	GrantRole(ctx context.Context, p token.Claims, userID, role string, c auth.Client) error
+	RevokeRole(ctx context.Context, p token.Claims, userID, role string, c auth.Client) error
 	AuditOf(ctx context.Context, p token.Claims, userID string, limit int) ([]audit.Event, error)
 	JWKS(ctx context.Context) (doc []byte, etag string, err error)
 }
@@ -106,6 +109,9 @@ func NewAuthRouter(svc AuthService, v Verifier, cfg Config) http.Handler {
 			r.Get("/users", rt.listUsers)
 			r.Post("/users/{id}/disable", rt.disableUser)
 			r.Post("/users/{id}/revoke", rt.revokeUser)
+			r.Post("/users/{id}/enable", rt.enableUser)
+			r.Put("/users/{id}/roles/{role}", rt.grantRole)
+			r.Delete("/users/{id}/roles/{role}", rt.revokeRole)
 			r.Get("/users/{id}/audit", rt.auditOf)
 		})
 	})
@@ -414,6 +420,35 @@ func (rt *router) disableUser(w http.ResponseWriter, r *http.Request) {
 
 func (rt *router) revokeUser(w http.ResponseWriter, r *http.Request) {
 	rt.adminAction(w, r, rt.svc.RevokeUser)
+}
+
+func (rt *router) enableUser(w http.ResponseWriter, r *http.Request) {
+	rt.adminAction(w, r, rt.svc.EnableUser)
+}
+
+func (rt *router) grantRole(w http.ResponseWriter, r *http.Request) {
+	rt.roleAction(w, r, rt.svc.GrantRole)
+}
+
+// revokeRole takes the role away at once: the user's earlier tokens are revoked everywhere
+// (the answer comes once verifiers refuse them), their sessions stay.
+func (rt *router) revokeRole(w http.ResponseWriter, r *http.Request) {
+	rt.roleAction(w, r, rt.svc.RevokeRole)
+}
+
+func (rt *router) roleAction(w http.ResponseWriter, r *http.Request,
+	do func(context.Context, token.Claims, string, string, auth.Client) error) {
+	id, ok := pathID(r, "id")
+	role, ok2 := pathID(r, "role")
+	if !ok || !ok2 {
+		rt.fail(w, r, errRouteNotFound)
+		return
+	}
+	if err := do(r.Context(), claims(r), id, role, rt.client(r)); err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (rt *router) adminAction(w http.ResponseWriter, r *http.Request,

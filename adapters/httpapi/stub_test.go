@@ -134,6 +134,24 @@ func (s *scriptedService) RevokeUser(_ context.Context, _ token.Claims, id strin
 	return s.note(c)
 }
 
+func (s *scriptedService) EnableUser(_ context.Context, _ token.Claims, id string, c auth.Client) error {
+	return s.note(c)
+}
+
+func (s *scriptedService) GrantRole(_ context.Context, _ token.Claims, id, role string, c auth.Client) error {
+	if err := identity.CheckRole(role); err != nil {
+		return err
+	}
+	return s.note(c)
+}
+
+func (s *scriptedService) RevokeRole(_ context.Context, _ token.Claims, id, role string, c auth.Client) error {
+	if err := identity.CheckRole(role); err != nil {
+		return err
+	}
+	return s.note(c)
+}
+
 func (s *scriptedService) AuditOf(_ context.Context, _ token.Claims, id string, limit int) ([]audit.Event, error) {
 	return []audit.Event{{ID: 1, Action: audit.ActionLoginSuccess, UserID: id}}, s.err
 }

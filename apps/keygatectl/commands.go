@@ -453,6 +453,46 @@ func (cl cli) usersDisable(ctx context.Context, args []string, getenv func(strin
 	})
 }
 
+func (cl cli) usersEnable(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	c := newCommand("users enable", "USER_ID_OR_EMAIL", 1, stdout)
+	return cl.withTool(ctx, c, args, getenv, func(t *tool) error {
+		u, err := t.resolve(ctx, c.operand[0])
+		if err != nil {
+			return c.fail(err)
+		}
+		if err := t.svc.EnableUser(ctx, admin, u.ID, client); err != nil {
+			return c.fail(err)
+		}
+		u.Disabled = false
+		return c.print(toUserRow(u), func(w io.Writer) {
+			fmt.Fprintf(w, "enabled user %s (%s): they may log in again\n", u.ID, u.Email)
+		})
+	})
+}
+
+// usersRole is users grant and users revoke-role (name says which).
+func (cl cli) usersRole(ctx context.Context, name string, args []string, getenv func(string) string, stdout io.Writer) error {
+	c := newCommand(name, "USER_ID_OR_EMAIL ROLE", 2, stdout)
+	return cl.withTool(ctx, c, args, getenv, func(t *tool) error {
+		u, err := t.resolve(ctx, c.operand[0])
+		if err != nil {
+			return c.fail(err)
+		}
+		role := c.operand[1]
+		do, said := t.svc.GrantRole, "granted role %s to user %s (%s): their tokens carry it from the next refresh or login\n"
+		if name == "users revoke-role" {
+			do, said = t.svc.RevokeRole, "revoked role %s from user %s (%s): every earlier token refused at every verifier\n"
+		}
+		if err := do(ctx, admin, u.ID, role, client); err != nil {
+			return c.fail(err)
+		}
+		if u, err = t.users.ByID(ctx, u.ID); err != nil {
+			return c.fail(err)
+		}
+		return c.print(toUserRow(u), func(w io.Writer) { fmt.Fprintf(w, said, role, u.ID, u.Email) })
+	})
+}
+
 // eventRow is one audit event; the shape of the admin API's.
 type eventRow struct {
 	ID       int64     `json:"id"`

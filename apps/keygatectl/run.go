@@ -46,6 +46,14 @@ commands:
                                   whose forms collide, and addresses now refused; -apply
                                   rewrites the old forms that collide with nobody. Collisions
                                   are never merged or touched; any left: non-zero exit
+  users enable USER_ID_OR_EMAIL   re-enable a disabled user (their revoked tokens stay revoked)
+  users grant USER_ID_OR_EMAIL ROLE
+                                  give a user a role; their tokens carry it from the next
+                                  refresh or login
+  users revoke-role USER_ID_OR_EMAIL ROLE
+                                  take a role away at once: every earlier token of the user
+                                  revoked at every verifier; sessions stay and refresh to
+                                  tokens with the current roles
   audit USER_ID_OR_EMAIL [-limit N]
                                   a user's audit events, newest first (default 100)
   help                            print this message
@@ -94,6 +102,12 @@ func (c cli) run(ctx context.Context, args []string, getenv func(string) string,
 		return c.usersDisable(ctx, args[3:], getenv, stdout)
 	case cmd == "users" && sub == "renormalize":
 		return c.usersRenormalize(ctx, args[3:], getenv, stdout)
+	case cmd == "users" && sub == "enable":
+		return c.usersEnable(ctx, args[3:], getenv, stdout)
+	case cmd == "users" && sub == "grant":
+		return c.usersRole(ctx, "users grant", args[3:], getenv, stdout)
+	case cmd == "users" && sub == "revoke-role":
+		return c.usersRole(ctx, "users revoke-role", args[3:], getenv, stdout)
 	case cmd == "audit":
 		return c.audit(ctx, args[2:], getenv, stdout)
 	default:

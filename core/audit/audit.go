@@ -32,6 +32,11 @@ const (
 	ActionPasswordChanged Action = "password_changed"
 	// ActionPasswordChangeFailure: a password change with a wrong current password.
 	ActionPasswordChangeFailure Action = "password_change_failure"
+	// ActionUserEnabled: an admin re-enabled a disabled user.
+	ActionUserEnabled Action = "user_enabled"
+	// ActionRoleGranted and ActionRoleRevoked: an admin changed a user's roles (Detail: the role).
+	ActionRoleGranted Action = "role_granted"
+	ActionRoleRevoked Action = "role_revoked"
 )
 
 // Event is one audit record: who (Actor) did what (Action) to whom (UserID), when, from where.

@@ -23,6 +23,7 @@ var (
 	ErrInvalidEmail    = errors.New("identity: invalid e-mail address")
 	ErrInvalidPassword = errors.New("identity: password must be 8 to 128 characters")
 	ErrInvalidName     = errors.New("identity: invalid name")
+	ErrInvalidRole     = errors.New("identity: a role is 1 to 64 characters: a lower-case letter, then lower-case letters, digits, '_', '-', '.' or ':'")
 )
 
 // User is an account.
@@ -131,6 +132,23 @@ func CheckName(name string) error {
 	for _, r := range name {
 		if unicode.IsControl(r) {
 			return ErrInvalidName
+		}
+	}
+	return nil
+}
+
+// CheckRole applies the role-name rule: 1 to 64 bytes, a lower-case ASCII letter first, then
+// lower-case ASCII letters, digits, '_', '-', '.' or ':'. Roles travel in every access token
+// and are compared byte for byte by verifiers, so look-alikes and case variants are refused.
+func CheckRole(role string) error {
+	if len(role) == 0 || len(role) > 64 || role[0] < 'a' || role[0] > 'z' {
+		return ErrInvalidRole
+	}
+	for i := 0; i < len(role); i++ {
+		switch c := role[i]; {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '_', c == '-', c == '.', c == ':':
+		default:
+			return ErrInvalidRole
 		}
 	}
 	return nil

@@ -55,3 +55,61 @@ func TestChangePassword(t *testing.T) {
 	again := s.login(t, "carol@example.com", next)
 	want(t, s.call(t, "GET", s.orders+"/api/orders", again.access, nil), 200, "a login with the new password")
 }
+
+// TestAdminRolesAndEnable: an admin grants the admin role to dave, revokes it, and dave's
+// token that carried it is refused on /admin at once; a fresh login has no such role. A
+// disabled user is re-enabled and logs in again.
+func TestAdminRolesAndEnable(t *testing.T) {
+	s := startStack(t, nil)
+	admin := s.login(t, adminEmail, adminPassword)
+	daveID := s.register(t, "dave@example.com", "correct horse battery")
+	users := s.auth + "/admin/users/" + daveID
+
+	want(t, s.call(t, "PUT", users+"/roles/admin", admin.access, nil), 204, "grant admin")
+	dave := s.login(t, "dave@example.com", "correct horse battery")
+	want(t, s.call(t, "GET", s.auth+"/admin/users", dave.access, nil), 200, "dave as admin")
+	want(t, s.call(t, "PUT", s.auth+"/admin/users/"+daveID+"/roles/auditor", dave.access, nil), 204, "dave grants a role")
+
+	// Bad input gets a clear problem document.
+	for _, tt := range []struct {
+		method, path string
+		status       int
+		code         string
+	}{
+		{"PUT", users + "/roles/Admin", 400, "invalid_role"},
+		{"DELETE", users + "/roles/a%20b", 400, "invalid_role"},
+		{"PUT", s.auth + "/admin/users/nobody/roles/admin", 404, "not_found"},
+		{"POST", s.auth + "/admin/users/nobody/enable", 404, "not_found"},
+	} {
+		r := want(t, s.call(t, tt.method, tt.path, admin.access, nil), tt.status, tt.method+" "+tt.path)
+		if got := r.json(t)["code"]; got != tt.code {
+			t.Errorf("%s %s: code %v, want %s", tt.method, tt.path, got, tt.code)
+		}
+	}
+
+	want(t, s.call(t, "DELETE", users+"/roles/admin", admin.access, nil), 204, "revoke admin")
+	// The token that says admin is refused at once, by authd and by the orders service.
+	if got := s.call(t, "GET", s.auth+"/admin/users", dave.access, nil).status; got != 401 && got != 403 {
+		t.Errorf("dave's admin token on /admin right after the revocation: %d, want 401 or 403", got)
+	}
+	s.refusedSoon(t, dave.access, "a role revocation")
+	// The session stays: a refresh gives a token with the current roles; so does a login.
+	r := want(t, s.refresh(t, dave.refresh), 200, "refresh after the role revocation")
+	refreshed := r.str(t, "access_token")
+	want(t, s.call(t, "GET", s.auth+"/admin/users", refreshed, nil), 403, "dave's refreshed token on /admin")
+	want(t, s.call(t, "GET", s.orders+"/api/orders", refreshed, nil), 200, "dave's refreshed token at orders")
+	again := s.login(t, "dave@example.com", "correct horse battery")
+	want(t, s.call(t, "GET", s.auth+"/admin/users", again.access, nil), 403, "a new login on /admin")
+	me := want(t, s.call(t, "GET", s.auth+"/me", again.access, nil), 200, "me").json(t)
+	if roles, _ := me["roles"].([]any); len(roles) != 1 || roles[0] != "auditor" {
+		t.Errorf("dave's roles = %v, want [auditor]", me["roles"])
+	}
+
+	// Disable, then re-enable: the old tokens stay refused, a new login works.
+	want(t, s.call(t, "POST", users+"/disable", admin.access, nil), 204, "disable")
+	want(t, s.call(t, "POST", s.auth+"/login", "", credentials("dave@example.com", "correct horse battery")), 401, "login while disabled")
+	want(t, s.call(t, "POST", users+"/enable", admin.access, nil), 204, "enable")
+	s.refusedSoon(t, again.access, "disable, even after the enable")
+	back := s.login(t, "dave@example.com", "correct horse battery")
+	want(t, s.call(t, "GET", s.orders+"/api/orders", back.access, nil), 200, "a login after the enable")
+}
