@@ -28,8 +28,10 @@ var errHashChanged = errors.New("auth: password changed concurrently")
 // (else ErrWrongPassword, audited); next must pass the registration policy (else an error
 // wrapping identity.ErrInvalidPassword). Attempts are rate-limited per user and per client
 // address (keys "password:acct:<user id>" with the account limit, "password:ip:<ip>" with the
-// address limit), counted before the password is checked, so a stolen access token cannot be
-// used to guess the password faster than a login can.
+// address limit), counted before the password is checked; and a wrong current password
+// counts as a failed login for the account from this client (Config.LoginFailures and
+// LoginBrake, as at Login), so a stolen access token cannot be used to guess the password
+// faster than a login can.
 //
 // On success every access token of the user issued so far is revoked (a subject revocation,
 // pushed to verifiers: the caller's own token too), every other session is deleted (their
@@ -58,6 +60,13 @@ func (s *Service) ChangePassword(ctx context.Context, p token.Claims, current, n
 	case u.Disabled:
 		return TokenPair{}, ErrForbidden
 	}
+	// A wrong current password is a failed login for the account from this client: the
+	// same failure limits apply, so a stolen access token cannot guess the password here
+	// faster than at /login.
+	at, err := s.lockout(ctx, u.Email, c)
+	if err != nil {
+		return TokenPair{}, err
+	}
 	ok := false
 	if identity.CheckPassword(current) == nil { // else no password can match: no hashing
 		ok, err = s.d.Hasher.Verify(ctx, u.PasswordHash, s.d.Norm.NFKC(current))
@@ -66,8 +75,12 @@ func (s *Service) ChangePassword(ctx context.Context, p token.Claims, current, n
 		}
 	}
 	if !ok || err != nil {
-		s.audit(ctx, audit.Event{At: s.d.Clock.Now(), Action: audit.ActionPasswordChangeFailure, UserID: u.ID,
+		now := s.d.Clock.Now()
+		s.audit(ctx, audit.Event{At: now, Action: audit.ActionPasswordChangeFailure, UserID: u.ID,
 			ActorID: u.ID, RemoteIP: c.IP, Detail: "session " + p.SessionID})
+		if err := s.failed(ctx, at, u.ID, c, now); err != nil {
+			return TokenPair{}, err
+		}
 		return TokenPair{}, ErrWrongPassword
 	}
 	hash, err := s.d.Hasher.Hash(ctx, s.d.Norm.NFKC(next))

@@ -162,3 +162,24 @@ func TestLoginRacingAPasswordChangeLeavesNoSession(t *testing.T) {
 		t.Errorf("sessions after the change = %+v (%v), want only the changer's", ss, err)
 	}
 }
+
+// A wrong current password counts as a failed login for the account from this client: past
+// the failure limit both POST /password and /login are refused for that client.
+func TestChangePasswordFailuresCountAsLoginFailures(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.LoginFailures = Limit{N: 2, Window: time.Minute} })
+	e.register(t, "alice@example.org")
+	c := e.claims(t, e.login(t, "alice@example.org").AccessToken)
+	for i := range 2 {
+		if _, err := e.svc.ChangePassword(t.Context(), c, "wrong guess "+string(rune('a'+i)), newPassword, client); !errors.Is(err, ErrWrongPassword) {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	if _, err := e.svc.ChangePassword(t.Context(), c, testPassword, newPassword, client); !isRateLimited(err) {
+		t.Errorf("change after the failures: %v, want *RateLimitedError", err)
+	}
+	if _, err := e.svc.Login(t.Context(), "alice@example.org", testPassword, client); !isRateLimited(err) {
+		t.Errorf("login from the same client after the failures: %v, want *RateLimitedError", err)
+	}
+}
+
+func isRateLimited(err error) bool { _, ok := errors.AsType[*RateLimitedError](err); return ok }
