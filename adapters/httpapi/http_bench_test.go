@@ -145,7 +145,7 @@ func benchService(b *testing.B) (srv *httptest.Server, tok string) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"orders":[{"id":"o-1","total":4200}]}`)
 	}
-	r := httpapi.NewRouter(log, nil, nil, metrics.Middleware)
+	r := httpapi.NewRouter(log, nil, metrics.Middleware)
 	r.Get("/open/orders", orders)
 	r.Group(func(r chi.Router) {
 		r.Use(httpapi.RequireToken(g, httpapi.WithLogger(log)))

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -45,7 +46,8 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 // all (no signing or verification keys, a revocation set never loaded, a fail-closed verifier
 // past its staleness bound) answers /ready with 503, so it gets no traffic. A replica that was
 // whole and lost a dependency (Redis, the database, the revocation feed's connection) answers
-// 200 with status "degraded" and names the dependency: it still serves what it can (tokens
+// 200 with status "degraded" and names the dependency (on the admin listener's ReadyReport;
+// the public Ready says only "ready"): it still serves what it can (tokens
 // verify against the last-known revocation set; authd serves its JWKS and answers login with
 // 503 and Retry-After), and Kubernetes does not pull every replica at once over an outage that
 // would hit them all.
@@ -79,44 +81,76 @@ func Health(w http.ResponseWriter, _ *http.Request) {
 // readyTimeout bounds each readiness check.
 const readyTimeout = 2 * time.Second
 
-// Ready returns a readiness handler running checks concurrently: 200 {"status":"ok"} when all
-// pass, 200 {"status":"degraded"} when only Degraded failures occur, else 503
-// {"status":"unavailable"}; "checks" names each check with its status (ok, degraded, fail)
-// and error.
-func Ready(checks []Check) http.HandlerFunc {
-	type result struct {
-		Status string `json:"status"`
-		Error  string `json:"error,omitempty"`
-	}
-	return func(w http.ResponseWriter, r *http.Request) {
-		results := make(map[string]result, len(checks))
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		for _, c := range checks {
-			wg.Go(func() {
-				ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
-				defer cancel()
-				res := result{Status: "ok"}
-				if err := c.Fn(ctx); err != nil {
-					res = result{Status: "fail", Error: err.Error()}
-					if errors.As(err, new(degradedError)) {
-						res.Status = "degraded"
-					}
+// checkResult is one check's line in ReadyReport.
+type checkResult struct {
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+}
+
+// runChecks runs checks concurrently, each within readyTimeout, and returns the overall
+// status ("ok", "degraded" when only Degraded failures occur, else "unavailable"), its HTTP
+// status and each check's result.
+func runChecks(ctx context.Context, checks []Check) (string, int, map[string]checkResult) {
+	results := make(map[string]checkResult, len(checks))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, c := range checks {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+			defer cancel()
+			res := checkResult{Status: "ok"}
+			if err := c.Fn(ctx); err != nil {
+				res = checkResult{Status: "fail", Error: err.Error()}
+				if errors.As(err, new(degradedError)) {
+					res.Status = "degraded"
 				}
-				mu.Lock()
-				results[c.Name] = res
-				mu.Unlock()
-			})
-		}
-		wg.Wait()
-		status, code := "ok", http.StatusOK
-		for _, res := range results {
-			switch {
-			case res.Status == "fail":
-				status, code = "unavailable", http.StatusServiceUnavailable
-			case res.Status == "degraded" && code == http.StatusOK:
-				status = "degraded"
 			}
+			mu.Lock()
+			results[c.Name] = res
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	status, code := "ok", http.StatusOK
+	for _, res := range results {
+		switch {
+		case res.Status == "fail":
+			status, code = "unavailable", http.StatusServiceUnavailable
+		case res.Status == "degraded" && code == http.StatusOK:
+			status = "degraded"
+		}
+	}
+	return status, code, results
+}
+
+// Ready returns the terse readiness handler, for a public port: it runs checks as
+// ReadyReport does and answers only the outcome, 200 {"status":"ready"} (ok or degraded) or
+// 503 {"status":"not ready"} with Retry-After. It never names a check or shows an error, so
+// no dependency, address or error text reaches whoever can reach the port; the detail is
+// ReadyReport's, on the admin listener.
+func Ready(checks []Check) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if _, code, _ := runChecks(r.Context(), checks); code != http.StatusOK {
+			w.Header().Set("Retry-After", strconv.Itoa(int(unavailableRetryAfter/time.Second)))
+			WriteJSON(w, code, map[string]string{"status": "not ready"})
+			return
+		}
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	}
+}
+
+// ReadyReport returns the detailed readiness handler, for the admin listener only: it runs
+// checks concurrently and answers 200 {"status":"ok"} when all pass, 200
+// {"status":"degraded"} when only Degraded failures occur, else 503 {"status":"unavailable"}
+// with Retry-After; "checks" names each check with its status (ok, degraded, fail) and its
+// error, which may carry internal addresses and dial errors.
+func ReadyReport(checks []Check) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		status, code, results := runChecks(r.Context(), checks)
+		if code != http.StatusOK {
+			w.Header().Set("Retry-After", strconv.Itoa(int(unavailableRetryAfter/time.Second)))
 		}
 		WriteJSON(w, code, map[string]any{"status": status, "checks": results})
 	}

@@ -49,8 +49,7 @@ type Config struct {
 	JWKSMaxAge     time.Duration                     // Cache-Control max-age of the JWKS and discovery documents; default 5m
 	TrustedProxies []netip.Prefix                    // peers whose X-Forwarded-For is believed (see ClientAddr)
 	Logger         *slog.Logger                      // 5xx answers are logged here; nil: not logged
-	Metrics        http.Handler                      // served at /metrics; nil: 404
-	Checks         []Check                           // run by /ready
+	Checks         []Check                           // run by /ready, which answers only ready or not (Ready)
 	Middleware     []func(http.Handler) http.Handler // run after the request id, e.g. HTTP metrics
 
 	// Verifier access: GET /revocations/feed streams Relay and POST /introspect asks
@@ -70,13 +69,14 @@ type router struct {
 // NewAuthRouter returns the auth service's HTTP API (docs/architecture.md), served at its root: the
 // account and token endpoints, the Bearer-protected self-service and admin endpoints (v
 // authenticates the bearer), the JWKS and discovery documents, its OpenAPI description
-// (/openapi.json, OpenAPI), /health, /ready and /metrics.
+// (/openapi.json, OpenAPI), /health and the terse /ready. Metrics and the detailed readiness
+// report are the admin listener's (NewAdminRouter).
 func NewAuthRouter(svc AuthService, v Verifier, cfg Config) http.Handler {
 	if cfg.JWKSMaxAge <= 0 {
 		cfg.JWKSMaxAge = 5 * time.Minute
 	}
 	rt := &router{svc: svc, cfg: cfg, log: logger(cfg.Logger)}
-	r := NewRouter(cfg.Logger, cfg.Metrics, cfg.Checks, cfg.Middleware...)
+	r := NewRouter(cfg.Logger, cfg.Checks, cfg.Middleware...)
 
 	r.Get("/openapi.json", ServeOpenAPI(authdOpenAPI))
 	r.Get("/.well-known/jwks.json", rt.jwks)
@@ -118,13 +118,38 @@ func NewAuthRouter(svc AuthService, v Verifier, cfg Config) http.Handler {
 	return r
 }
 
-// NewRouter returns a chi router with what every keygate service shares: request ids, an
-// access log line per request carrying the request id, panic recovery, security headers, HEAD
-// answered by every GET route (RFC 9110 section 9.3.2), then mw (HTTP metrics, say),
-// problem+json answers (405 with Allow) for unknown
-// routes and methods, /health, /ready running checks, and /metrics serving metrics (if not
-// nil). Services add their own routes to it.
-func NewRouter(log *slog.Logger, metrics http.Handler, checks []Check, mw ...func(http.Handler) http.Handler) chi.Router {
+// NewRouter returns a chi router with what every keygate service shares on its public port:
+// request ids, an access log line per request carrying the request id, panic recovery,
+// security headers, HEAD answered by every GET route (RFC 9110 section 9.3.2), then mw (HTTP
+// metrics, say), problem+json answers (405 with Allow) for unknown routes and methods,
+// /health, and /ready running checks but answering only ready or not (Ready). It serves no
+// /metrics and no per-check detail: those are NewAdminRouter's. Services add their own
+// routes to it.
+func NewRouter(log *slog.Logger, checks []Check, mw ...func(http.Handler) http.Handler) chi.Router {
+	r := baseRouter(log, mw...)
+	r.Get("/health", Health)
+	r.Get("/ready", Ready(checks))
+	return r
+}
+
+// NewAdminRouter returns the router of a service's admin listener (KEYGATE_ADMIN_ADDR), which
+// must not be reachable from the public network: /health, /ready with each check's status
+// and error (ReadyReport), and /metrics serving metrics (404 when nil). It shares
+// NewRouter's request ids, access log, recovery, security headers and problem+json answers;
+// scrapes are not counted in the HTTP metrics.
+func NewAdminRouter(log *slog.Logger, metrics http.Handler, checks []Check) chi.Router {
+	r := baseRouter(log)
+	r.Get("/health", Health)
+	r.Get("/ready", ReadyReport(checks))
+	if metrics != nil {
+		r.Method(http.MethodGet, "/metrics", metrics)
+	}
+	return r
+}
+
+// baseRouter is the middleware and the problem+json answers NewRouter and NewAdminRouter
+// share, then mw.
+func baseRouter(log *slog.Logger, mw ...func(http.Handler) http.Handler) chi.Router {
 	r := chi.NewRouter()
 	r.Use(WithRequestID, accessLog(log), recoverer(log), securityHeaders, middleware.GetHead)
 	r.Use(mw...)
@@ -133,11 +158,6 @@ func NewRouter(log *slog.Logger, metrics http.Handler, checks []Check, mw ...fun
 		allow(w, r, req)
 		writeError(w, req, log, errMethodNotAllowed)
 	})
-	r.Get("/health", Health)
-	r.Get("/ready", Ready(checks))
-	if metrics != nil {
-		r.Method(http.MethodGet, "/metrics", metrics)
-	}
 	return r
 }
 

@@ -384,39 +384,83 @@ func TestRequestID(t *testing.T) {
 	}
 }
 
+// The admin listener's /ready reports each check; the public /ready answers the same verdict
+// and nothing else: no check name, no error text, with Retry-After when not ready.
 func TestReadyReportsEachCheck(t *testing.T) {
 	ok := Check{Name: "keys", Fn: func(context.Context) error { return nil }}
 	bad := Check{Name: "feed", Fn: func(context.Context) error { return errors.New("feed: not synced") }}
-	redisDown := Check{Name: "redis", Fn: func(context.Context) error { return Degraded(errors.New("connection refused")) }}
+	redisDown := Check{Name: "redis", Fn: func(context.Context) error { return Degraded(errors.New("dial tcp 10.0.0.7:6379: connection refused")) }}
 	tests := []struct {
 		name   string
 		checks []Check
 		status int
+		public string
 		want   map[string]any
 	}{
-		{"all pass", []Check{ok}, 200, map[string]any{"status": "ok",
+		{"all pass", []Check{ok}, 200, "ready", map[string]any{"status": "ok",
 			"checks": map[string]any{"keys": map[string]any{"status": "ok"}}}},
-		{"one fails", []Check{ok, bad}, 503, map[string]any{"status": "unavailable",
+		{"one fails", []Check{ok, bad}, 503, "not ready", map[string]any{"status": "unavailable",
 			"checks": map[string]any{"keys": map[string]any{"status": "ok"},
 				"feed": map[string]any{"status": "fail", "error": "feed: not synced"}}}},
-		{"a lost dependency keeps the replica serving", []Check{ok, redisDown}, 200, map[string]any{"status": "degraded",
+		{"a lost dependency keeps the replica serving", []Check{ok, redisDown}, 200, "ready", map[string]any{"status": "degraded",
 			"checks": map[string]any{"keys": map[string]any{"status": "ok"},
-				"redis": map[string]any{"status": "degraded", "error": "connection refused"}}}},
-		{"a failure outranks a degradation", []Check{bad, redisDown}, 503, map[string]any{"status": "unavailable",
+				"redis": map[string]any{"status": "degraded", "error": "dial tcp 10.0.0.7:6379: connection refused"}}}},
+		{"a failure outranks a degradation", []Check{bad, redisDown}, 503, "not ready", map[string]any{"status": "unavailable",
 			"checks": map[string]any{"feed": map[string]any{"status": "fail", "error": "feed: not synced"},
-				"redis": map[string]any{"status": "degraded", "error": "connection refused"}}}},
+				"redis": map[string]any{"status": "degraded", "error": "dial tcp 10.0.0.7:6379: connection refused"}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newTestServer(t, &scriptedService{}, Config{Checks: tt.checks})
-			resp := do(t, srv, "GET", "/ready", "")
+			admin := httptest.NewServer(NewAdminRouter(nil, nil, tt.checks))
+			t.Cleanup(admin.Close)
+			resp := do(t, admin, "GET", "/ready", "")
 			if resp.StatusCode != tt.status {
-				t.Errorf("status = %d, want %d", resp.StatusCode, tt.status)
+				t.Errorf("admin /ready status = %d, want %d", resp.StatusCode, tt.status)
+			}
+			if got := resp.Header.Get("Retry-After"); (got != "") != (tt.status == 503) {
+				t.Errorf("admin /ready Retry-After = %q with %d", got, tt.status)
 			}
 			if diff := cmp.Diff(tt.want, readJSON(t, resp)); diff != "" {
-				t.Errorf("/ready (-want +got):\n%s", diff)
+				t.Errorf("admin /ready (-want +got):\n%s", diff)
+			}
+
+			srv := newTestServer(t, &scriptedService{}, Config{Checks: tt.checks})
+			resp = do(t, srv, "GET", "/ready", "")
+			if resp.StatusCode != tt.status {
+				t.Errorf("public /ready status = %d, want %d", resp.StatusCode, tt.status)
+			}
+			if got := resp.Header.Get("Retry-After"); (got != "") != (tt.status == 503) {
+				t.Errorf("public /ready Retry-After = %q with %d", got, tt.status)
+			}
+			if diff := cmp.Diff(map[string]any{"status": tt.public}, readJSON(t, resp)); diff != "" {
+				t.Errorf("public /ready (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// The public router serves no metrics (the admin router does), and the admin router none of
+// the API.
+func TestMetricsOnlyOnTheAdminRouter(t *testing.T) {
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "keygate_up 1\n") })
+	srv := newTestServer(t, &scriptedService{}, Config{})
+	if resp := do(t, srv, "GET", "/metrics", ""); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("public /metrics = %d, want 404", resp.StatusCode)
+	}
+	admin := httptest.NewServer(NewAdminRouter(nil, metrics, nil))
+	t.Cleanup(admin.Close)
+	resp := do(t, admin, "GET", "/metrics", "")
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "keygate_up 1") {
+		t.Errorf("admin /metrics = %d %q, want 200 with the metrics", resp.StatusCode, b)
+	}
+	for _, path := range []string{"/health", "/ready"} {
+		if resp := do(t, admin, "GET", path, ""); resp.StatusCode != http.StatusOK {
+			t.Errorf("admin %s = %d, want 200", path, resp.StatusCode)
+		}
+	}
+	if resp := do(t, admin, "GET", "/.well-known/jwks.json", ""); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("admin JWKS = %d, want 404", resp.StatusCode)
 	}
 }
 
@@ -469,7 +513,7 @@ func TestRouterPassesTheClientAddress(t *testing.T) {
 }
 
 func TestPanicBecomesOpaque500(t *testing.T) {
-	r := NewRouter(nil, nil, nil)
+	r := NewRouter(nil, nil)
 	r.Get("/boom", func(http.ResponseWriter, *http.Request) { panic("secret detail") })
 	w := httptest.NewRecorder()
 	r.ServeHTTP(w, httptest.NewRequest("GET", "/boom", nil))
@@ -481,7 +525,7 @@ func TestPanicBecomesOpaque500(t *testing.T) {
 func TestAccessLogCarriesTheRequestID(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
-	r := NewRouter(log, nil, nil)
+	r := NewRouter(log, nil)
 	r.Get("/api/things/{id}", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
 	req := httptest.NewRequest(http.MethodGet, "/api/things/42", nil)
 	req.Header.Set(RequestIDHeader, "from-nginx-1")

@@ -38,7 +38,7 @@ func TestSafeByDefault(t *testing.T) {
 		mux.Handle("/api/", httpapi.RequireToken(g)(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			_, _ = w.Write([]byte("ok"))
 		})))
-		mux.Handle("/ready", httpapi.Ready([]httpapi.Check{httpapi.FeedCheck(g)}))
+		mux.Handle("/ready", httpapi.ReadyReport([]httpapi.Check{httpapi.FeedCheck(g)}))
 		srv := httptest.NewServer(mux)
 		t.Cleanup(srv.Close)
 		return srv

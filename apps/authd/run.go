@@ -4,16 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"strconv"
 
 	"github.com/keygate/keygate/adapters/telemetry"
 	"github.com/keygate/keygate/apps/internal/authsvc"
+	"github.com/keygate/keygate/apps/internal/program"
 )
 
 // run reads the configuration, listens on PORT (0: a free port; the default issuer names the
-// port actually bound), wires the profile the configuration asks for, and serves until ctx
-// ends. Logs go to stdout as JSON.
+// port actually bound) and on KEYGATE_ADMIN_ADDR (metrics, the detailed readiness report),
+// wires the profile the configuration asks for, and serves until ctx ends. Logs go to stdout
+// as JSON.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) > 1 {
 		return fmt.Errorf("authd: unexpected arguments %q: authd is configured by environment variables (docs/configuration.md)", args[1:])
@@ -23,16 +24,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	log := telemetry.NewLogger(stdout, cfg.LogLevel)
-	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
+	l, err := program.Listen("authd", ":"+strconv.Itoa(cfg.Port), cfg.AdminAddr)
 	if err != nil {
-		return fmt.Errorf("authd: listen: %w", err)
+		return err
 	}
-	defer ln.Close()
-	cfg.Listened(ln.Addr().(*net.TCPAddr).Port)
+	defer l.Close()
+	cfg.Listened(l.PublicPort())
 	app, cleanup, err := authsvc.Open(ctx, cfg, log)
 	if err != nil {
 		return fmt.Errorf("authd: %w", err)
 	}
 	defer cleanup()
-	return app.Run(ctx, ln)
+	return app.Run(ctx, l)
 }

@@ -23,20 +23,22 @@ func TestRunNeedsAnAudienceAndAFeed(t *testing.T) {
 
 func TestLoadDefaultPort(t *testing.T) {
 	c, err := Load(apptest.Getenv(map[string]string{"KEYGATE_AUDIENCE": "billing", "KEYGATE_DEV": "1"}))
-	if err != nil || c.Port != DefaultPort || c.Verifier.Guard.Audiences[0] != "billing" {
-		t.Errorf("Load = %+v, %v; want port %d and audience billing", c, err, DefaultPort)
+	if err != nil || c.Port != DefaultPort || c.AdminAddr != DefaultAdminAddr || c.Verifier.Guard.Audiences[0] != "billing" {
+		t.Errorf("Load = %+v, %v; want port %d, admin %s and audience billing", c, err, DefaultPort, DefaultAdminAddr)
 	}
 }
 
 var servingAddr = regexp.MustCompile(`"msg":"guardd: serving","addr":"[^"]*:(\d+)"`)
 
 // TestRunWithRedisDownAnswers503: guardd started with Redis unreachable answers every
-// question 503 with Retry-After, never 200, and stops cleanly.
+// question 503 with Retry-After, never 200, and stops cleanly; its public /ready says only
+// "not ready" and its metrics and Redis's address are on the admin listener only.
 func TestRunWithRedisDownAnswers503(t *testing.T) {
 	authd := apptest.NewIssuer(false)
 	defer authd.Close()
 	redis := apptest.ClosedAddr(t)
-	env := map[string]string{"PORT": "0", "REDIS_ADDR": redis, "KEYGATE_ISSUER": authd.URL, "KEYGATE_AUDIENCE": "billing"}
+	env := map[string]string{"PORT": "0", "REDIS_ADDR": redis, "KEYGATE_ISSUER": authd.URL, "KEYGATE_AUDIENCE": "billing",
+		"KEYGATE_ADMIN_ADDR": "127.0.0.1:0"}
 	out := &apptest.Output{}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -69,4 +71,5 @@ func TestRunWithRedisDownAnswers503(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	apptest.CheckInternalsHidden(t, base, apptest.AdminURL(out.String()), redis)
 }

@@ -183,9 +183,9 @@ func TestVerifyBeforeFirstLoadIs503(t *testing.T) {
 	if st := s.ask(t, "GET", "/verify", bearer(tok)).StatusCode; st != http.StatusOK {
 		t.Errorf("after the first load: %d, want 200", st)
 	}
-	for _, path := range []string{"/health", "/ready", "/metrics"} {
-		if st := s.ask(t, "GET", path, nil).StatusCode; st != http.StatusOK {
-			t.Errorf("%s = %d, want 200", path, st)
+	for path, want := range map[string]int{"/health": 200, "/ready": 200, "/metrics": 404} {
+		if st := s.ask(t, "GET", path, nil).StatusCode; st != want {
+			t.Errorf("%s = %d, want %d", path, st, want)
 		}
 	}
 }

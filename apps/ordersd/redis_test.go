@@ -17,9 +17,12 @@ var servingAddr = regexp.MustCompile(`"msg":"ordersd: serving","addr":"[^"]*:(\d
 
 // TestRunRedisProfileWithRedisDown: with REDIS_ADDR set ordersd starts without a dev-mode
 // warning even if Redis is down; until its revocation set was loaded once it is not ready
-// (it would otherwise accept tokens revoked elsewhere), and /ready and the metrics name Redis.
+// (it would otherwise accept tokens revoked elsewhere). The public /ready says only that,
+// without Redis's address or any error, and the public port serves no metrics; the admin
+// listener's /ready and metrics name Redis.
 func TestRunRedisProfileWithRedisDown(t *testing.T) {
-	env := map[string]string{"PORT": "0", "REDIS_ADDR": apptest.ClosedAddr(t), "KEYGATE_ISSUER": "http://" + apptest.ClosedAddr(t)}
+	redis, issuer := apptest.ClosedAddr(t), apptest.ClosedAddr(t)
+	env := map[string]string{"PORT": "0", "REDIS_ADDR": redis, "KEYGATE_ISSUER": "http://" + issuer, "KEYGATE_ADMIN_ADDR": "127.0.0.1:0"}
 	out := &apptest.Output{}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -41,7 +44,23 @@ func TestRunRedisProfileWithRedisDown(t *testing.T) {
 	if strings.Contains(out.String(), "dev mode") {
 		t.Errorf("the Redis profile warned about dev mode:\n%s", out)
 	}
-	resp, err := http.Get(base + "/ready")
+	admin := apptest.AdminURL(out.String())
+	if admin == "" {
+		t.Fatalf("ordersd logged no admin listener:\n%s", out)
+	}
+	code, body, hdr := apptest.Get(t, base+"/ready")
+	if code != http.StatusServiceUnavailable || strings.TrimSpace(body) != `{"status":"not ready"}` || hdr.Get("Retry-After") == "" {
+		t.Errorf("public /ready = %d %q, want 503 {\"status\":\"not ready\"} with Retry-After", code, body)
+	}
+	for _, leak := range []string{redis, issuer, "redis", "refused"} {
+		if strings.Contains(body, leak) {
+			t.Errorf("public /ready shows %q: %s", leak, body)
+		}
+	}
+	if code, _, _ := apptest.Get(t, base+"/metrics"); code != http.StatusNotFound {
+		t.Errorf("public /metrics = %d, want 404", code)
+	}
+	resp, err := http.Get(admin + "/ready")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,10 +72,13 @@ func TestRunRedisProfileWithRedisDown(t *testing.T) {
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || ready.Checks["revocation_feed"].Status != "fail" ||
 		ready.Checks["redis"].Status != "degraded" {
-		t.Errorf("/ready %d %+v (%v), want 503 with the feed failing and redis degraded", resp.StatusCode, ready, err)
+		t.Errorf("admin /ready %d %+v (%v), want 503 with the feed failing and redis degraded", resp.StatusCode, ready, err)
+	}
+	if _, body, _ := apptest.Get(t, admin+"/ready"); !strings.Contains(body, redis) {
+		t.Errorf("admin /ready does not name Redis at %s: %s", redis, body)
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Get(base + "/metrics")
+		resp, err := http.Get(admin + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}

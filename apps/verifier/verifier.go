@@ -1,14 +1,18 @@
 // Package verifier is keygate for a Go service that verifies access tokens itself: one call
 // builds the issuer's remote JWKS, the revocation feed that follows authd's revocations
-// through Redis, the guard, the middleware, a readiness handler and the Prometheus metrics,
+// through Redis, the guard, the middleware, readiness handlers and the Prometheus metrics,
 // from the environment variables every keygate verifier reads (FromEnv) or from a Config, and
 // runs the background work (JWKS refresh, revocation feed, dependency monitor) until Close.
 //
 //	v, err := verifier.NewFromEnv(os.Getenv, "billing") // KEYGATE_ISSUER, REDIS_ADDR, ...
 //	defer v.Close()
 //	mux.Handle("/api/", v.RequireToken(api))
-//	mux.Handle("/ready", v.Ready())
-//	mux.Handle("/metrics", v.Metrics())
+//	mux.Handle("/ready", v.Ready())                    // public: "ready" or "not ready", nothing more
+//	go http.Serve(adminListener, v.AdminHandler())     // internal: /metrics, detailed /ready, /health
+//
+// Two kinds of handler: those safe on a public port (RequireToken, Ready), and those that
+// show internals and belong on a listener only the monitoring network reaches (Metrics,
+// ReadyReport, AdminHandler: dependency names, addresses and dial errors, every metric).
 //
 // It is safe by default: until the keys and the revocation set have both been loaded once,
 // every protected request is answered 503 with Retry-After, never let through, so a verifier
@@ -227,7 +231,8 @@ func (v *Verifier) RequireToken(next http.Handler) http.Handler {
 func Claims(ctx context.Context) (token.Claims, bool) { return httpapi.Claims(ctx) }
 
 // Checks are v's readiness checks (keys, revocation feed, Redis), for a service that builds
-// its /ready with httpapi.Ready alongside checks of its own.
+// its readiness handlers with httpapi.Ready and httpapi.ReadyReport alongside checks of its
+// own.
 func (v *Verifier) Checks() []httpapi.Check {
 	checks := []httpapi.Check{
 		{Name: "keys", Fn: func(context.Context) error {
@@ -241,13 +246,28 @@ func (v *Verifier) Checks() []httpapi.Check {
 	return append(checks, stores.DependencyChecks(v.deps)...)
 }
 
-// Ready is the readiness handler (/ready): 503 until keys and the revocation set are
-// loaded (and, with FailClosedAfter, once the set is staler than that); 200 with status
-// "degraded" while Redis or the feed is down but the last-known set still serves.
+// Ready is the terse readiness handler, safe on a public port (/ready): 503
+// {"status":"not ready"} with Retry-After until keys and the revocation set are loaded (and,
+// with FailClosedAfter, once the set is staler than that), else 200 {"status":"ready"}, also
+// while Redis or the feed is down but the last-known set still serves. It names no check and
+// shows no error; ReadyReport does, on an internal listener.
 func (v *Verifier) Ready() http.Handler { return httpapi.Ready(v.Checks()) }
 
-// Metrics serves the registry's metrics in the Prometheus format (/metrics).
+// ReadyReport is the detailed readiness handler, for an internal (admin) listener only: the
+// same verdict as Ready as "ok", "degraded" or "unavailable", with each check's status and
+// error, which name the issuer's JWKS URL, Redis addresses and dial errors.
+func (v *Verifier) ReadyReport() http.Handler { return httpapi.ReadyReport(v.Checks()) }
+
+// Metrics serves the registry's metrics in the Prometheus format (/metrics), for an internal
+// (admin) listener only.
 func (v *Verifier) Metrics() http.Handler { return telemetry.Handler(v.registry) }
+
+// AdminHandler is everything an internal (admin) listener serves, the one keygate's own
+// verifiers bind at KEYGATE_ADMIN_ADDR: /metrics (Metrics), /ready (ReadyReport) and
+// /health. Serve it where only the monitoring network reaches, never on the API's port.
+func (v *Verifier) AdminHandler() http.Handler {
+	return httpapi.NewAdminRouter(v.cfg.Log, v.Metrics(), v.Checks())
+}
 
 // Registry returns the Prometheus registry holding v's collectors (Config.Registry, or the
 // one New made), to add a service's own collectors to.

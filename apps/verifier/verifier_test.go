@@ -230,22 +230,49 @@ func TestFromEnvReportsEveryProblem(t *testing.T) {
 	}
 }
 
-// TestReadyNamesWhatIsMissing: /ready's checks name the keys and the feed.
+// TestReadyNamesWhatIsMissing: the admin handler's /ready names the keys and the feed; the
+// public Ready says only "not ready", without the issuer's address or any error text.
 func TestReadyNamesWhatIsMissing(t *testing.T) {
+	issuer := apptest.ClosedAddr(t)
+	v, err := verifier.New(verifier.Config{Guard: guardConfig("http://" + issuer), Dev: true, Log: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	for _, h := range []http.Handler{v.ReadyReport(), v.AdminHandler()} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/ready", nil))
+		var got struct {
+			Status string
+			Checks map[string]struct{ Status, Error string }
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != http.StatusServiceUnavailable ||
+			got.Checks["keys"].Status != "fail" || !strings.Contains(got.Checks["keys"].Error, issuer) {
+			t.Errorf("admin /ready %d %s, want 503 with keys failing, naming %s", rec.Code, rec.Body, issuer)
+		}
+	}
+	rec := httptest.NewRecorder()
+	v.Ready().ServeHTTP(rec, httptest.NewRequest("GET", "/ready", nil))
+	if body := strings.TrimSpace(rec.Body.String()); rec.Code != http.StatusServiceUnavailable ||
+		body != `{"status":"not ready"}` || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("public /ready %d %s Retry-After %q, want 503 {\"status\":\"not ready\"} with Retry-After",
+			rec.Code, body, rec.Header().Get("Retry-After"))
+	}
+}
+
+// TestAdminHandlerServesMetrics: the admin handler serves keygate's metrics and health.
+func TestAdminHandlerServesMetrics(t *testing.T) {
 	v, err := verifier.New(verifier.Config{Guard: guardConfig("http://" + apptest.ClosedAddr(t)), Dev: true, Log: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	rec := httptest.NewRecorder()
-	v.Ready().ServeHTTP(rec, httptest.NewRequest("GET", "/ready", nil))
-	var got struct {
-		Status string
-		Checks map[string]struct{ Status string }
-	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != http.StatusServiceUnavailable ||
-		got.Checks["keys"].Status != "fail" {
-		t.Errorf("/ready %d %s, want 503 with keys failing", rec.Code, rec.Body)
+	for path, want := range map[string]string{"/metrics": "keygate_build_info", "/health": `"status":"ok"`} {
+		rec := httptest.NewRecorder()
+		v.AdminHandler().ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("admin %s = %d, want 200 with %s:\n%s", path, rec.Code, want, rec.Body)
+		}
 	}
 }
 

@@ -27,10 +27,14 @@ const (
 // devStack is a running dev stack.
 type devStack struct {
 	auth, orders, payments string
+	admin                  map[string]string // each service's admin listener (metrics, detailed /ready), by name
 	http                   *http.Client
 }
 
-var urlLine = regexp.MustCompile(`(?m)^  (authd|orders|payments)\s+(http://\S+)$`)
+var (
+	urlLine   = regexp.MustCompile(`(?m)^  (authd|orders|payments)\s+(http://\S+)$`)
+	adminLine = regexp.MustCompile(`(?m)^  (authd|orders|payments)\s+(http://\S+)/metrics\s`)
+)
 
 // startStack runs the dev stack on PORT=0 with env added to the defaults and waits until
 // every service is ready (keys fetched, revocation sets synced). It stops the stack, and
@@ -71,8 +75,12 @@ func startStack(t *testing.T, env map[string]string) *devStack {
 		for _, m := range urlLine.FindAllStringSubmatch(out.String(), -1) {
 			urls[m[1]] = m[2]
 		}
-		if len(urls) == 3 {
-			s.auth, s.orders, s.payments = urls["authd"], urls["orders"], urls["payments"]
+		admin := map[string]string{}
+		for _, m := range adminLine.FindAllStringSubmatch(out.String(), -1) {
+			admin[m[1]] = m[2]
+		}
+		if len(urls) == 3 && len(admin) == 3 {
+			s.auth, s.orders, s.payments, s.admin = urls["authd"], urls["orders"], urls["payments"], admin
 			break
 		}
 		select {

@@ -74,8 +74,9 @@ func mustB64(t *testing.T, s string) []byte {
 	return b
 }
 
-// TestOperationsEndpoints: every service answers /health, /ready with details, and /metrics
-// with the names of docs/configuration.md.
+// TestOperationsEndpoints: every service answers /health and a terse /ready on its public
+// port, and serves no /metrics there; its admin listener answers /ready with details, and
+// /metrics with the names of docs/configuration.md.
 func TestOperationsEndpoints(t *testing.T) {
 	s := startStack(t, nil)
 	s.register(t, "ops@example.com", "correct horse battery")
@@ -85,17 +86,25 @@ func TestOperationsEndpoints(t *testing.T) {
 	for name, base := range map[string]string{"authd": s.auth, "orders": s.orders, "payments": s.payments} {
 		want(t, s.call(t, "GET", base+"/health", "", nil), 200, name+" /health")
 		r := want(t, s.call(t, "GET", base+"/ready", "", nil), 200, name+" /ready")
-		if checks, _ := r.json(t)["checks"].(map[string]any); len(checks) < 2 {
-			t.Errorf("%s /ready without details: %s", name, r.body)
+		if got := strings.TrimSpace(string(r.body)); got != `{"status":"ready"}` {
+			t.Errorf("%s public /ready = %s, want only the status", name, got)
 		}
-		m := want(t, s.call(t, "GET", base+"/metrics", "", nil), 200, name+" /metrics")
+		want(t, s.call(t, "GET", base+"/metrics", "", nil), 404, name+" public /metrics")
+
+		admin := s.admin[name]
+		want(t, s.call(t, "GET", admin+"/health", "", nil), 200, name+" admin /health")
+		r = want(t, s.call(t, "GET", admin+"/ready", "", nil), 200, name+" admin /ready")
+		if checks, _ := r.json(t)["checks"].(map[string]any); len(checks) < 2 {
+			t.Errorf("%s admin /ready without details: %s", name, r.body)
+		}
+		m := want(t, s.call(t, "GET", admin+"/metrics", "", nil), 200, name+" admin /metrics")
 		for _, metric := range []string{"http_request_duration_seconds", "keygate_revocation_entries"} {
 			if !strings.Contains(string(m.body), metric) {
 				t.Errorf("%s /metrics lacks %s", name, metric)
 			}
 		}
 	}
-	m := s.call(t, "GET", s.orders+"/metrics", "", nil)
+	m := s.call(t, "GET", s.admin["orders"]+"/metrics", "", nil)
 	if !strings.Contains(string(m.body), `keygate_token_validations_total{result="ok"}`) {
 		t.Errorf("orders /metrics has no ok validation after a valid call")
 	}

@@ -12,11 +12,13 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/keygate/keygate/adapters/telemetry"
 	"github.com/keygate/keygate/apps/internal/authsvc"
 	"github.com/keygate/keygate/apps/internal/demo"
+	"github.com/keygate/keygate/apps/internal/program"
 	"github.com/keygate/keygate/apps/internal/stores"
 )
 
@@ -27,8 +29,10 @@ const defaultAdminEmail = "admin@example.com"
 // Run starts authd, orders and payments in this process until ctx ends, and prints their
 // URLs and a quickstart to stdout (then the services' JSON logs). authd listens on PORT
 // (default 8080), orders and payments on the next two ports; PORT=0 picks three free ports.
-// The listeners are bound before anything is built, so the issuer URL names authd's real
-// port. Dev mode and the memory adapters are implied (REDIS_* and DB_* are ignored); the admin is KEYGATE_ADMIN_EMAIL (default admin@example.com) with
+// Each service has its admin listener (/metrics, the detailed /ready) too: authd's at
+// KEYGATE_ADMIN_ADDR (default 127.0.0.1:9090, loopback only; a free port with PORT=0; "off":
+// none), orders and payments on the next two ports of that host. The listeners are bound
+// before anything is built, so the issuer URL names authd's real port. Dev mode and the memory adapters are implied (REDIS_* and DB_* are ignored); the admin is KEYGATE_ADMIN_EMAIL (default admin@example.com) with
 // KEYGATE_ADMIN_PASSWORD, or a generated password that is printed.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) > 1 {
@@ -55,26 +59,31 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if authCfg.Port != 0 {
 		ports[1], ports[2] = authCfg.Port+1, authCfg.Port+2
 	}
-	var lns []net.Listener
+	if strings.TrimSpace(getenv("KEYGATE_ADMIN_ADDR")) == "" && authCfg.AdminAddr != "" {
+		_, port, _ := net.SplitHostPort(authCfg.AdminAddr)
+		authCfg.AdminAddr = net.JoinHostPort("127.0.0.1", port) // dev: metrics stay on this machine
+	}
+	admins := adminAddrs(authCfg.AdminAddr)
+	var lns []program.Listeners
 	defer func() {
-		for _, ln := range lns {
-			ln.Close()
+		for _, l := range lns {
+			l.Close()
 		}
 	}()
-	for _, p := range ports {
-		ln, err := net.Listen("tcp", ":"+strconv.Itoa(p))
+	for i, name := range []string{"authd", "orders", "payments"} {
+		l, err := program.Listen("devstack: "+name, ":"+strconv.Itoa(ports[i]), admins[i])
 		if err != nil {
-			return fmt.Errorf("devstack: listen: %w", err)
+			return err
 		}
-		lns = append(lns, ln)
+		lns = append(lns, l)
 	}
-	bound := func(i int) int { return lns[i].Addr().(*net.TCPAddr).Port }
+	bound := func(i int) int { return lns[i].PublicPort() }
 	authCfg.Listened(bound(0))
 	authCfg.Warnings = authCfg.Warnings[:0:0]
 
 	demoEnv := overlay(getenv, map[string]string{"KEYGATE_DEV": "1", "KEYGATE_ISSUER": authCfg.Auth.Issuer})
-	ordersCfg, err1 := demo.Load(demoEnv, demo.Orders, 0)
-	paymentsCfg, err2 := demo.Load(demoEnv, demo.Payments, 0)
+	ordersCfg, err1 := demo.Load(demoEnv, demo.Orders, 0, "") // the listeners are bound above
+	paymentsCfg, err2 := demo.Load(demoEnv, demo.Payments, 0, "")
 	if err := errors.Join(err1, err2); err != nil {
 		return err
 	}
@@ -107,12 +116,13 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	printQuickstart(out, authCfg.Auth.Issuer, "http://localhost:"+strconv.Itoa(bound(1)),
 		"http://localhost:"+strconv.Itoa(bound(2)), authCfg.AdminEmail, adminPassword, getenv("KEYGATE_ADMIN_PASSWORD") == "")
+	printAdmin(out, lns)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make([]error, 3)
 	var wg sync.WaitGroup
-	start := func(i int, runApp func(context.Context, net.Listener) error) {
+	start := func(i int, runApp func(context.Context, program.Listeners) error) {
 		wg.Go(func() {
 			errs[i] = runApp(ctx, lns[i])
 			cancel() // one service down stops the stack
@@ -151,6 +161,35 @@ Try it:
   curl -s -i %s/api/orders -H "Authorization: Bearer $TOKEN"   # 401 at once: the session is revoked
 
 `, auth, orders, payments, adminEmail, pw, auth, login, auth, login, orders, orders, auth, orders)
+}
+
+// printAdmin prints where each service's metrics and detailed readiness are served.
+func printAdmin(w io.Writer, lns []program.Listeners) {
+	if lns[0].Admin == nil {
+		fmt.Fprint(w, "Admin listeners off (KEYGATE_ADMIN_ADDR=off): no /metrics, no detailed /ready.\n\n")
+		return
+	}
+	fmt.Fprint(w, "Metrics and detailed readiness, on the admin listeners only (KEYGATE_ADMIN_ADDR):\n")
+	for i, name := range []string{"authd", "orders", "payments"} {
+		base := "http://" + lns[i].AdminAddr()
+		fmt.Fprintf(w, "  %-9s %s/metrics  %s/ready\n", name, base, base)
+	}
+	fmt.Fprintln(w)
+}
+
+// adminAddrs are the admin addresses of authd, orders and payments: authd's, and the next two
+// ports on its host (free ports when it is port 0, none when it is "" for off).
+func adminAddrs(authd string) [3]string {
+	host, port, err := net.SplitHostPort(authd)
+	if authd == "" || err != nil {
+		return [3]string{}
+	}
+	p, _ := strconv.Atoi(port)
+	out := [3]string{authd, authd, authd}
+	if p != 0 {
+		out[1], out[2] = net.JoinHostPort(host, strconv.Itoa(p+1)), net.JoinHostPort(host, strconv.Itoa(p+2))
+	}
+	return out
 }
 
 // storeVars select Redis or a database; the dev stack runs on the memory adapters whatever

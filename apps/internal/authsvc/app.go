@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/keygate/keygate/adapters/httpapi"
 	"github.com/keygate/keygate/adapters/jose"
 	"github.com/keygate/keygate/adapters/telemetry"
+	"github.com/keygate/keygate/apps/internal/program"
 	"github.com/keygate/keygate/apps/internal/stores"
 	"github.com/keygate/keygate/core/auth"
 	"github.com/keygate/keygate/core/guard"
@@ -31,7 +31,8 @@ type App struct {
 	Guard   *guard.Guard
 	Feed    *guard.Feed
 	Relay   *remote.Relay // the revocation feed of verifiers over HTTP; runs only with verifier access on
-	Handler http.Handler
+	Handler http.Handler  // the public API
+	Admin   AdminHandler  // the admin listener's: /metrics, the detailed /ready, /health
 	log     *slog.Logger
 	cfg     Config
 	deps    stores.Dependencies
@@ -41,19 +42,20 @@ type App struct {
 
 // NewApp returns an App of its parts.
 func NewApp(ring *keyring.Ring, svc *auth.Service, g *guard.Guard, feed *guard.Feed, relay *remote.Relay, h http.Handler,
-	log *slog.Logger, cfg Config, deps stores.Dependencies, m *telemetry.Metrics) *App {
-	return &App{Ring: ring, Service: svc, Guard: g, Feed: feed, Relay: relay, Handler: h, log: log, cfg: cfg, deps: deps, metrics: m,
-		serving: make(chan struct{})}
+	admin AdminHandler, log *slog.Logger, cfg Config, deps stores.Dependencies, m *telemetry.Metrics) *App {
+	return &App{Ring: ring, Service: svc, Guard: g, Feed: feed, Relay: relay, Handler: h, Admin: admin, log: log, cfg: cfg,
+		deps: deps, metrics: m, serving: make(chan struct{})}
 }
 
 // Serving is closed once Run has loaded the key ring, bootstrapped the admin and started to
 // serve: from then on the JWKS answers at once.
 func (a *App) Serving() <-chan struct{} { return a.serving }
 
-// Run loads the signing-key ring, bootstraps the admin if configured, then serves on ln and
-// runs the background work (key rotation, heartbeats, the revocation feed) until ctx ends,
-// and shuts down gracefully.
-func (a *App) Run(ctx context.Context, ln net.Listener) error {
+// Run loads the signing-key ring, bootstraps the admin if configured, then serves the API on
+// l.Public and the admin handler on l.Admin (if on) and runs the background work (key
+// rotation, heartbeats, the revocation feed) until ctx ends, and shuts both listeners down
+// gracefully.
+func (a *App) Run(ctx context.Context, l program.Listeners) error {
 	a.log.Info("authd: starting", slog.Any("config", a.cfg))
 	for _, w := range a.cfg.Warnings {
 		a.log.Warn("authd: " + w)
@@ -75,10 +77,10 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 		wg.Go(func() { _ = a.Relay.Run(bg) })
 	}
 	wg.Go(func() { stores.Monitor(bg, a.deps, a.metrics.SetDependency, a.log, "authd") })
-	a.log.Info("authd: serving", slog.String("addr", ln.Addr().String()),
+	a.log.Info("authd: serving", slog.String("addr", l.Public.Addr().String()), slog.String("admin", l.AdminAddr()),
 		slog.String("issuer", a.cfg.Auth.Issuer), slog.String("profile", string(a.cfg.Profile)))
 	close(a.serving)
-	err := httpapi.Serve(ctx, ln, a.Handler, a.log)
+	err := program.Serve(ctx, l, a.Handler, a.Admin, a.log)
 	stop()
 	wg.Wait()
 	if err != nil {
@@ -148,15 +150,42 @@ func NewIntrospector(g *guard.Guard, limiter ports.RateLimiter, cfg Config) (*re
 	return remote.NewIntrospector(g, limiter, cfg.IntrospectLimit)
 }
 
-// NewRegistry returns the Prometheus registry the service's /metrics serves.
+// NewRegistry returns the Prometheus registry the admin listener's /metrics serves.
 func NewRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
 
-// NewHandler builds authd's HTTP API (docs/architecture.md). /ready fails while the key ring cannot be
-// loaded or the revocation set was never loaded, and says "degraded" (still 200) while the
-// feed is disconnected or a store of the profile (Redis, the database) does not answer: login,
-// refresh and logout then answer 503 with Retry-After, and the JWKS is still served.
+// AdminHandler is authd's admin listener (KEYGATE_ADMIN_ADDR): /metrics, /ready with each
+// check's detail, /health.
+type AdminHandler http.Handler
+
+// readiness is authd's readiness: failing while the key ring cannot be loaded or the
+// revocation set was never loaded, degraded while the feed is disconnected or a store of the
+// profile (Redis, the database) does not answer.
+func readiness(ring *keyring.Ring, g *guard.Guard, deps stores.Dependencies) []httpapi.Check {
+	checks := []httpapi.Check{
+		{Name: "signing_keys", Fn: func(ctx context.Context) error {
+			_, _, err := ring.JWKS(ctx)
+			return err
+		}},
+		httpapi.FeedCheck(g),
+	}
+	return append(checks, stores.DependencyChecks(deps)...)
+}
+
+// NewAdminHandler builds authd's admin listener: the registry's metrics and the detailed
+// readiness report (dependency names, addresses, errors), for the monitoring network only.
+func NewAdminHandler(ring *keyring.Ring, g *guard.Guard, reg *prometheus.Registry, log *slog.Logger,
+	deps stores.Dependencies) AdminHandler {
+	return httpapi.NewAdminRouter(log, telemetry.Handler(reg), readiness(ring, g, deps))
+}
+
+// NewHandler builds authd's public HTTP API (docs/architecture.md). /ready answers 503 while
+// the key ring cannot be loaded or the revocation set was never loaded, and 200 (degraded, on
+// the admin listener's report) while the feed is disconnected or a store of the profile
+// (Redis, the database) does not answer: login, refresh and logout then answer 503 with
+// Retry-After, and the JWKS is still served. It names no dependency: the detail and the
+// metrics are NewAdminHandler's.
 func NewHandler(ring *keyring.Ring, svc *auth.Service, g *guard.Guard, relay *remote.Relay,
-	in *remote.Introspector, m *telemetry.Metrics, reg *prometheus.Registry, log *slog.Logger, cfg Config,
+	in *remote.Introspector, m *telemetry.Metrics, log *slog.Logger, cfg Config,
 	deps stores.Dependencies) (http.Handler, error) {
 	var opts []jose.DiscoveryOption
 	if cfg.Verifiers != nil {
@@ -166,21 +195,12 @@ func NewHandler(ring *keyring.Ring, svc *auth.Service, g *guard.Guard, relay *re
 	if err != nil {
 		return nil, err
 	}
-	checks := []httpapi.Check{
-		{Name: "signing_keys", Fn: func(ctx context.Context) error {
-			_, _, err := ring.JWKS(ctx)
-			return err
-		}},
-		httpapi.FeedCheck(g),
-	}
-	checks = append(checks, stores.DependencyChecks(deps)...)
 	return httpapi.NewAuthRouter(api{Service: svc, ring: ring}, g, httpapi.Config{
 		Discovery:      disc,
 		JWKSMaxAge:     cfg.JWKSMaxAge,
 		TrustedProxies: cfg.TrustedProxies,
 		Logger:         log,
-		Metrics:        telemetry.Handler(reg),
-		Checks:         checks,
+		Checks:         readiness(ring, g, deps),
 		Middleware:     []func(http.Handler) http.Handler{m.Middleware},
 		Verifiers:      cfg.Verifiers,
 		Relay:          relay,

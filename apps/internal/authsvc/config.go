@@ -25,9 +25,14 @@ import (
 // DefaultPort is authd's port when PORT is unset.
 const DefaultPort = 8080
 
+// DefaultAdminAddr is authd's admin listener (metrics, the detailed readiness report) when
+// KEYGATE_ADMIN_ADDR is unset (with PORT=0: a free port).
+const DefaultAdminAddr = ":9090"
+
 // Config is authd's whole configuration, read once at start.
 type Config struct {
 	Port            int
+	AdminAddr       string // KEYGATE_ADMIN_ADDR; "": off
 	Dev             bool
 	LogLevel        string
 	Auth            auth.Config    // Issuer is filled in by Listened when KEYGATE_ISSUER is unset
@@ -53,6 +58,7 @@ func Load(getenv func(string) string) (Config, error) {
 		Dev:      r.Flag("KEYGATE_DEV"),
 		LogLevel: r.OneOf("KEYGATE_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 	}
+	c.AdminAddr = r.AdminAddr(DefaultAdminAddr, c.Port)
 	c.Auth.Issuer = r.String("KEYGATE_ISSUER", "")
 	if c.Auth.Issuer != "" {
 		env.CheckIssuer(r, "KEYGATE_ISSUER", c.Auth.Issuer)
@@ -188,7 +194,7 @@ func random(n int) []byte {
 // LogValue shows the configuration without its secrets (refresh secret, KEK, admin password).
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.Int("port", c.Port), slog.Bool("dev", c.Dev), slog.String("profile", string(c.Profile)),
+		slog.Int("port", c.Port), slog.String("admin_addr", c.AdminAddr), slog.Bool("dev", c.Dev), slog.String("profile", string(c.Profile)),
 		slog.String("issuer", c.Auth.Issuer), slog.Any("audiences", c.Auth.Audiences),
 		slog.Duration("access_ttl", c.Auth.AccessTTL), slog.Duration("jwks_max_age", c.JWKSMaxAge),
 		slog.String("admin_email", c.AdminEmail), slog.Any("redis", redisValue(c)),

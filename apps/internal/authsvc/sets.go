@@ -17,7 +17,7 @@ import (
 // Core is authd over the Stores of any profile, in the order it is built: metrics, the
 // signing-key ring, authd's own feed and guard over that ring, password hashing,
 // normalisation, the use cases (signing with the ring, RFC 7009 through the guard), the HTTP
-// API and the App.
+// API, the admin listener's handler and the App.
 var Core = wire.NewSet(
 	StoreFields,
 	NewRegistry,
@@ -40,6 +40,7 @@ var Core = wire.NewSet(
 	NewRelay,
 	NewIntrospector,
 	NewHandler,
+	NewAdminHandler,
 	NewApp,
 )
 

@@ -77,10 +77,11 @@ func Assemble(st *stores.Stores, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	dependencies := st.Dependencies
-	handler, err := NewHandler(ring, service, guard, relay, introspector, metrics, registry, log, cfg, dependencies)
+	handler, err := NewHandler(ring, service, guard, relay, introspector, metrics, log, cfg, dependencies)
 	if err != nil {
 		return nil, err
 	}
-	app := NewApp(ring, service, guard, feed, relay, handler, log, cfg, dependencies, metrics)
+	adminHandler := NewAdminHandler(ring, guard, registry, log, dependencies)
+	app := NewApp(ring, service, guard, feed, relay, handler, adminHandler, log, cfg, dependencies, metrics)
 	return app, nil
 }

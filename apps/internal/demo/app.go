@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/keygate/keygate/adapters/httpapi"
+	"github.com/keygate/keygate/apps/internal/program"
 	"github.com/keygate/keygate/apps/verifier"
 )
 
@@ -26,23 +26,25 @@ func NewApp(v *verifier.Verifier, h http.Handler, log *slog.Logger, cfg Config) 
 	return &App{Verifier: v, Handler: h, log: log, cfg: cfg}
 }
 
-// Run serves on ln until ctx ends; the verifier keeps the key set and the revocation set
+// Run serves the API on l.Public and the verifier's admin handler (/metrics, the detailed
+// /ready) on l.Admin until ctx ends; the verifier keeps the key set and the revocation set
 // current meanwhile.
-func (a *App) Run(ctx context.Context, ln net.Listener) error {
+func (a *App) Run(ctx context.Context, l program.Listeners) error {
 	vc := a.Verifier.Config()
-	a.log.Info(vc.Name+": serving", slog.String("addr", ln.Addr().String()),
+	a.log.Info(vc.Name+": serving", slog.String("addr", l.Public.Addr().String()), slog.String("admin", l.AdminAddr()),
 		slog.String("issuer", vc.Guard.Issuer), slog.Any("audience", vc.Guard.Audiences),
 		slog.String("profile", vc.Profile()))
-	if err := httpapi.Serve(ctx, ln, a.Handler, a.log); err != nil {
+	if err := program.Serve(ctx, l, a.Handler, a.Verifier.AdminHandler(), a.log); err != nil {
 		return fmt.Errorf("%s: serve: %w", vc.Name, err)
 	}
 	return nil
 }
 
-// NewHandler builds the service's HTTP API: /api/ behind the verifier's middleware, /health,
-// /ready (the verifier's checks) and /metrics.
+// NewHandler builds the service's public HTTP API: /api/ behind the verifier's middleware,
+// /health and the terse /ready (the verifier's checks). Metrics and the detailed readiness
+// report are the admin listener's (verifier.Verifier.AdminHandler).
 func NewHandler(v *verifier.Verifier, log *slog.Logger, cfg Config) http.Handler {
-	r := httpapi.NewRouter(log, v.Metrics(), v.Checks(), v.InstrumentHTTP)
+	r := httpapi.NewRouter(log, v.Checks(), v.InstrumentHTTP)
 	r.Group(func(r chi.Router) {
 		r.Use(v.RequireToken)
 		Routes(r, cfg.Kind, NewLedger[Order](), NewLedger[Payment]())

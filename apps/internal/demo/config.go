@@ -20,21 +20,24 @@ const (
 
 // Config is a demo service's whole configuration, read once at start.
 type Config struct {
-	Kind     string // Orders or Payments
-	Port     int
-	LogLevel string
-	Verifier verifier.Config // KEYGATE_ISSUER, KEYGATE_AUDIENCE (default Kind), REDIS_*, ... (verifier.FromEnv)
+	Kind      string // Orders or Payments
+	Port      int
+	AdminAddr string // KEYGATE_ADMIN_ADDR; "": off
+	LogLevel  string
+	Verifier  verifier.Config // KEYGATE_ISSUER, KEYGATE_AUDIENCE (default Kind), REDIS_*, ... (verifier.FromEnv)
 }
 
 // Load reads the configuration of the demo service kind (Orders or Payments) through getenv,
-// with defPort when PORT is unset. Every problem is reported at once.
-func Load(getenv func(string) string, kind string, defPort int) (Config, error) {
+// with defPort when PORT is unset and defAdmin when KEYGATE_ADMIN_ADDR is. Every problem is
+// reported at once.
+func Load(getenv func(string) string, kind string, defPort int, defAdmin string) (Config, error) {
 	r := env.New(getenv)
 	c := Config{
 		Kind:     kind,
 		Port:     r.Port(defPort),
 		LogLevel: r.OneOf("KEYGATE_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 	}
+	c.AdminAddr = r.AdminAddr(defAdmin, c.Port)
 	var err error
 	c.Verifier, err = verifier.FromEnv(getenv, kind)
 	c.Verifier.Name = kind + "d"

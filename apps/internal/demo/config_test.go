@@ -15,7 +15,7 @@ func getenv(m map[string]string) func(string) string { return func(k string) str
 
 func TestLoadDefaultsAgreeWithAuthd(t *testing.T) {
 	for _, kind := range []string{Orders, Payments} {
-		c, err := Load(getenv(map[string]string{"KEYGATE_DEV": "1"}), kind, 8081)
+		c, err := Load(getenv(map[string]string{"KEYGATE_DEV": "1"}), kind, 8081, ":9091")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,7 +35,7 @@ func TestLoadDefaultsAgreeWithAuthd(t *testing.T) {
 }
 
 func TestLoadRefusesNoFeedWithoutDev(t *testing.T) {
-	_, err := Load(getenv(map[string]string{"KEYGATE_ISSUER": "https://auth.example.com"}), Orders, 8081)
+	_, err := Load(getenv(map[string]string{"KEYGATE_ISSUER": "https://auth.example.com"}), Orders, 8081, ":9091")
 	if err == nil || !strings.Contains(err.Error(), "REDIS_ADDR") {
 		t.Errorf("error = %v, want a refusal naming REDIS_ADDR", err)
 	}
@@ -45,7 +45,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	_, err := Load(getenv(map[string]string{
 		"KEYGATE_DEV": "1", "KEYGATE_LEEWAY": "5m", "KEYGATE_MAX_TOKEN_AGE": "soon",
 		"KEYGATE_ISSUER": "auth.example.com", "KEYGATE_FAIL_CLOSED_AFTER": "-1s",
-	}), Payments, 8082)
+	}), Payments, 8082, ":9092")
 	if err == nil {
 		t.Fatal("Load accepted a broken configuration")
 	}
@@ -65,7 +65,7 @@ func TestLoadRedisProfile(t *testing.T) {
 	c, err := Load(getenv(map[string]string{
 		"REDIS_ADDR": "s1:26379,s2:26379", "REDIS_MASTER_NAME": "keygate", "REDIS_PASSWORD": "pw",
 		"KEYGATE_REDIS_PREFIX": "staging", "KEYGATE_FAIL_CLOSED_AFTER": "2m",
-	}), Orders, 8081)
+	}), Orders, 8081, ":9091")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestLoadRedisProfile(t *testing.T) {
 }
 
 func TestLoadRedisBadSettings(t *testing.T) {
-	_, err := Load(getenv(map[string]string{"REDIS_ADDR": "redis", "REDIS_DB": "-1", "KEYGATE_REDIS_PREFIX": "a}b"}), Payments, 8082)
+	_, err := Load(getenv(map[string]string{"REDIS_ADDR": "redis", "REDIS_DB": "-1", "KEYGATE_REDIS_PREFIX": "a}b"}), Payments, 8082, ":9092")
 	for _, name := range []string{"REDIS_ADDR", "REDIS_DB", "KEYGATE_REDIS_PREFIX"} {
 		if err == nil || !strings.Contains(err.Error(), "config: "+name+":") {
 			t.Errorf("error does not name %s:\n%v", name, err)

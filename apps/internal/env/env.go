@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -94,6 +95,37 @@ func (r *Reader) Int(name string, def, lo, hi int) int {
 
 // Port returns PORT (0 to 65535; 0 picks a free port), or def when unset.
 func (r *Reader) Port(def int) int { return r.Int("PORT", def, 0, 65535) }
+
+// AdminOff is the KEYGATE_ADMIN_ADDR value that turns the admin listener off.
+const AdminOff = "off"
+
+// AdminAddr returns KEYGATE_ADMIN_ADDR, the address of the admin listener (metrics and the
+// detailed readiness report; never to be exposed publicly): a host:port (or a bare port, read
+// as ":port"; port 0 picks a free one), or "" for "off" (no admin listener). Unset, it is def
+// (such as ":9090"), except that with public port 0 (PORT=0: tests, a stack on free ports)
+// the default picks a free port too, on def's host.
+func (r *Reader) AdminAddr(def string, publicPort int) string {
+	const name = "KEYGATE_ADMIN_ADDR"
+	v := strings.TrimSpace(r.getenv(name))
+	switch {
+	case strings.EqualFold(v, AdminOff):
+		return ""
+	case v == "" && publicPort == 0:
+		host, _, _ := net.SplitHostPort(def)
+		return net.JoinHostPort(host, "0")
+	case v == "":
+		return def
+	}
+	if _, err := strconv.Atoi(v); err == nil {
+		v = ":" + v
+	}
+	_, port, err := net.SplitHostPort(v)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		r.Fail(name, "want host:port (such as :9090 or 127.0.0.1:9090), a port, or %q, got %q", AdminOff, r.getenv(name))
+		return def
+	}
+	return v
+}
 
 // Duration returns name as a Go duration in [lo, hi] (hi 0: no upper bound), or def when unset.
 func (r *Reader) Duration(name string, def, lo, hi time.Duration) time.Duration {

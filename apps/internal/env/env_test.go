@@ -77,3 +77,35 @@ func TestCheckHTTPS(t *testing.T) {
 		}
 	}
 }
+
+func TestAdminAddr(t *testing.T) {
+	tests := []struct {
+		name  string
+		value string
+		port  int
+		want  string
+	}{
+		{"unset: the default", "", 8080, ":9090"},
+		{"unset with PORT=0: a free port", "", 0, ":0"},
+		{"off", "off", 8080, ""},
+		{"OFF", " OFF ", 0, ""},
+		{"host and port", "127.0.0.1:9191", 8080, "127.0.0.1:9191"},
+		{"a bare port", "9191", 8080, ":9191"},
+		{"set wins over PORT=0", "127.0.0.1:0", 0, "127.0.0.1:0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := reader(map[string]string{"KEYGATE_ADMIN_ADDR": tt.value})
+			if got := r.AdminAddr(":9090", tt.port); got != tt.want || r.Err() != nil {
+				t.Errorf("AdminAddr = %q (%v), want %q", got, r.Err(), tt.want)
+			}
+		})
+	}
+	for _, bad := range []string{"localhost", "host:port", ":70000", "on"} {
+		r := reader(map[string]string{"KEYGATE_ADMIN_ADDR": bad})
+		r.AdminAddr(":9090", 8080)
+		if err := r.Err(); err == nil || !strings.Contains(err.Error(), "config: KEYGATE_ADMIN_ADDR: want host:port") {
+			t.Errorf("KEYGATE_ADMIN_ADDR=%q: Err = %v, want a clear refusal", bad, err)
+		}
+	}
+}

@@ -1,6 +1,8 @@
 // Package program is what the main of every keygate binary does, in one place: answer
 // --version, run the binary's testable run function until SIGINT or SIGTERM, and exit non-zero
-// printing its error. Each main is one line: program.Main(run).
+// printing its error. Each main is one line: program.Main(run). A service's run binds its
+// two listeners, the public API and the admin listener (metrics, the detailed readiness
+// report), with Listen, and serves both, shutting them down together, with Serve.
 package program
 
 import (
