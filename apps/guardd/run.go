@@ -27,7 +27,7 @@ type Config struct {
 	Port      int
 	AdminAddr string // KEYGATE_ADMIN_ADDR; "": off
 	LogLevel  string
-	Verifier verifier.Config // the variables of ordersd; KEYGATE_AUDIENCE is required
+	Verifier  verifier.Config // the variables of ordersd; KEYGATE_AUDIENCE is required
 }
 
 // Load reads guardd's configuration through getenv, reporting every problem at once.
