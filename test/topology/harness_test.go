@@ -96,6 +96,31 @@ var (
 	issuerAttr  = regexp.MustCompile(`"issuer":"([^"]+)"`)
 )
 
+// admins maps a process's public base URL to its admin listener's (metrics, the detailed
+// /ready), as its serving line says.
+var admins sync.Map
+
+// served records the admin listener of the process whose serving line is line, and returns
+// its public base URL.
+func served(line string) string {
+	m := servingLine.FindStringSubmatch(line)
+	base := "http://127.0.0.1:" + m[2]
+	if a := apptest.AdminURL(m[0]); a != "" {
+		admins.Store(base, a)
+	}
+	return base
+}
+
+// adminOf returns the admin listener's base URL of the process serving at base.
+func adminOf(t *testing.T, base string) string {
+	t.Helper()
+	a, ok := admins.Load(base)
+	if !ok {
+		t.Fatalf("%s: no admin listener in its serving line", base)
+	}
+	return a.(string)
+}
+
 // startProc runs the binary bin as name with exactly env (plus PATH) and returns once it logs
 // that it serves. It gets SIGTERM when the test ends and must exit 0; its output is shown if
 // the test failed.
@@ -148,7 +173,7 @@ func (p *proc) waitServing(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if m := servingLine.FindStringSubmatch(p.out.String()); m != nil {
-			p.URL = "http://127.0.0.1:" + m[2]
+			p.URL = served(m[0])
 			if im := issuerAttr.FindStringSubmatch(m[0]); im != nil {
 				p.Issuer = im[1]
 			}
@@ -424,11 +449,11 @@ func (c *client) orders(t *testing.T, base, at string) reply {
 	return c.do(t, "GET", base+"/api/orders", at, nil)
 }
 
-// ready returns /ready's status code, its overall status (ok, degraded, unavailable) and its
-// checks by name.
+// ready returns the detailed /ready's status code, its overall status (ok, degraded,
+// unavailable) and its checks by name, from the admin listener of the process at base.
 func (c *client) ready(t *testing.T, base string) (int, string, map[string]check) {
 	t.Helper()
-	r := c.do(t, "GET", base+"/ready", "", nil)
+	r := c.do(t, "GET", adminOf(t, base)+"/ready", "", nil)
 	var doc struct {
 		Status string           `json:"status"`
 		Checks map[string]check `json:"checks"`
@@ -483,10 +508,11 @@ func failing(checks map[string]check, words ...string) bool {
 }
 
 // metric returns the sum of the samples of metric name whose labels include every label
-// (e.g. `trigger="push"`) in base's /metrics.
+// (e.g. `trigger="push"`) in the /metrics of the process at base (on its admin listener).
 func (c *client) metric(t *testing.T, base, name string, labels ...string) float64 {
 	t.Helper()
-	r := want(t, c.do(t, "GET", base+"/metrics", "", nil), http.StatusOK, base+"/metrics")
+	admin := adminOf(t, base)
+	r := want(t, c.do(t, "GET", admin+"/metrics", "", nil), http.StatusOK, admin+"/metrics")
 	var sum float64
 	for _, line := range strings.Split(string(r.body), "\n") {
 		rest, ok := strings.CutPrefix(line, name)

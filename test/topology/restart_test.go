@@ -33,7 +33,8 @@ func TestRestartedVerifierRefusesRevokedTokens(t *testing.T) {
 	auth := startProc(t, "authd", binary(t, "authd"), merge(authEnv(), redisEnv(redis), map[string]string{"KEYGATE_DEV": "1"}))
 	port := freePort(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	env := merge(redisEnv(redis), map[string]string{"PORT": strconv.Itoa(port), "KEYGATE_ISSUER": auth.Issuer})
+	env := merge(redisEnv(redis), map[string]string{"PORT": strconv.Itoa(port), "KEYGATE_ISSUER": auth.Issuer,
+		"KEYGATE_ADMIN_ADDR": "127.0.0.1:0"})
 	bin := binary(t, "ordersd")
 
 	const password = "correct horse battery"
@@ -151,6 +152,7 @@ func startKillable(t *testing.T, bin string, env map[string]string) *killable {
 			t.Fatalf("ordersd logged no serving line within 60s:\n%s", tail(k.out.String(), 20))
 		}
 	}
+	served(k.out.String()) // its admin listener is new at each start
 	return k
 }
 

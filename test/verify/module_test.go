@@ -12,7 +12,8 @@ import (
 )
 
 // tinyMain is a whole Go service in a module of its own: the lines of the verifier package's
-// Example (quoted in README.md), with os.Getenv and a listener on PORT that it prints.
+// Example (quoted in README.md), with os.Getenv, a listener on PORT that it prints and an
+// admin listener on a free loopback port.
 const tinyMain = `package main
 
 import (
@@ -31,6 +32,10 @@ func main() {
 		log.Fatal(err)
 	}
 	fmt.Println("tiny listening on", ln.Addr())
+	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	v, err := verifier.NewFromEnv(os.Getenv, "billing")
 	if err != nil {
@@ -42,8 +47,8 @@ func main() {
 		caller, _ := verifier.Claims(r.Context())
 		fmt.Fprintf(w, "hello %s", caller.Subject)
 	})))
-	mux.Handle("/ready", v.Ready())
-	mux.Handle("/metrics", v.Metrics())
+	mux.Handle("/ready", v.Ready()) // public: "ready" or "not ready", no detail
+	go http.Serve(adminLn, v.AdminHandler()) // /metrics, the detailed /ready
 	log.Fatal(http.Serve(ln, mux))
 }
 `
