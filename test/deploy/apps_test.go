@@ -24,9 +24,11 @@ import (
 
 // TestAppImagesServeWhatTheManifestsProbe builds the real authd, ordersd and paymentsd into
 // images with deploy/Dockerfile.local, runs each as Kubernetes runs it (user 65532, read-only
-// root file system, no capabilities, PORT unset so the app picks its default), and checks that
-// the port and probe paths of the base manifests answer, and that /metrics exports only
-// metrics docs/configuration.md lists. Dev mode (KEYGATE_DEV=1) stands in for Redis and MySQL.
+// root file system, no capabilities, PORT and KEYGATE_ADMIN_ADDR unset so the app picks its
+// defaults), and checks that the port and probe paths of the base manifests answer, that the
+// API's port serves no /metrics, and that the port and path the scrape annotations name export
+// only metrics docs/configuration.md lists. Dev mode (KEYGATE_DEV=1) stands in for Redis and
+// MySQL.
 func TestAppImagesServeWhatTheManifestsProbe(t *testing.T) {
 	containers.RequireDocker(t)
 	if testing.Short() {
@@ -62,6 +64,7 @@ func TestAppImagesServeWhatTheManifestsProbe(t *testing.T) {
 		}
 		t.Run(app.Name, func(t *testing.T) {
 			port := fmt.Sprintf("%d/tcp", c.Ports[0].ContainerPort)
+			adminPort := d.Spec.Template.Annotations["prometheus.io/port"] + "/tcp"
 			name := app.Name
 			ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 			defer cancel()
@@ -71,7 +74,7 @@ func TestAppImagesServeWhatTheManifestsProbe(t *testing.T) {
 						Context: ctxDir, Dockerfile: "Dockerfile.local", BuildArgs: map[string]*string{"APP": &name},
 					},
 					Env:          map[string]string{"KEYGATE_DEV": "1"},
-					ExposedPorts: []string{port},
+					ExposedPorts: []string{port, adminPort},
 					HostConfigModifier: func(hc *container.HostConfig) {
 						hc.ReadonlyRootfs = true
 						hc.CapDrop = []string{"ALL"}
@@ -91,9 +94,17 @@ func TestAppImagesServeWhatTheManifestsProbe(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			adminURL, err := ctr.PortEndpoint(ctx, adminPort, "http")
+			if err != nil {
+				t.Fatal(err)
+			}
 			get := func(path string) (int, string) {
 				t.Helper()
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+path, nil)
+				base := url
+				if p, ok := strings.CutPrefix(path, "admin:"); ok {
+					base, path = adminURL, p
+				}
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 				res, err := http.DefaultClient.Do(req)
 				if err != nil {
 					t.Fatalf("GET %s: %v", path, err)
@@ -109,9 +120,12 @@ func TestAppImagesServeWhatTheManifestsProbe(t *testing.T) {
 			if code, _ := get(c.ReadinessProbe.HTTPGet.Path); code != http.StatusOK && code != http.StatusServiceUnavailable {
 				t.Errorf("readiness %s = %d, want 200 or 503", c.ReadinessProbe.HTTPGet.Path, code)
 			}
-			code, metrics := get(d.Spec.Template.Annotations["prometheus.io/path"])
+			if code, _ := get("/metrics"); code != http.StatusNotFound {
+				t.Errorf("/metrics on the API's port = %d, want 404", code)
+			}
+			code, metrics := get("admin:" + d.Spec.Template.Annotations["prometheus.io/path"])
 			if code != http.StatusOK {
-				t.Fatalf("metrics = %d", code)
+				t.Fatalf("metrics on the annotated admin port %s = %d", adminPort, code)
 			}
 			exported := map[string]bool{}
 			sc := bufio.NewScanner(strings.NewReader(metrics))

@@ -115,6 +115,16 @@ func TestComposeSetsOnlyDocumentedVariablesAndBuildsFromTheDockerfile(t *testing
 	}
 }
 
+// TestComposePublishesNoAppPort: the apps' ports, the API's and the admin listener's
+// (metrics, the detailed /ready), stay on the compose network; clients come through nginx.
+func TestComposePublishesNoAppPort(t *testing.T) {
+	for name, s := range readCompose(t).Services {
+		if _, ok := appOf(s.Image); ok && len(s.Ports) > 0 {
+			t.Errorf("%s: service %s publishes %v; only nginx (and the monitoring UIs) may", composeFile, name, s.Ports)
+		}
+	}
+}
+
 func isSecret(v string) bool {
 	return slices.Contains([]string{"KEYGATE_REFRESH_SECRET", "KEYGATE_KEK", "DB_PASSWORD", "REDIS_PASSWORD", "KEYGATE_ADMIN_PASSWORD", "MYSQL_PASSWORD"}, v)
 }

@@ -13,17 +13,21 @@ import (
 type App struct {
 	Name string
 	Port int32
+	// AdminPort is the admin listener's default port (KEYGATE_ADMIN_ADDR): /metrics and the
+	// detailed /ready, for Prometheus only, in no Service.
+	AdminPort int32
 	// Sections of docs/configuration.md whose variables this binary reads (by the start of
 	// their heading).
 	Sections []string
 }
 
-// Apps are the binaries and the ports they listen on by default (PORT in
-// docs/configuration.md). /health is liveness and /ready readiness for all three.
+// Apps are the binaries and the ports they listen on by default (PORT and KEYGATE_ADMIN_ADDR
+// in docs/configuration.md). /health is liveness and /ready readiness for all three, on the
+// API's port.
 var Apps = []App{
-	{Name: "authd", Port: 8080, Sections: []string{"Every binary", "authd"}},
-	{Name: "ordersd", Port: 8081, Sections: []string{"Every binary", "ordersd, paymentsd"}},
-	{Name: "paymentsd", Port: 8082, Sections: []string{"Every binary", "ordersd, paymentsd"}},
+	{Name: "authd", Port: 8080, AdminPort: 9090, Sections: []string{"Every binary", "authd"}},
+	{Name: "ordersd", Port: 8081, AdminPort: 9091, Sections: []string{"Every binary", "ordersd, paymentsd"}},
+	{Name: "paymentsd", Port: 8082, AdminPort: 9092, Sections: []string{"Every binary", "ordersd, paymentsd"}},
 	// keygatectl migrate reads the database settings of authd.
 	{Name: "keygatectl", Sections: []string{"Every binary", "authd"}},
 }

@@ -202,8 +202,9 @@ func TestAppContainersListenWhereTheAppsDoAndProbeHealthAndReady(t *testing.T) {
 				}
 				seen[app.Name] = true
 				where := fmt.Sprintf("%s: %s %s container %s", dir, w.Kind, w.Name, c.Name)
-				if len(c.Ports) != 1 || c.Ports[0].ContainerPort != app.Port {
-					t.Errorf("%s: ports %+v, want one: %d", where, c.Ports, app.Port)
+				if len(c.Ports) != 2 || c.Ports[0].ContainerPort != app.Port || c.Ports[0].Name != "http" ||
+					c.Ports[1].ContainerPort != app.AdminPort || c.Ports[1].Name != "admin" {
+					t.Errorf("%s: ports %+v, want http %d and admin %d (KEYGATE_ADMIN_ADDR)", where, c.Ports, app.Port, app.AdminPort)
 					continue
 				}
 				probes := []struct {
@@ -264,6 +265,55 @@ func TestAppContainersListenWhereTheAppsDoAndProbeHealthAndReady(t *testing.T) {
 				t.Errorf("%s: Service %s ports %+v, want %d -> the container port named http", dir, a.Name, svc.Spec.Ports, a.Port)
 			}
 		}
+		for _, p := range adminPortsInServices(b, Apps) {
+			t.Errorf("%s: %s", dir, p)
+		}
+	}
+}
+
+// adminPortsInServices returns a problem for each port of a Service of b that forwards to an
+// admin listener (metrics, the detailed /ready) of apps, by the container port's name or
+// number, or listens on one: Prometheus scrapes pods directly; a Service would put the port
+// on the cluster network for anyone and, through an Ingress or a LoadBalancer, beyond.
+func adminPortsInServices(b *Built, apps []App) []string {
+	var problems []string
+	admin := map[int32]bool{}
+	for _, a := range apps {
+		if a.AdminPort != 0 {
+			admin[a.AdminPort] = true
+		}
+	}
+	names := map[string]bool{}
+	for _, w := range b.workloads() {
+		for _, c := range w.Spec.Containers {
+			for _, p := range c.Ports {
+				if admin[p.ContainerPort] {
+					names[p.Name] = true
+				}
+			}
+		}
+	}
+	for _, svc := range b.Services {
+		for _, p := range svc.Spec.Ports {
+			tp := p.TargetPort
+			if admin[p.Port] || (tp.Type == intstr.Int && admin[tp.IntVal]) || (tp.Type == intstr.String && names[tp.StrVal]) {
+				problems = append(problems, fmt.Sprintf("Service %s exposes the admin listener (port %d -> %s): metrics and the detailed /ready must stay off every Service",
+					svc.Name, p.Port, tp.String()))
+			}
+		}
+	}
+	return problems
+}
+
+// TestNoServiceExposesAnAdminPortCatchesOne: the check above fails a Service that targets the
+// admin port by name.
+func TestNoServiceExposesAnAdminPortCatchesOne(t *testing.T) {
+	b := build(t, "deploy/k8s/overlays/dev")
+	bad := *findService(b, "authd")
+	bad.Spec.Ports = append(bad.Spec.Ports, corev1.ServicePort{Name: "metrics", Port: 80, TargetPort: intstr.FromString("admin")})
+	b.Services = append(b.Services, &bad)
+	if got := adminPortsInServices(b, Apps); len(got) != 1 || !strings.Contains(got[0], "Service authd exposes the admin listener") {
+		t.Errorf("problems %q, want the Service forwarding to the container port named admin", got)
 	}
 }
 
@@ -556,6 +606,66 @@ func TestNetworkPoliciesAllowWhatIsNeededAndNothingElse(t *testing.T) {
 		}
 		if !denyAll {
 			t.Errorf("%s: no default-deny policy", dir)
+		}
+	}
+}
+
+// TestAdminPortsOnlyFromMonitoring: an app's admin listener (metrics, the detailed /ready) is
+// reachable from Prometheus in the "monitoring" namespace and from nothing else, and
+// Prometheus gets that port only, not the API's.
+func TestAdminPortsOnlyFromMonitoring(t *testing.T) {
+	name := func(n string) map[string]string { return map[string]string{"app.kubernetes.io/name": n} }
+	opens := func(ports []networkingv1.NetworkPolicyPort, port int32) bool {
+		if len(ports) == 0 {
+			return true
+		}
+		for _, p := range ports {
+			if p.Port == nil || p.Port.IntVal == port {
+				return true
+			}
+		}
+		return false
+	}
+	monitoring := func(p networkingv1.NetworkPolicyPeer) bool {
+		return p.NamespaceSelector != nil && p.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] == "monitoring" &&
+			p.PodSelector != nil && p.PodSelector.MatchLabels["app.kubernetes.io/name"] == "prometheus"
+	}
+	pods := []string{"nginx", "authd", "ordersd", "paymentsd", "redis", "mysql", "keygate-migrate", "keygate-backup"}
+	for dir, b := range buildAll(t) {
+		for _, a := range Apps {
+			if !deployed(dir, a) {
+				continue
+			}
+			for _, from := range pods {
+				if allowed(b, name(from), name(a.Name), a.AdminPort) {
+					t.Errorf("%s: %s reaches %s's admin listener :%d", dir, from, a.Name, a.AdminPort)
+				}
+			}
+			var scraped bool
+			for _, np := range b.NetworkPolicies {
+				if !selects(np.Spec.PodSelector.MatchLabels, name(a.Name)) {
+					continue
+				}
+				for _, r := range np.Spec.Ingress {
+					if opens(r.Ports, a.AdminPort) {
+						if len(r.From) == 0 {
+							t.Errorf("%s: policy %s opens %s's admin listener :%d to every peer", dir, np.Name, a.Name, a.AdminPort)
+						}
+						for _, p := range r.From {
+							if !monitoring(p) {
+								t.Errorf("%s: policy %s opens %s's admin listener :%d to %+v, not Prometheus in monitoring", dir, np.Name, a.Name, a.AdminPort, p)
+							}
+						}
+						scraped = scraped || len(r.From) > 0
+					}
+					if slices.ContainsFunc(r.From, monitoring) && opens(r.Ports, a.Port) {
+						t.Errorf("%s: policy %s lets Prometheus reach %s's API port :%d; it scrapes the admin listener only", dir, np.Name, a.Name, a.Port)
+					}
+				}
+			}
+			if !scraped {
+				t.Errorf("%s: no policy lets Prometheus in monitoring reach %s's admin listener :%d", dir, a.Name, a.AdminPort)
+			}
 		}
 	}
 }

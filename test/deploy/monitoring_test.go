@@ -231,6 +231,8 @@ func readPromConfig(t *testing.T, rel string) promConfig {
 	return c
 }
 
+// TestComposeScrapeConfigTargetsEveryReplicaOnItsPort: Prometheus scrapes every replica on
+// its admin listener's port (the API's port serves no /metrics).
 func TestComposeScrapeConfigTargetsEveryReplicaOnItsPort(t *testing.T) {
 	const rel = "deploy/monitoring/prometheus/prometheus.compose.yml"
 	c := readPromConfig(t, rel)
@@ -248,7 +250,7 @@ func TestComposeScrapeConfigTargetsEveryReplicaOnItsPort(t *testing.T) {
 		var want []string
 		for _, name := range slices.Sorted(maps.Keys(compose.Services)) {
 			if app, ok := appOf(compose.Services[name].Image); ok && app.Name == a.Name {
-				want = append(want, fmt.Sprintf("%s:%d", name, a.Port))
+				want = append(want, fmt.Sprintf("%s:%d", name, a.AdminPort))
 			}
 		}
 		got := slices.Sorted(slices.Values(jobs[a.Name]))
@@ -279,8 +281,8 @@ func TestKubernetesScrapeConfigDiscoversPods(t *testing.T) {
 				t.Errorf("%s: %s pods lack app.kubernetes.io/part-of=keygate, which %s keeps", dir, d.Name, rel)
 			}
 			ann := d.Spec.Template.Annotations
-			if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/port"] != fmt.Sprint(app.Port) || ann["prometheus.io/path"] != "/metrics" {
-				t.Errorf("%s: %s pod annotations %v, want scrape true, port %d, path /metrics", dir, d.Name, ann, app.Port)
+			if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/port"] != fmt.Sprint(app.AdminPort) || ann["prometheus.io/path"] != "/metrics" {
+				t.Errorf("%s: %s pod annotations %v, want scrape true, the admin listener's port %d, path /metrics", dir, d.Name, ann, app.AdminPort)
 			}
 		}
 	}

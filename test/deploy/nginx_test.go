@@ -101,6 +101,47 @@ func TestNginxConfigHasTheDirectivesThatMatter(t *testing.T) {
 	}
 }
 
+// TestNginxNeverReachesAnAdminListener: no nginx upstream of any deployment (compose,
+// Kubernetes, the guardd sidecar) is an app's admin listener (metrics, the detailed /ready),
+// and the edge configuration refuses the services' operational paths outright.
+func TestNginxNeverReachesAnAdminListener(t *testing.T) {
+	admin := map[string]bool{fmt.Sprint(guardd.AdminPort): true}
+	for _, a := range Apps {
+		if a.AdminPort != 0 {
+			admin[fmt.Sprint(a.AdminPort)] = true
+		}
+	}
+	server := regexp.MustCompile(`(?m)^\s*server\s+[^\s;]+:(\d+)`)
+	var files []string
+	for _, pattern := range []string{"deploy/nginx/*.conf", "deploy/nginx/*/*.conf", "deploy/nginx/*/*.servers",
+		"deploy/k8s/*/nginx/*", "deploy/k8s/*/*/nginx/*", "deploy/k8s/examples/*/nginx.conf"} {
+		m, err := filepath.Glob(filepath.Join(repoRoot(t), pattern))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	var servers int
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range server.FindAllStringSubmatch(string(b), -1) {
+			servers++
+			if admin[m[1]] {
+				t.Errorf("%s: upstream %q is an admin listener", f, strings.TrimSpace(m[0]))
+			}
+		}
+	}
+	if servers < 5 {
+		t.Errorf("found %d upstream servers in %d files; the globs miss the configuration", servers, len(files))
+	}
+	if conf := string(readFile(t, nginxConf)); !strings.Contains(conf, "location ~ ^/auth/(metrics|ready|health)$") {
+		t.Errorf("%s does not refuse /auth/metrics, /auth/ready and /auth/health", nginxConf)
+	}
+}
+
 // backend is a stand-in for one service behind nginx: it answers every request with what it
 // received, and can answer 503 or stop listening.
 type backend struct {

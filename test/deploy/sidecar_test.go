@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -12,7 +13,7 @@ import (
 const sidecarExample = "deploy/k8s/examples/guardd-sidecar"
 
 // guardd is the forward-auth sidecar: the variables of ordersd, on its own port.
-var guardd = App{Name: "guardd", Port: 8083, Sections: []string{"Every binary", "ordersd, paymentsd", "guardd"}}
+var guardd = App{Name: "guardd", Port: 8083, AdminPort: 9093, Sections: []string{"Every binary", "ordersd, paymentsd", "guardd"}}
 
 // TestSidecarExample: the guardd sidecar example builds and decodes strictly; its nginx
 // configuration is the auth_request example's; guardd listens on its port with /health and
@@ -43,12 +44,16 @@ func TestSidecarExample(t *testing.T) {
 			continue
 		}
 		found = true
-		if len(c.Ports) != 1 || c.Ports[0].ContainerPort != guardd.Port {
-			t.Errorf("guardd ports %+v, want %d", c.Ports, guardd.Port)
+		if len(c.Ports) != 2 || c.Ports[0].ContainerPort != guardd.Port || c.Ports[1].ContainerPort != guardd.AdminPort {
+			t.Errorf("guardd ports %+v, want %d and the admin listener's %d", c.Ports, guardd.Port, guardd.AdminPort)
+			continue
+		}
+		if ann := b.Deployments[0].Spec.Template.Annotations; ann["prometheus.io/port"] != fmt.Sprint(guardd.AdminPort) {
+			t.Errorf("scrape annotation port %q, want guardd's admin listener %d", ann["prometheus.io/port"], guardd.AdminPort)
 		}
 		for probe, want := range map[*corev1.Probe]string{c.LivenessProbe: livenessPath, c.ReadinessProbe: readinessPath} {
-			if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != want {
-				t.Errorf("guardd probe %+v, want GET %s", probe, want)
+			if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != want || !portIs(probe.HTTPGet.Port, c.Ports[0]) {
+				t.Errorf("guardd probe %+v, want GET %s on the API's port", probe, want)
 			}
 		}
 		var names []string
@@ -75,5 +80,8 @@ func TestSidecarExample(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no guardd container in %s", sidecarExample)
+	}
+	for _, p := range adminPortsInServices(b, append(Apps, guardd)) {
+		t.Error(p)
 	}
 }
