@@ -9,7 +9,7 @@ import (
 )
 
 // DependencyChecks are the readiness checks of deps: a dependency down leaves the replica
-// serving, degraded (see httpapi.Ready).
+// serving, degraded (see httpapi.ReadyReport).
 func DependencyChecks(deps Dependencies) []httpapi.Check {
 	out := make([]httpapi.Check, 0, len(deps))
 	for _, d := range deps {

@@ -18,7 +18,7 @@ func TestDependencyChecksDegrade(t *testing.T) {
 		{"database", func(context.Context) error { return nil }},
 	})
 	rec := httptest.NewRecorder()
-	httpapi.Ready(checks)(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/ready", nil))
+	httpapi.ReadyReport(checks)(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/ready", nil))
 	body := rec.Body.String()
 	if rec.Code != http.StatusOK || !strings.Contains(body, `"status":"degraded"`) ||
 		!strings.Contains(body, `"redis":{"status":"degraded","error":"connection refused"}`) {
