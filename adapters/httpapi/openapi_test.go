@@ -141,11 +141,7 @@ const openAPIVerifierToken = "verifier-credential-0123456789abcdef"
 func openAPIConfig(t *testing.T, s openAPISetup) Config {
 	t.Helper()
 	cfg := Config{
-		Discovery: openAPIDiscovery,
-		Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-			_, _ = w.Write([]byte("up 1\n"))
-		}),
+		Discovery:    openAPIDiscovery,
 		Relay:        stubRelay{err: s.relayErr},
 		Introspector: stubIntrospector{err: s.introErr},
 		Checks:       []Check{{Name: "store", Fn: func(context.Context) error { return Degraded(nil) }}},
@@ -220,7 +216,6 @@ func openAPICases() []openAPICase {
 		{setup: "ok", op: "GET /health", status: 200},
 		{setup: "ok", op: "GET /ready", status: 200},
 		{setup: "unavailable", op: "GET /ready", status: 503},
-		{setup: "ok", op: "GET /metrics", status: 200},
 		{setup: "ok", op: "GET /openapi.json", status: 200},
 
 		{setup: "ok", op: "GET /.well-known/jwks.json", status: 200},
