@@ -1,6 +1,7 @@
 package region_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -110,17 +111,29 @@ func containerID(t *testing.T, pid int) string {
 // token is accepted in region B before it is used: B knows the key and the session is live.
 func (tp *topology) sessions(t *testing.T, email string, n int) []string {
 	t.Helper()
-	out := make([]string, n)
+	out, errs := make([]string, n), make([]string, n)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 4)
 	for i := range out {
-		wg.Go(func() {
+		wg.Go(func() { // t.Fatal belongs to the test's goroutine: failures are collected
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			out[i] = tp.c.login(t, tp.authA.URL, email)
+			r := tp.c.do(t, "POST", tp.authA.URL+"/login", "", credentials(email))
+			var doc struct {
+				AccessToken string `json:"access_token"`
+			}
+			if r.status != http.StatusOK || json.Unmarshal(r.body, &doc) != nil || doc.AccessToken == "" {
+				errs[i] = r.String()
+			}
+			out[i] = doc.AccessToken
 		})
 	}
 	wg.Wait()
+	for _, e := range errs {
+		if e != "" {
+			t.Fatalf("login %s in A: %s", email, e)
+		}
+	}
 	for _, at := range out {
 		if r := tp.c.orders(t, tp.ordersB.URL, at); r.status != http.StatusOK {
 			t.Fatalf("region B refuses a fresh token of region A: %s", r)

@@ -41,6 +41,8 @@ need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v docker >/dev/null 2>&1 || need+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)       # test/region: links between namespaces
+command -v nsenter >/dev/null 2>&1 || need+=(util-linux) # test/region: processes in a namespace
 /usr/bin/python3 -c 'import jwt, cryptography' >/dev/null 2>&1 || need+=(python3-jwt python3-cryptography) # test/interop
 if [ ${#need[@]} -gt 0 ]; then
 	log "installing ${need[*]}"
