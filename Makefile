@@ -11,7 +11,8 @@ APPS        := authd ordersd paymentsd guardd keygatectl
 
 .PHONY: run test unit fuzz generate wire-check lint bench release
 
-## run: the whole system in one process, in memory (authd :8080, orders :8081, payments :8082)
+## run: the whole system in one process, in memory (authd :8080, orders :8081, payments :8082;
+## their metrics and detailed /ready on 127.0.0.1:9090, :9091, :9092, which it prints)
 run:
 	KEYGATE_DEV=1 go run ./apps/devstack
 
