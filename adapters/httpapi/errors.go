@@ -15,6 +15,7 @@ import (
 	"github.com/keygate/keygate/core/identity"
 	"github.com/keygate/keygate/core/key"
 	"github.com/keygate/keygate/core/keyring"
+	"github.com/keygate/keygate/core/onetime"
 	"github.com/keygate/keygate/core/remote"
 	"github.com/keygate/keygate/core/revocation"
 	"github.com/keygate/keygate/core/session"
@@ -63,6 +64,7 @@ type mapping struct {
 const (
 	unavailableDetail  = "Tokens cannot be verified now; retry later."
 	invalidGrantDetail = "The refresh token is invalid, expired or revoked."
+	invalidLinkDetail  = "The link is invalid, expired or already used; request a new one."
 )
 
 // errorTable is keygate's one error vocabulary: every sentinel error of ports and core, and
@@ -92,6 +94,10 @@ var errorTable = []mapping{
 	{auth.ErrForbidden, http.StatusForbidden, "forbidden", "Forbidden", "You may not do this.", ""},
 	{auth.ErrEmailTaken, http.StatusConflict, "email_taken", "Conflict", "This e-mail address is already registered.", ""},
 	{auth.ErrWrongPassword, http.StatusForbidden, "wrong_password", "Forbidden", "The current password is wrong.", ""},
+	{auth.ErrInvalidLink, http.StatusBadRequest, "invalid_link", "Bad Request", invalidLinkDetail, ""},
+	{auth.ErrMailDisabled, http.StatusNotFound, "mail_disabled", "Not Found", "This server sends no e-mail (KEYGATE_SMTP_ADDR is not set): password reset and address verification are off.", ""},
+	{auth.ErrPasswordResetRequired, http.StatusForbidden, "password_reset_required", "Forbidden", "An administrator requires a new password: use the link mailed to you, or request a new one with POST /password/reset.", ""},
+	{onetime.ErrMalformed, http.StatusBadRequest, "invalid_link", "Bad Request", invalidLinkDetail, ""},
 
 	{identity.ErrInvalidEmail, http.StatusBadRequest, "invalid_email", "Bad Request", "The e-mail address is not valid.", ""},
 	{identity.ErrInvalidPassword, http.StatusBadRequest, "invalid_password", "Bad Request", "The password must be 8 to 128 characters.", ""},

@@ -17,6 +17,7 @@ import (
 	"github.com/keygate/keygate/core/auth"
 	"github.com/keygate/keygate/core/identity"
 	"github.com/keygate/keygate/core/key"
+	"github.com/keygate/keygate/core/onetime"
 	"github.com/keygate/keygate/core/remote"
 	"github.com/keygate/keygate/core/session"
 	"github.com/keygate/keygate/core/token"
@@ -47,6 +48,10 @@ func TestErrorTable(t *testing.T) {
 		{"auth.ErrInvalidGrant", auth.ErrInvalidGrant, 400, "invalid_grant", "", ""},
 		{"auth.ErrForbidden", auth.ErrForbidden, 403, "forbidden", "", ""},
 		{"auth.ErrEmailTaken", auth.ErrEmailTaken, 409, "email_taken", "", ""},
+		{"auth.ErrInvalidLink", auth.ErrInvalidLink, 400, "invalid_link", "", ""},
+		{"auth.ErrMailDisabled", auth.ErrMailDisabled, 404, "mail_disabled", "", ""},
+		{"auth.ErrPasswordResetRequired", auth.ErrPasswordResetRequired, 403, "password_reset_required", "", ""},
+		{"onetime.ErrMalformed", onetime.ErrMalformed, 400, "invalid_link", "", ""},
 		{"auth.RateLimitedError", &auth.RateLimitedError{RetryAfter: 1500 * time.Millisecond}, 429, "rate_limited", "2", ""},
 		{"auth.RateLimitedError wrapped, sub-second", fmt.Errorf("login: %w", &auth.RateLimitedError{RetryAfter: time.Millisecond}), 429, "rate_limited", "1", ""},
 		{"remote.RateLimitedError", &remote.RateLimitedError{RetryAfter: 2500 * time.Millisecond}, 429, "rate_limited", "3", ""},

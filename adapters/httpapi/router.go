@@ -40,6 +40,12 @@ type AuthService interface {
 	GrantRole(ctx context.Context, p token.Claims, userID, role string, c auth.Client) error
 	RevokeRole(ctx context.Context, p token.Claims, userID, role string, c auth.Client) error
 	AuditOf(ctx context.Context, p token.Claims, userID string, limit int) ([]audit.Event, error)
+	Registration() auth.RegistrationMode
+	RequestPasswordReset(ctx context.Context, email string, c auth.Client) error
+	ResetPassword(ctx context.Context, secret, newPassword string, c auth.Client) error
+	VerifyEmail(ctx context.Context, secret string, c auth.Client) error
+	ResendVerification(ctx context.Context, p token.Claims, c auth.Client) error
+	ForcePasswordReset(ctx context.Context, p token.Claims, userID string, c auth.Client) error
 	JWKS(ctx context.Context) (doc []byte, etag string, err error)
 }
 
@@ -95,6 +101,9 @@ func NewAuthRouter(svc AuthService, v Verifier, cfg Config) http.Handler {
 	r.Post("/login", rt.login)
 	r.Post("/refresh", rt.refresh)
 	r.Post("/revoke", rt.revoke)
+	r.Post("/password/reset", rt.requestReset)
+	r.Post("/password/reset/confirm", rt.confirmReset)
+	r.Post("/email/verify", rt.verifyEmail)
 
 	r.Group(func(r chi.Router) {
 		r.Use(RequireToken(v, WithLogger(cfg.Logger)))
@@ -104,6 +113,7 @@ func NewAuthRouter(svc AuthService, v Verifier, cfg Config) http.Handler {
 		r.Get("/me", rt.me)
 		r.Get("/sessions", rt.sessions)
 		r.Delete("/sessions/{sid}", rt.revokeSession)
+		r.Post("/email/verify/resend", rt.resendVerification)
 		r.Route("/admin", func(r chi.Router) {
 			r.Use(RequireRole(identity.RoleAdmin))
 			r.Get("/users", rt.listUsers)
@@ -112,6 +122,7 @@ func NewAuthRouter(svc AuthService, v Verifier, cfg Config) http.Handler {
 			r.Post("/users/{id}/enable", rt.enableUser)
 			r.Put("/users/{id}/roles/{role}", rt.grantRole)
 			r.Delete("/users/{id}/roles/{role}", rt.revokeRole)
+			r.Post("/users/{id}/reset-password", rt.forceReset)
 			r.Get("/users/{id}/audit", rt.auditOf)
 		})
 	})
@@ -219,6 +230,30 @@ type (
 		CurrentPassword string `json:"current_password"`
 		NewPassword     string `json:"new_password"`
 	}
+	resetRequest struct {
+		Email string `json:"email"`
+	}
+	confirmResetRequest struct {
+		Token       string `json:"token"`
+		NewPassword string `json:"new_password"`
+	}
+	verifyRequest struct {
+		Token string `json:"token"`
+	}
+)
+
+// acceptedJSON is the one answer of a request whose outcome the caller must not learn (does
+// an account have this address?): 202 with a fixed body per endpoint.
+type acceptedJSON struct {
+	Status string `json:"status"`
+	Detail string `json:"detail"`
+}
+
+// The fixed 202 bodies.
+var (
+	registerAccepted = acceptedJSON{Status: "accepted", Detail: "Check your mailbox: a message to this address tells you how to continue."}
+	resetAccepted    = acceptedJSON{Status: "accepted", Detail: "If an account has this address, a password-reset link is on its way to it."}
+	resendAccepted   = acceptedJSON{Status: "accepted", Detail: "Unless your address is verified already, a new verification link is on its way to it."}
 )
 
 // Response bodies.
@@ -229,6 +264,7 @@ type (
 		Name      string    `json:"name,omitempty"`
 		Roles     []string  `json:"roles"`
 		Disabled  bool      `json:"disabled"`
+		Verified  bool      `json:"email_verified"`
 		CreatedAt time.Time `json:"created_at"`
 	}
 	tokenJSON struct {
@@ -264,7 +300,8 @@ func toUserJSON(u identity.User) userJSON {
 	if roles == nil {
 		roles = []string{}
 	}
-	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Roles: roles, Disabled: u.Disabled, CreatedAt: u.CreatedAt.UTC()}
+	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Roles: roles, Disabled: u.Disabled, Verified: u.EmailVerified,
+		CreatedAt: u.CreatedAt.UTC()}
 }
 
 func (rt *router) register(w http.ResponseWriter, r *http.Request) {
@@ -278,7 +315,68 @@ func (rt *router) register(w http.ResponseWriter, r *http.Request) {
 		rt.fail(w, r, err)
 		return
 	}
+	if rt.svc.Registration() == auth.RegisterVerify {
+		// The same answer for a new and a taken address: the mailbox says which it was.
+		WriteJSON(w, http.StatusAccepted, registerAccepted)
+		return
+	}
 	WriteJSON(w, http.StatusCreated, toUserJSON(u))
+}
+
+// requestReset answers 202 with one body whether or not an account has the address.
+func (rt *router) requestReset(w http.ResponseWriter, r *http.Request) {
+	var req resetRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	if err := rt.svc.RequestPasswordReset(r.Context(), req.Email, rt.client(r)); err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusAccepted, resetAccepted)
+}
+
+func (rt *router) confirmReset(w http.ResponseWriter, r *http.Request) {
+	var req confirmResetRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	if req.Token == "" {
+		rt.fail(w, r, fmt.Errorf("%w: token missing", errBadRequest))
+		return
+	}
+	if err := rt.svc.ResetPassword(r.Context(), req.Token, req.NewPassword, rt.client(r)); err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (rt *router) verifyEmail(w http.ResponseWriter, r *http.Request) {
+	var req verifyRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	if req.Token == "" {
+		rt.fail(w, r, fmt.Errorf("%w: token missing", errBadRequest))
+		return
+	}
+	if err := rt.svc.VerifyEmail(r.Context(), req.Token, rt.client(r)); err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (rt *router) resendVerification(w http.ResponseWriter, r *http.Request) {
+	if err := rt.svc.ResendVerification(r.Context(), claims(r), rt.client(r)); err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusAccepted, resendAccepted)
 }
 
 func (rt *router) login(w http.ResponseWriter, r *http.Request) {
@@ -469,6 +567,10 @@ func (rt *router) roleAction(w http.ResponseWriter, r *http.Request,
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (rt *router) forceReset(w http.ResponseWriter, r *http.Request) {
+	rt.adminAction(w, r, rt.svc.ForcePasswordReset)
 }
 
 func (rt *router) adminAction(w http.ResponseWriter, r *http.Request,

@@ -156,6 +156,28 @@ func (s *scriptedService) AuditOf(_ context.Context, _ token.Claims, id string, 
 	return []audit.Event{{ID: 1, Action: audit.ActionLoginSuccess, UserID: id}}, s.err
 }
 
+func (s *scriptedService) Registration() auth.RegistrationMode { return auth.RegisterOpen }
+
+func (s *scriptedService) RequestPasswordReset(_ context.Context, _ string, c auth.Client) error {
+	return s.note(c)
+}
+
+func (s *scriptedService) ResetPassword(_ context.Context, secret, _ string, c auth.Client) error {
+	return s.note(c)
+}
+
+func (s *scriptedService) VerifyEmail(_ context.Context, secret string, c auth.Client) error {
+	return s.note(c)
+}
+
+func (s *scriptedService) ResendVerification(_ context.Context, _ token.Claims, c auth.Client) error {
+	return s.note(c)
+}
+
+func (s *scriptedService) ForcePasswordReset(_ context.Context, _ token.Claims, _ string, c auth.Client) error {
+	return s.note(c)
+}
+
 func (s *scriptedService) JWKS(context.Context) ([]byte, string, error) {
 	if s.err != nil {
 		return nil, "", s.err

@@ -37,6 +37,11 @@ const (
 	// ActionRoleGranted and ActionRoleRevoked: an admin changed a user's roles (Detail: the role).
 	ActionRoleGranted Action = "role_granted"
 	ActionRoleRevoked Action = "role_revoked"
+
+	ActionPasswordResetRequested Action = "password_reset_requested" // a reset link was mailed
+	ActionPasswordReset          Action = "password_reset"           // a reset link set a new password
+	ActionPasswordResetForced    Action = "password_reset_forced"    // an admin forced a reset
+	ActionEmailVerified          Action = "email_verified"
 )
 
 // Event is one audit record: who (Actor) did what (Action) to whom (UserID), when, from where.

@@ -18,6 +18,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +34,14 @@ var (
 	ErrInvalidGrant       = errors.New("auth: invalid refresh token")
 	ErrForbidden          = errors.New("auth: forbidden")
 	ErrEmailTaken         = errors.New("auth: e-mail already registered")
+	// ErrInvalidLink: the token of a reset or verification link is unknown, malformed,
+	// expired, used already, or void since the account changed.
+	ErrInvalidLink = errors.New("auth: invalid, expired or used link")
+	// ErrMailDisabled: the use case sends e-mail and this service has no Mailer.
+	ErrMailDisabled = errors.New("auth: this server sends no e-mail")
+	// ErrPasswordResetRequired: the password was right, but an admin forced a reset
+	// (ForcePasswordReset): the user must set a new one through a reset link.
+	ErrPasswordResetRequired = errors.New("auth: password reset required")
 	// ErrInvalidConfig is wrapped by every error of New.
 	ErrInvalidConfig = errors.New("auth: invalid configuration")
 )
@@ -58,8 +68,9 @@ type Signer interface {
 }
 
 // Deps are the ports the service drives. Every field is required except Metrics (nil: not
-// recorded) and Verifier (nil: Revoke of an access token answers ErrUnavailable, as in a
-// tool that revokes nothing by token).
+// recorded), Verifier (nil: Revoke of an access token answers ErrUnavailable, as in a
+// tool that revokes nothing by token) and Mailer (nil: no account e-mails; the reset and
+// verification use cases answer ErrMailDisabled). Tokens is required with a Mailer.
 type Deps struct {
 	Users       ports.UserRepo
 	Sessions    ports.SessionStore
@@ -73,6 +84,8 @@ type Deps struct {
 	Clock       ports.Clock
 	Metrics     ports.Metrics
 	Verifier    Verifier // for RFC 7009 revocation of access tokens
+	Mailer      ports.Mailer
+	Tokens      ports.OneTimeTokenStore // the tokens of reset and verification links
 }
 
 // Limit is N attempts per Window.
@@ -104,6 +117,13 @@ type Config struct {
 	LoginBrake     Limit
 	BrakeDelay     time.Duration // default 1s; negative: no wait
 	HeartbeatEvery time.Duration // default 2s
+
+	// Account e-mails (with a Mailer).
+	PublicURL    string           // base of the links in account e-mails (no trailing slash); default Issuer
+	ResetTTL     time.Duration    // life of a password-reset link; default 30m
+	VerifyTTL    time.Duration    // life of an address-verification link; default 48h
+	Registration RegistrationMode // default RegisterOpen; RegisterVerify needs a Mailer
+	LimitMail    Limit            // account e-mails per address; default 5 per 1h
 }
 
 // Client describes where a request came from.
@@ -128,6 +148,11 @@ type Service struct {
 
 	publishFailures atomic.Uint64
 	auditFailures   atomic.Uint64
+
+	mailWG       sync.WaitGroup
+	mailSlots    chan struct{}
+	mailErrs     chan error
+	mailFailures atomic.Uint64
 }
 
 // Defaults.
@@ -223,7 +248,30 @@ func New(d Deps, cfg Config) (*Service, error) {
 	if cfg.BrakeDelay == 0 {
 		cfg.BrakeDelay = DefaultBrakeDelay
 	}
-	for _, l := range []Limit{cfg.LimitAccount, cfg.LimitAddress, cfg.LoginFailures, cfg.LoginBrake} {
+	if cfg.LimitMail == (Limit{}) {
+		cfg.LimitMail = Limit{N: 5, Window: time.Hour}
+	}
+	def(&cfg.ResetTTL, DefaultResetTTL, "reset link TTL")
+	def(&cfg.VerifyTTL, DefaultVerifyTTL, "verification link TTL")
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = cfg.Issuer
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	switch cfg.Registration {
+	case "":
+		cfg.Registration = RegisterOpen
+	case RegisterOpen:
+	case RegisterVerify:
+		if d.Mailer == nil {
+			bad("registration mode %q needs a Mailer", cfg.Registration)
+		}
+	default:
+		bad("registration mode %q: want %q or %q", cfg.Registration, RegisterOpen, RegisterVerify)
+	}
+	if d.Mailer != nil && d.Tokens == nil {
+		bad("dependency Tokens missing (required with a Mailer)")
+	}
+	for _, l := range []Limit{cfg.LimitAccount, cfg.LimitAddress, cfg.LoginFailures, cfg.LoginBrake, cfg.LimitMail} {
 		if l.N <= 0 || l.Window <= 0 {
 			bad("rate limit %d per %v", l.N, l.Window)
 		}
@@ -231,7 +279,8 @@ func New(d Deps, cfg Config) (*Service, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	return &Service{d: d, cfg: cfg, codec: codec}, nil
+	return &Service{d: d, cfg: cfg, codec: codec, mailSlots: make(chan struct{}, maxMailsInFlight),
+		mailErrs: make(chan error, 16)}, nil
 }
 
 // Config returns the effective configuration (defaults filled in, secrets removed).

@@ -75,9 +75,14 @@ func addressBucket(ip string) string {
 }
 
 // Register creates a user. Bad input returns identity.ErrInvalidEmail, ErrInvalidPassword or
-// ErrInvalidName (wrapped); a taken e-mail returns ErrEmailTaken. Attempts are rate-limited
-// per client address and per e-mail (keys "register:ip:<ip>", "register:acct:<email>"; an IPv6
-// address counts as its /64).
+// ErrInvalidName (wrapped). Attempts are rate-limited per client address and per e-mail (keys
+// "register:ip:<ip>", "register:acct:<email>"; an IPv6 address counts as its /64).
+//
+// With a Mailer, the new user gets a verification link (VerifyEmail), sent in the background.
+// In RegisterOpen mode a taken e-mail returns ErrEmailTaken. In RegisterVerify mode a taken
+// e-mail is not an error: Register returns a zero User and nil for a new and a taken address
+// alike, after the same work (the password is hashed and the creation tried either way), and
+// the owner of a taken address gets a notice with a reset link instead.
 func (s *Service) Register(ctx context.Context, email, password, name string, c Client) (identity.User, error) {
 	if err := s.allow(ctx, keyRegisterAddress, c.IP, s.cfg.LimitAddress); err != nil {
 		return identity.User{}, err
@@ -103,12 +108,21 @@ func (s *Service) Register(ctx context.Context, email, password, name string, c 
 	u := identity.User{ID: identity.NewID(), Email: norm, Name: name, PasswordHash: hash,
 		CreatedAt: now, UpdatedAt: now}
 	if err := s.d.Users.Create(ctx, u); err != nil {
-		if errors.Is(err, ports.ErrConflict) {
+		if !errors.Is(err, ports.ErrConflict) {
+			return identity.User{}, unavailable("register: create user", err)
+		}
+		if s.cfg.Registration != RegisterVerify {
 			return identity.User{}, ErrEmailTaken
 		}
-		return identity.User{}, unavailable("register: create user", err)
+		return identity.User{}, s.registered(ctx, norm, identity.User{}, true, c)
 	}
 	s.audit(ctx, audit.Event{At: now, Action: audit.ActionRegister, UserID: u.ID, ActorID: u.ID, RemoteIP: c.IP})
+	if err := s.registered(ctx, norm, u, false, c); err != nil && s.cfg.Registration == RegisterVerify {
+		return identity.User{}, err
+	}
+	if s.cfg.Registration == RegisterVerify {
+		return identity.User{}, nil
+	}
 	return u, nil
 }
 
@@ -175,6 +189,12 @@ func (s *Service) login(ctx context.Context, email, password string, c Client) (
 	}
 	// Any other error is a stored hash the hasher refuses (corrupted, or beyond its cost
 	// limits): that account cannot log in with a password.
+	if known && ok && err == nil && !u.Disabled && u.PasswordResetRequired {
+		// Said only to whoever knows the password: no one else learns the account exists.
+		s.audit(ctx, audit.Event{At: now, Action: audit.ActionLoginFailure, UserID: u.ID, ActorID: u.ID,
+			RemoteIP: c.IP, Detail: "password reset required"})
+		return TokenPair{}, resultInvalidCredentials, ErrPasswordResetRequired
+	}
 	if !known || !ok || err != nil || u.Disabled {
 		detail := "wrong password"
 		switch {
@@ -257,7 +277,7 @@ func (s *Service) stillValid(ctx context.Context, u identity.User, password stri
 		return cur, true, nil
 	case err != nil:
 		return cur, false, unavailable("login: re-read user", err)
-	case cur.Disabled:
+	case cur.Disabled, cur.PasswordResetRequired:
 		return cur, true, nil
 	case cur.PasswordHash == u.PasswordHash:
 		return cur, false, nil

@@ -29,6 +29,10 @@ func TestNewChecksConfigAndFillsDefaults(t *testing.T) {
 	want.Session = session.Policy{IdleTTL: 336 * time.Hour, MaxTTL: 720 * time.Hour, Grace: 10 * time.Second}
 	want.HeartbeatEvery = 2 * time.Second
 	want.BrakeDelay = time.Second
+	want.PublicURL = "https://auth.test"
+	want.ResetTTL, want.VerifyTTL = 30*time.Minute, 48*time.Hour
+	want.Registration = RegisterOpen
+	want.LimitMail = Limit{N: 5, Window: time.Hour}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("effective config (-want +got):\n%s", diff)
 	}

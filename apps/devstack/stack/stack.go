@@ -80,6 +80,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	bound := func(i int) int { return lns[i].PublicPort() }
 	authCfg.Listened(bound(0))
 	authCfg.Warnings = authCfg.Warnings[:0:0]
+	authCfg.MailConsole = out // reset and verification links, to click through
 
 	demoEnv := overlay(getenv, map[string]string{"KEYGATE_DEV": "1", "KEYGATE_ISSUER": authCfg.Auth.Issuer})
 	ordersCfg, err1 := demo.Load(demoEnv, demo.Orders, 0, "") // the listeners are bound above

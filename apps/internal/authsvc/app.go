@@ -3,6 +3,7 @@ package authsvc
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -13,6 +14,8 @@ import (
 	edwardsadapter "github.com/keygate/keygate/adapters/edwards25519"
 	"github.com/keygate/keygate/adapters/httpapi"
 	"github.com/keygate/keygate/adapters/jose"
+	"github.com/keygate/keygate/adapters/memory"
+	"github.com/keygate/keygate/adapters/smtp"
 	"github.com/keygate/keygate/adapters/telemetry"
 	"github.com/keygate/keygate/apps/internal/program"
 	"github.com/keygate/keygate/apps/internal/stores"
@@ -77,16 +80,31 @@ func (a *App) Run(ctx context.Context, l program.Listeners) error {
 		wg.Go(func() { _ = a.Relay.Run(bg) })
 	}
 	wg.Go(func() { stores.Monitor(bg, a.deps, a.metrics.SetDependency, a.log, "authd") })
+	wg.Go(func() { a.logMailErrors(bg) })
 	a.log.Info("authd: serving", slog.String("addr", l.Public.Addr().String()), slog.String("admin", l.AdminAddr()),
 		slog.String("issuer", a.cfg.Auth.Issuer), slog.String("profile", string(a.cfg.Profile)))
 	close(a.serving)
 	err := program.Serve(ctx, l, a.Handler, a.Admin, a.log)
 	stop()
 	wg.Wait()
+	a.Service.WaitMail() // the account e-mails of the last requests
 	if err != nil {
 		return fmt.Errorf("authd: serve: %w", err)
 	}
 	return nil
+}
+
+// logMailErrors logs the failures of account e-mails sent in the background until ctx ends.
+func (a *App) logMailErrors(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case err := <-a.Service.MailErrors():
+			a.log.Warn("authd: account e-mail not sent", slog.Any("err", err),
+				slog.Uint64("failures", a.Service.MailFailures()))
+		}
+	}
 }
 
 // Open opens the stores of cfg's profile and builds authd on them; the cleanup closes the
@@ -102,6 +120,35 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, func(), erro
 		return nil, nil, err
 	}
 	return app, cleanup, nil
+}
+
+// NewMailer returns the Mailer of the account e-mails: SMTP when KEYGATE_SMTP_ADDR is set; in
+// dev mode without it, an Outbox that prints each mail (its links) on cfg.MailConsole, or in
+// the log; otherwise nil: no account e-mails.
+func NewMailer(cfg Config, log *slog.Logger) (ports.Mailer, error) {
+	switch {
+	case cfg.SMTP != nil:
+		m, err := smtp.New(*cfg.SMTP)
+		if err != nil {
+			return nil, err
+		}
+		return m, nil
+	case cfg.Dev:
+		var out io.Writer = logWriter{log}
+		if cfg.MailConsole != nil {
+			out = cfg.MailConsole
+		}
+		return memory.NewOutbox(out), nil
+	}
+	return nil, nil
+}
+
+// logWriter logs each write (a mail the dev Outbox prints) as one line.
+type logWriter struct{ log *slog.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.log.Info("authd: mail (dev mode: not sent)", slog.String("mail", string(p)))
+	return len(p), nil
 }
 
 // NewRing builds the signing-key ring from its ports.

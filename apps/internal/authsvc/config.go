@@ -6,13 +6,16 @@ package authsvc
 
 import (
 	"crypto/rand"
+	"io"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/keygate/keygate/adapters/argon2"
 	"github.com/keygate/keygate/adapters/httpapi"
+	"github.com/keygate/keygate/adapters/smtp"
 	"github.com/keygate/keygate/apps/internal/env"
 	"github.com/keygate/keygate/apps/internal/stores"
 	"github.com/keygate/keygate/core/auth"
@@ -47,6 +50,13 @@ type Config struct {
 	Verifiers       *httpapi.VerifierAccess // KEYGATE_VERIFIER_TOKENS; nil: the revocation feed and introspection are off
 	IntrospectLimit remote.Limit            // KEYGATE_INTROSPECT_LIMIT, per verifier credential
 	Warnings        []string                // said once at start (dev-mode compromises)
+	// SMTP (KEYGATE_SMTP_*) sends the account e-mails (reset and verification links); nil
+	// without KEYGATE_SMTP_ADDR: dev mode then prints them (MailConsole), otherwise none are
+	// sent and the reset and verification endpoints answer 404 mail_disabled.
+	SMTP *smtp.Config
+	// MailConsole is where dev mode prints the account e-mails when no SMTP server is
+	// configured (set by the binary: authd's and devstack's stdout); nil: the log.
+	MailConsole io.Writer
 }
 
 // Load reads authd's configuration through getenv. Every problem is reported in the one
@@ -86,6 +96,7 @@ func Load(getenv func(string) string) (Config, error) {
 	n, w := r.Limit("KEYGATE_LOGIN_LIMIT_IP", 50, time.Minute)
 	c.Auth.LimitAddress = auth.Limit{N: n, Window: w}
 	c.Hash.MaxConcurrent = r.Int("KEYGATE_HASH_CONCURRENCY", 0, 1, 1024)
+	loadMail(r, getenv, &c)
 
 	if s := r.String("KEYGATE_TRUSTED_PROXIES", ""); s != "" {
 		p, err := httpapi.ParseTrustedProxies(s)
@@ -153,6 +164,58 @@ func loginLimits(r *env.Reader, c *Config) {
 	}
 }
 
+// smtpVars are the variables of the SMTP server, meaningful only with KEYGATE_SMTP_ADDR.
+var smtpVars = []string{"KEYGATE_SMTP_FROM", "KEYGATE_SMTP_USER", "KEYGATE_SMTP_PASSWORD", "KEYGATE_SMTP_TLS",
+	"KEYGATE_SMTP_CA_FILE"}
+
+// loadMail reads the account e-mails' settings: the SMTP server, the links' base URL, the
+// links' lives, the per-address limit and the registration mode (docs/configuration.md).
+func loadMail(r *env.Reader, getenv func(string) string, c *Config) {
+	if r.Set("KEYGATE_SMTP_ADDR") {
+		sc := smtp.Config{
+			Addr:     r.String("KEYGATE_SMTP_ADDR", ""),
+			From:     r.String("KEYGATE_SMTP_FROM", ""),
+			Username: r.String("KEYGATE_SMTP_USER", ""),
+			Password: getenv("KEYGATE_SMTP_PASSWORD"), // not trimmed: a password is taken as given
+			TLS:      r.OneOf("KEYGATE_SMTP_TLS", smtp.TLSStartTLS, smtp.TLSStartTLS, smtp.TLSImplicit, smtp.TLSNone),
+			CAFile:   r.String("KEYGATE_SMTP_CA_FILE", ""),
+		}
+		if _, err := smtp.New(sc); err != nil { // checks the address, sender, TLS mode and CA file once, at start
+			r.Fail("KEYGATE_SMTP_ADDR", "%v", err)
+		}
+		c.SMTP = &sc
+	} else {
+		for _, name := range smtpVars {
+			if r.Set(name) {
+				r.Fail(name, "set without KEYGATE_SMTP_ADDR")
+			}
+		}
+	}
+	if u := r.String("KEYGATE_PUBLIC_URL", ""); u != "" {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.RawQuery != "" || p.Fragment != "" {
+			r.Fail("KEYGATE_PUBLIC_URL", "want an absolute http(s) URL without query or fragment, got %q", u)
+		} else {
+			env.CheckHTTPS(r, "KEYGATE_PUBLIC_URL", u, c.Dev)
+		}
+		c.Auth.PublicURL = u
+	}
+	c.Auth.ResetTTL = r.Duration("KEYGATE_RESET_TTL", auth.DefaultResetTTL, time.Minute, 24*time.Hour)
+	c.Auth.VerifyTTL = r.Duration("KEYGATE_VERIFY_TTL", auth.DefaultVerifyTTL, time.Minute, 30*24*time.Hour)
+	n, w := r.Limit("KEYGATE_MAIL_LIMIT_ACCOUNT", 5, time.Hour)
+	c.Auth.LimitMail = auth.Limit{N: n, Window: w}
+	mail := c.SMTP != nil || c.Dev
+	def := string(auth.RegisterOpen)
+	if c.SMTP != nil {
+		def = string(auth.RegisterVerify)
+	}
+	c.Auth.Registration = auth.RegistrationMode(r.OneOf("KEYGATE_REGISTRATION_MODE", def,
+		string(auth.RegisterOpen), string(auth.RegisterVerify)))
+	if c.Auth.Registration == auth.RegisterVerify && !mail {
+		r.Fail("KEYGATE_REGISTRATION_MODE", "verify needs mail: set KEYGATE_SMTP_ADDR (and KEYGATE_SMTP_FROM)")
+	}
+}
+
 // secrets requires the refresh secret and the KEK outside dev mode, and the KEK whenever a
 // database holds the keys (a generated one would leave them unreadable after a restart). In
 // dev mode a missing secret is generated, with a warning.
@@ -199,8 +262,20 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("access_ttl", c.Auth.AccessTTL), slog.Duration("jwks_max_age", c.JWKSMaxAge),
 		slog.String("admin_email", c.AdminEmail), slog.Any("redis", redisValue(c)),
 		slog.Any("database", c.Database), slog.Bool("migrate", c.Migrate), slog.Bool("verifier_access", c.Verifiers != nil),
+		slog.Any("mail", mailValue(c)), slog.String("registration", string(c.Auth.Registration)),
 		slog.String("secrets", "[redacted]"),
 	)
+}
+
+// mailValue names where account e-mails go (smtp.Config's String leaves out the password).
+func mailValue(c Config) any {
+	switch {
+	case c.SMTP != nil:
+		return c.SMTP.String()
+	case c.Dev:
+		return "console (dev mode)"
+	}
+	return "none"
 }
 
 func redisValue(c Config) any {

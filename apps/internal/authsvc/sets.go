@@ -35,6 +35,7 @@ var Core = wire.NewSet(
 	NewGuard,
 	wire.Bind(new(auth.Signer), new(*keyring.Ring)),
 	wire.Bind(new(auth.Verifier), new(*guard.Guard)),
+	NewMailer,
 	wire.Struct(new(auth.Deps), "*"),
 	NewService,
 	NewRelay,
@@ -46,4 +47,4 @@ var Core = wire.NewSet(
 
 // StoreFields provides the ports of an opened *stores.Stores.
 var StoreFields = wire.FieldsOf(new(*stores.Stores), "Clock", "Users", "Keys", "Audit", "Sessions", "Limiter",
-	"Revocations", "Bus", "Dependencies")
+	"Tokens", "Revocations", "Bus", "Dependencies")

@@ -53,6 +53,11 @@ func Assemble(st *stores.Stores, cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	mailer, err := NewMailer(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	oneTimeTokenStore := st.Tokens
 	authDeps := auth.Deps{
 		Users:       userRepo,
 		Sessions:    sessionStore,
@@ -66,6 +71,8 @@ func Assemble(st *stores.Stores, cfg Config, log *slog.Logger) (*App, error) {
 		Clock:       clock,
 		Metrics:     metrics,
 		Verifier:    guard,
+		Mailer:      mailer,
+		Tokens:      oneTimeTokenStore,
 	}
 	service, err := NewService(authDeps, cfg)
 	if err != nil {

@@ -31,12 +31,15 @@ var MemoryUsers = wire.NewSet(
 	wire.Bind(new(ports.AuditLog), new(*memory.AuditLog)),
 )
 
-// MemorySessions keeps refresh sessions and rate-limit counters in memory (dev mode).
+// MemorySessions keeps refresh sessions, rate-limit counters and the one-time tokens of
+// account e-mails in memory (dev mode).
 var MemorySessions = wire.NewSet(
 	memory.NewSessionStore,
 	wire.Bind(new(ports.SessionStore), new(*memory.SessionStore)),
 	memory.NewRateLimiter,
 	wire.Bind(new(ports.RateLimiter), new(*memory.RateLimiter)),
+	memory.NewOneTimeTokenStore,
+	wire.Bind(new(ports.OneTimeTokenStore), new(*memory.OneTimeTokenStore)),
 )
 
 // MemoryRevocations keeps revocations and carries events in this process.
@@ -63,13 +66,15 @@ var RedisRevocations = wire.NewSet(
 	wire.Bind(new(ports.EventBus), new(*redisadapter.EventBus)),
 )
 
-// RedisSessions keeps refresh sessions and rate-limit counters in Redis, shared by every
-// replica.
+// RedisSessions keeps refresh sessions, rate-limit counters and the one-time tokens of
+// account e-mails in Redis, shared by every replica (docs/architecture.md: why Redis).
 var RedisSessions = wire.NewSet(
 	redisadapter.NewSessionStore,
 	wire.Bind(new(ports.SessionStore), new(*redisadapter.SessionStore)),
 	redisadapter.NewRateLimiter,
 	wire.Bind(new(ports.RateLimiter), new(*redisadapter.RateLimiter)),
+	redisadapter.NewOneTimeTokenStore,
+	wire.Bind(new(ports.OneTimeTokenStore), new(*redisadapter.OneTimeTokenStore)),
 )
 
 // redisConfig takes the Redis adapter's Config out of Config.

@@ -101,6 +101,7 @@ type Stores struct {
 	Audit        ports.AuditLog
 	Sessions     ports.SessionStore
 	Limiter      ports.RateLimiter
+	Tokens       ports.OneTimeTokenStore // of reset and verification links: beside the sessions
 	Revocations  ports.RevocationStore
 	Bus          ports.EventBus
 	Dependencies Dependencies

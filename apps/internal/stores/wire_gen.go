@@ -25,6 +25,7 @@ func openMemory() (*Stores, func(), error) {
 	auditLog := memory.NewAuditLog()
 	sessionStore := memory.NewSessionStore(clock)
 	rateLimiter := memory.NewRateLimiter(clock)
+	oneTimeTokenStore := memory.NewOneTimeTokenStore(clock)
 	eventBus := NewMemoryBus()
 	revocationStore := memory.NewRevocationStore(clock, eventBus)
 	dependencies := NoDependencies()
@@ -35,6 +36,7 @@ func openMemory() (*Stores, func(), error) {
 		Audit:        auditLog,
 		Sessions:     sessionStore,
 		Limiter:      rateLimiter,
+		Tokens:       oneTimeTokenStore,
 		Revocations:  revocationStore,
 		Bus:          eventBus,
 		Dependencies: dependencies,
@@ -67,6 +69,11 @@ func openRedis(cfg Config, log *slog.Logger) (*Stores, func(), error) {
 		cleanup()
 		return nil, nil, err
 	}
+	oneTimeTokenStore, err := redis.NewOneTimeTokenStore(universalClient, config)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
 	revocationStore, err := redis.NewRevocationStore(universalClient, config)
 	if err != nil {
 		cleanup()
@@ -85,6 +92,7 @@ func openRedis(cfg Config, log *slog.Logger) (*Stores, func(), error) {
 		Audit:        auditLog,
 		Sessions:     sessionStore,
 		Limiter:      rateLimiter,
+		Tokens:       oneTimeTokenStore,
 		Revocations:  revocationStore,
 		Bus:          eventBus,
 		Dependencies: dependencies,
@@ -121,6 +129,12 @@ func openRedisMySQL(ctx context.Context, cfg Config, log *slog.Logger) (*Stores,
 		cleanup()
 		return nil, nil, err
 	}
+	oneTimeTokenStore, err := redis.NewOneTimeTokenStore(universalClient, config)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	revocationStore, err := redis.NewRevocationStore(universalClient, config)
 	if err != nil {
 		cleanup2()
@@ -141,6 +155,7 @@ func openRedisMySQL(ctx context.Context, cfg Config, log *slog.Logger) (*Stores,
 		Audit:        auditLog,
 		Sessions:     sessionStore,
 		Limiter:      rateLimiter,
+		Tokens:       oneTimeTokenStore,
 		Revocations:  revocationStore,
 		Bus:          eventBus,
 		Dependencies: dependencies,
@@ -178,6 +193,12 @@ func openRedisPostgres(ctx context.Context, cfg Config, log *slog.Logger) (*Stor
 		cleanup()
 		return nil, nil, err
 	}
+	oneTimeTokenStore, err := redis.NewOneTimeTokenStore(universalClient, config)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	revocationStore, err := redis.NewRevocationStore(universalClient, config)
 	if err != nil {
 		cleanup2()
@@ -198,6 +219,7 @@ func openRedisPostgres(ctx context.Context, cfg Config, log *slog.Logger) (*Stor
 		Audit:        auditLog,
 		Sessions:     sessionStore,
 		Limiter:      rateLimiter,
+		Tokens:       oneTimeTokenStore,
 		Revocations:  revocationStore,
 		Bus:          eventBus,
 		Dependencies: dependencies,
