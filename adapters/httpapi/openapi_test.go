@@ -123,6 +123,7 @@ type openAPISetup struct {
 	introErr    error // introspection fails with it
 	failCheck   bool  // /ready has a failing check
 	noVerifiers bool  // verifier access off (KEYGATE_VERIFIER_TOKENS unset)
+	mode        auth.RegistrationMode
 }
 
 var openAPISetups = map[string]openAPISetup{
@@ -134,6 +135,11 @@ var openAPISetups = map[string]openAPISetup{
 	"notfound":    {err: ports.ErrNotFound},
 	"conflict":    {err: ports.ErrConflict},
 	"noverifiers": {noVerifiers: true},
+
+	"verifymode":    {mode: auth.RegisterVerify},
+	"invalidlink":   {err: auth.ErrInvalidLink},
+	"maildisabled":  {err: auth.ErrMailDisabled},
+	"resetrequired": {err: auth.ErrPasswordResetRequired},
 }
 
 const openAPIVerifierToken = "verifier-credential-0123456789abcdef"
@@ -244,6 +250,23 @@ func openAPICases() []openAPICase {
 		{setup: "ok", op: "POST /register", body: `{"email":"b@x.y","password":"long enough","name":"B"}`, status: 201},
 		{setup: "ok", op: "POST /register", body: `{"email":"b@x.y","password":"long enough","roles":["admin"]}`, status: 400},
 		{setup: "taken", op: "POST /register", body: `{"email":"b@x.y","password":"long enough"}`, status: 409},
+		{setup: "verifymode", op: "POST /register", body: `{"email":"b@x.y","password":"long enough"}`, status: 202},
+		{setup: "resetrequired", op: "POST /login", body: `{"email":"alice@example.com","password":"correct horse"}`, status: 403},
+
+		{setup: "ok", op: "POST /password/reset", body: `{"email":"b@x.y"}`, status: 202},
+		{setup: "ok", op: "POST /password/reset", body: `{"email":1}`, status: 400},
+		{setup: "maildisabled", op: "POST /password/reset", body: `{"email":"b@x.y"}`, status: 404},
+		{setup: "ok", op: "POST /password/reset/confirm", body: `{"token":"t","new_password":"long enough"}`, status: 204},
+		{setup: "invalidlink", op: "POST /password/reset/confirm", body: `{"token":"t","new_password":"long enough"}`, status: 400},
+		{setup: "maildisabled", op: "POST /password/reset/confirm", body: `{"token":"t","new_password":"long enough"}`, status: 404},
+		{setup: "ok", op: "POST /email/verify", body: `{"token":"t"}`, status: 204},
+		{setup: "invalidlink", op: "POST /email/verify", body: `{"token":"t"}`, status: 400},
+		{setup: "maildisabled", op: "POST /email/verify", body: `{"token":"t"}`, status: 404},
+		{setup: "ok", op: "POST /email/verify/resend", headers: asUser, status: 202},
+		{setup: "maildisabled", op: "POST /email/verify/resend", headers: asUser, status: 404},
+		{setup: "limited", op: "POST /email/verify/resend", headers: asUser, status: 429},
+		{setup: "ok", op: "POST /admin/users/{id}/reset-password", path: "/admin/users/u1/reset-password", headers: asAdmin, status: 204},
+		{setup: "maildisabled", op: "POST /admin/users/{id}/reset-password", path: "/admin/users/u1/reset-password", headers: asAdmin, status: 404},
 		{setup: "ok", op: "POST /login", body: `{"email":"alice@example.com","password":"correct horse"}`, status: 200},
 		{setup: "ok", op: "POST /login", body: `{"email":"alice@example.com"`, status: 400},
 		{setup: "ok", op: "POST /login", body: `{"email":"alice@example.com","password":"wrong horse"}`, status: 401},
@@ -275,7 +298,6 @@ func openAPICases() []openAPICase {
 		{setup: "ok", op: "DELETE /admin/users/{id}/roles/{role}", path: "/admin/users/u1/roles/admin", headers: asAdmin, status: 204},
 		{setup: "ok", op: "DELETE /admin/users/{id}/roles/{role}", path: "/admin/users/u1/roles/a%20b", headers: asAdmin, status: 400},
 		{setup: "notfound", op: "DELETE /admin/users/{id}/roles/{role}", path: "/admin/users/u9/roles/admin", headers: asAdmin, status: 404},
-
 	}
 	pw := func(current, next string) string {
 		return `{"current_password":"` + current + `","new_password":"` + next + `"}`
@@ -311,6 +333,9 @@ func openAPICases() []openAPICase {
 		{"POST /login", jsonCT, `{"email":"alice@example.com","password":"correct horse"}`},
 		{"POST /refresh", jsonCT, `{"refresh_token":"rt-1"}`},
 		{"POST /revoke", formCT, "token=rt-1"},
+		{"POST /password/reset", jsonCT, `{"email":"b@x.y"}`},
+		{"POST /password/reset/confirm", jsonCT, `{"token":"t","new_password":"long enough"}`},
+		{"POST /email/verify", jsonCT, `{"token":"t"}`},
 	} {
 		other := formCT
 		if b.ct == formCT {
@@ -344,6 +369,8 @@ func openAPICases() []openAPICase {
 		{"POST /admin/users/{id}/enable", "/admin/users/u1/enable", true},
 		{"PUT /admin/users/{id}/roles/{role}", "/admin/users/u1/roles/auditor", true},
 		{"DELETE /admin/users/{id}/roles/{role}", "/admin/users/u1/roles/auditor", true},
+		{"POST /email/verify/resend", "/email/verify/resend", false},
+		{"POST /admin/users/{id}/reset-password", "/admin/users/u1/reset-password", true},
 	}
 	for _, b := range bearerOps {
 		who := asUser
@@ -383,7 +410,7 @@ func TestOpenAPIResponses(t *testing.T) {
 		if !ok {
 			t.Fatalf("no setup %q", name)
 		}
-		svc := &scriptedService{err: s.err, jwksETag: "v1",
+		svc := &scriptedService{err: s.err, jwksETag: "v1", mode: s.mode,
 			jwksDoc: []byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k1","alg":"EdDSA","use":"sig"}]}`)}
 		cfg := openAPIConfig(t, s)
 		srv := newTestServer(t, svc, cfg)

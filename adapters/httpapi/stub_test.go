@@ -32,6 +32,7 @@ type scriptedService struct {
 	err       error // when set, every call fails with it
 	jwksDoc   []byte
 	jwksETag  string
+	mode      auth.RegistrationMode // "" is open
 }
 
 var alice = identity.User{ID: "u1", Email: "alice@example.com", Name: "Alice", Roles: []string{"admin"},
@@ -156,7 +157,12 @@ func (s *scriptedService) AuditOf(_ context.Context, _ token.Claims, id string, 
 	return []audit.Event{{ID: 1, Action: audit.ActionLoginSuccess, UserID: id}}, s.err
 }
 
-func (s *scriptedService) Registration() auth.RegistrationMode { return auth.RegisterOpen }
+func (s *scriptedService) Registration() auth.RegistrationMode {
+	if s.mode == "" {
+		return auth.RegisterOpen
+	}
+	return s.mode
+}
 
 func (s *scriptedService) RequestPasswordReset(_ context.Context, _ string, c auth.Client) error {
 	return s.note(c)
