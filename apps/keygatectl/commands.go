@@ -470,6 +470,27 @@ func (cl cli) usersEnable(ctx context.Context, args []string, getenv func(string
 	})
 }
 
+func (cl cli) usersForceReset(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	c := newCommand("users force-reset", "USER_ID_OR_EMAIL", 1, stdout)
+	return cl.withTool(ctx, c, args, getenv, func(t *tool) error {
+		u, err := t.resolve(ctx, c.operand[0])
+		if err != nil {
+			return c.fail(err)
+		}
+		if err := t.svc.ForcePasswordReset(ctx, admin, u.ID, client); err != nil {
+			if errors.Is(err, auth.ErrMailDisabled) {
+				return c.fail(fmt.Errorf("%w: set KEYGATE_SMTP_ADDR and KEYGATE_SMTP_FROM as authd has them, or the user could never set a password", err))
+			}
+			return c.fail(err)
+		}
+		t.svc.WaitMail()
+		u.PasswordResetRequired = true
+		return c.print(toUserRow(u), func(w io.Writer) {
+			fmt.Fprintf(w, "forced a password reset for user %s (%s): every session and token revoked, a reset link mailed\n", u.ID, u.Email)
+		})
+	})
+}
+
 // usersRole is users grant and users revoke-role (name says which).
 func (cl cli) usersRole(ctx context.Context, name string, args []string, getenv func(string) string, stdout io.Writer) error {
 	c := newCommand(name, "USER_ID_OR_EMAIL ROLE", 2, stdout)

@@ -47,6 +47,10 @@ commands:
                                   rewrites the old forms that collide with nobody. Collisions
                                   are never merged or touched; any left: non-zero exit
   users enable USER_ID_OR_EMAIL   re-enable a disabled user (their revoked tokens stay revoked)
+  users force-reset USER_ID_OR_EMAIL
+                                  require a new password: the current one stops logging in,
+                                  every session and token is revoked, and a reset link is
+                                  mailed (needs KEYGATE_SMTP_*)
   users grant USER_ID_OR_EMAIL ROLE
                                   give a user a role; their tokens carry it from the next
                                   refresh or login
@@ -104,6 +108,8 @@ func (c cli) run(ctx context.Context, args []string, getenv func(string) string,
 		return c.usersRenormalize(ctx, args[3:], getenv, stdout)
 	case cmd == "users" && sub == "enable":
 		return c.usersEnable(ctx, args[3:], getenv, stdout)
+	case cmd == "users" && sub == "force-reset":
+		return c.usersForceReset(ctx, args[3:], getenv, stdout)
 	case cmd == "users" && sub == "grant":
 		return c.usersRole(ctx, "users grant", args[3:], getenv, stdout)
 	case cmd == "users" && sub == "revoke-role":
