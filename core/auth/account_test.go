@@ -305,6 +305,13 @@ func TestRegisterVerifyModeNoEnumeration(t *testing.T) {
 	if !strings.Contains(ms[0].Subject+ms[1].Subject, "Someone tried to register") {
 		t.Errorf("no notice to the owner: %q, %q", ms[0].Subject, ms[1].Subject)
 	}
+	owner, err := m.users.ByEmail(t.Context(), "erin@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(m.auditActions(t, owner.ID), audit.ActionRegister) { // m.mails waited for the background work
+		t.Errorf("the registration in verify mode is not audited: %v", m.auditActions(t, owner.ID))
+	}
 	// The notice's link resets the owner's password.
 	if err := m.svc.ResetPassword(t.Context(), m.link(t, "erin@example.com", ResetPath), "the owner's new one", client); err != nil {
 		t.Errorf("the notice's reset link: %v", err)
