@@ -161,7 +161,11 @@ Try it:
   curl -s -X POST %s/logout -H "Authorization: Bearer $TOKEN"
   curl -s -i %s/api/orders -H "Authorization: Bearer $TOKEN"   # 401 at once: the session is revoked
 
-`, auth, orders, payments, adminEmail, pw, auth, login, auth, login, orders, orders, auth, orders)
+Forgot the password? Mails are printed here, not sent (KEYGATE_SMTP_ADDR sends them):
+  curl -s -X POST %s/password/reset -H 'Content-Type: application/json' -d '{"email":"me@example.com"}'
+  curl -s -X POST %s/password/reset/confirm -H 'Content-Type: application/json' -d '{"token":"<token from the printed link>","new_password":"a new passphrase"}'
+
+`, auth, orders, payments, adminEmail, pw, auth, login, auth, login, orders, orders, auth, orders, auth, auth)
 }
 
 // printAdmin prints where each service's metrics and detailed readiness are served.
