@@ -219,7 +219,9 @@ func TestFigureRefresh(t *testing.T) {
 					return true
 				})
 				authd1, redis1 := cpu()
-				per := func(d time.Duration) time.Duration { return (d / time.Duration(max(done.Load(), 1))).Round(time.Microsecond) }
+				per := func(d time.Duration) time.Duration {
+					return (d / time.Duration(max(done.Load(), 1))).Round(time.Microsecond)
+				}
 				report(t, "refresh, %s, %d clients: %v; CPU per refresh: authd %v, redis %v", p.name, n, s, per(authd1-authd0), per(redis1-redis0))
 				if s.errors > 0 {
 					t.Errorf("%d refreshes failed", s.errors)
