@@ -28,7 +28,7 @@ func TestDockerfilesBuildStaticNonRootImages(t *testing.T) {
 		{"deploy/Dockerfile", []string{
 			"ARG APP", "FROM golang:${GO_VERSION} AS build", "ARG GO_VERSION=1.26", "CGO_ENABLED=0", "-trimpath",
 			"./apps/${APP}", "FROM scratch", "ca-certificates.crt", "USER 65532:65532",
-			"EXPOSE 8080 8081 8082 8083", `ENTRYPOINT ["/app"]`,
+			"EXPOSE 8080 8081 8082 8083 9090 9091 9092 9093", `ENTRYPOINT ["/app"]`,
 		}},
 		{"deploy/Dockerfile.local", []string{"FROM scratch", "ARG APP", "COPY ${APP} /app", "USER 65532:65532", `ENTRYPOINT ["/app"]`}},
 	}
@@ -133,7 +133,7 @@ func TestLocalDockerfileImageRuns(t *testing.T) {
 		ports = append(ports, p.String())
 	}
 	slices.Sort(ports)
-	if want := []string{"8080/tcp", "8081/tcp", "8082/tcp", "8083/tcp"}; !slices.Equal(ports, want) {
+	if want := []string{"8080/tcp", "8081/tcp", "8082/tcp", "8083/tcp", "9090/tcp", "9091/tcp", "9092/tcp", "9093/tcp"}; !slices.Equal(ports, want) {
 		t.Errorf("exposed ports %v, want %v", ports, want)
 	}
 	url, err := c.PortEndpoint(ctx, "8080/tcp", "http")
