@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -55,39 +54,17 @@ var (
 	kek           = base64.StdEncoding.EncodeToString([]byte("region-test-kek-32-bytes-long!!!"))
 )
 
-// buildDir holds authd and ordersd, built once per test process.
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-)
+// bins are authd and ordersd, built once per test process.
+var bins = apptest.NewBinaries("authd", "ordersd")
 
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
-	if buildDir != "" {
-		_ = os.RemoveAll(buildDir)
-	}
+	bins.Remove()
 	os.Exit(code)
 }
 
-func binary(t *testing.T, name string) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		if buildDir, buildErr = os.MkdirTemp("", "keygate-region-"); buildErr != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", buildDir+string(filepath.Separator), "./apps/authd", "./apps/ordersd")
-		cmd.Dir = filepath.Join("..", "..")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(buildDir, name)
-}
+func binary(t *testing.T, name string) string { return bins.Path(t, name) }
 
 // skipOrFail skips t because of reason, or fails it under KEYGATE_REQUIRE_DOCKER=1.
 func skipOrFail(t *testing.T, reason string) {
@@ -398,16 +375,6 @@ func tail(s string, n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
-func merge(ms ...map[string]string) map[string]string {
-	out := map[string]string{}
-	for _, m := range ms {
-		for k, v := range m {
-			out[k] = v
-		}
-	}
-	return out
-}
-
 // client drives the regions over HTTP.
 type client struct{ http *http.Client }
 
@@ -514,25 +481,4 @@ func (c *client) metric(t *testing.T, base, name string) float64 {
 		}
 	}
 	return sum
-}
-
-// eventually polls cond every 10ms until it holds, or fails t after within.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > within {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
-// percentile returns the p-th percentile (0 < p <= 1) of ds, nearest rank.
-func percentile(ds []time.Duration, p float64) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	i := int(float64(len(s))*p+0.999999) - 1
-	return s[min(max(i, 0), len(s)-1)]
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/test/apptest"
 	"github.com/keygate/keygate/test/containers"
 )
 
@@ -54,11 +55,11 @@ func startTopology(t *testing.T) *topology {
 	db, _ := startContainer(t, containers.MariaDBImage(),
 		[]string{"--innodb-flush-log-at-trx-commit=2", "--max-connections=500"},
 		map[string]string{"MYSQL_ROOT_PASSWORD": dbPass, "MYSQL_DATABASE": "keygate", "MYSQL_USER": "keygate", "MYSQL_PASSWORD": dbPass}, "container:"+containerID(t, pidA), "")
-	eventually(t, 3*time.Minute, "MariaDB answers in region A", func() bool {
+	apptest.Eventually(t, 3*time.Minute, "MariaDB answers in region A", func() bool {
 		code, _, err := db.ExecCode("mariadb", "-h", "127.0.0.1", "-ukeygate", "-p"+dbPass, "keygate", "-e", "SELECT 1")
 		return err == nil && code == 0
 	})
-	eventually(t, time.Minute, "region B's Redis is linked to region A's", func() bool {
+	apptest.Eventually(t, time.Minute, "region B's Redis is linked to region A's", func() bool {
 		return strings.Contains(tp.redisB.Exec(t, "redis-cli", "ROLE"), "connected")
 	})
 
@@ -66,12 +67,12 @@ func startTopology(t *testing.T) *topology {
 		"PORT": "0", "KEYGATE_ISSUER": issuer, "KEYGATE_REFRESH_SECRET": refreshSecret, "KEYGATE_KEK": kek,
 		"KEYGATE_LOGIN_LIMIT_IP": "1000000/1h", "DB_USER": "keygate", "DB_PASSWORD": dbPass, "DB_NAME": "keygate",
 	}
-	tp.authA = start(t, pidA, insideA, "authd-a", binary(t, "authd"), merge(auth, map[string]string{
+	tp.authA = start(t, pidA, insideA, "authd-a", binary(t, "authd"), apptest.Merge(auth, map[string]string{
 		"REDIS_ADDR": "127.0.0.1:6379", "DB_HOST": "127.0.0.1", "KEYGATE_MIGRATE": "1",
 	}))
 	// B's authd writes sessions and revocations to A's primary and reads users and keys from
 	// A's database, both across the WAN: a replica refuses writes.
-	tp.authB = start(t, pidB, insideB, "authd-b", binary(t, "authd"), merge(auth, map[string]string{
+	tp.authB = start(t, pidB, insideB, "authd-b", binary(t, "authd"), apptest.Merge(auth, map[string]string{
 		"REDIS_ADDR": wanA + ":6379", "DB_HOST": wanA,
 	}))
 	verifier := func(authd *proc) map[string]string {
@@ -80,10 +81,10 @@ func startTopology(t *testing.T) *topology {
 	}
 	tp.ordersA = start(t, pidA, insideA, "ordersd-a", binary(t, "ordersd"), verifier(tp.authA))
 	tp.ordersB = start(t, pidB, insideB, "ordersd-b", binary(t, "ordersd"), verifier(tp.authB))
-	tp.closedB = start(t, pidB, insideB, "ordersd-b-fail-closed", binary(t, "ordersd"), merge(verifier(tp.authB),
+	tp.closedB = start(t, pidB, insideB, "ordersd-b-fail-closed", binary(t, "ordersd"), apptest.Merge(verifier(tp.authB),
 		map[string]string{"KEYGATE_FAIL_CLOSED_AFTER": failClosed.String()}))
 	for _, p := range tp.all() {
-		eventually(t, time.Minute, p.name+" /ready answers 200 ok", func() bool {
+		apptest.Eventually(t, time.Minute, p.name+" /ready answers 200 ok", func() bool {
 			code, status := tp.c.ready(t, p.Admin)
 			return code == http.StatusOK && status == "ok"
 		})
@@ -195,11 +196,11 @@ func TestTwoRegions(t *testing.T) {
 				took = append(took, time.Since(start))
 			}
 			t.Logf("WAN %v one way, %.0f%% loss: a logout in A refused in B after p50 %v, p99 %v, max %v (%d logouts; %d packets relayed, %d dropped)",
-				lv.delay, lv.loss*100, percentile(took, 0.5).Round(100*time.Microsecond), percentile(took, 0.99).Round(100*time.Microsecond),
-				percentile(took, 1).Round(100*time.Microsecond), lv.n, tp.wan.relayed.Load(), tp.wan.dropped.Load())
+				lv.delay, lv.loss*100, apptest.Percentile(took, 0.5).Round(100*time.Microsecond), apptest.Percentile(took, 0.99).Round(100*time.Microsecond),
+				apptest.Percentile(took, 1).Round(100*time.Microsecond), lv.n, tp.wan.relayed.Load(), tp.wan.dropped.Load())
 			// The bound a user notices: eventual, not within one round trip when packets are
 			// lost, but within seconds.
-			if p := percentile(took, 0.5); p < lv.delay {
+			if p := apptest.Percentile(took, 0.5); p < lv.delay {
 				t.Errorf("p50 %v is below the one-way delay %v: the link does not delay", p, lv.delay)
 			}
 		}
@@ -269,7 +270,7 @@ func TestTwoRegions(t *testing.T) {
 		}
 
 		tp.wan.set(lv.delay, lv.loss) // restored
-		caughtUp := eventually(t, time.Minute, "every logout of the cut refused in B, and the fail-closed verifier serving again", func() bool {
+		caughtUp := apptest.Eventually(t, time.Minute, "every logout of the cut refused in B, and the fail-closed verifier serving again", func() bool {
 			for _, at := range during {
 				for _, v := range []*proc{tp.ordersB, tp.closedB} {
 					if c.orders(t, v.URL, at).status != http.StatusUnauthorized {
@@ -279,7 +280,7 @@ func TestTwoRegions(t *testing.T) {
 			}
 			return c.orders(t, tp.closedB.URL, kept).status == http.StatusOK
 		})
-		ready := eventually(t, time.Minute, "region B ready again", func() bool {
+		ready := apptest.Eventually(t, time.Minute, "region B ready again", func() bool {
 			for _, p := range []*proc{tp.ordersB, tp.closedB, tp.authB} {
 				if code, status := c.ready(t, p.Admin); code != http.StatusOK || status != "ok" {
 					return false

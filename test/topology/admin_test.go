@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/test/apptest"
 	"github.com/keygate/keygate/test/containers"
 )
 
@@ -21,7 +22,7 @@ func TestFirstAdminFromASecretCannotBeReplayed(t *testing.T) {
 	db := mysqlDatabase(t, containers.StartMariaDB(t))
 	redis := containers.StartRedis(t)
 	c := newClient(4)
-	env := merge(authEnv(), redisEnv(redis), db.env, map[string]string{"KEYGATE_MIGRATE": "1"})
+	env := apptest.Merge(authEnv(), redisEnv(redis), db.env, map[string]string{"KEYGATE_MIGRATE": "1"})
 	const root, firstPW = "root@example.org", "the first admin password"
 	secret := func(email, password string) map[string]string {
 		return map[string]string{"KEYGATE_ADMIN_EMAIL": email, "KEYGATE_ADMIN_PASSWORD": password}
@@ -36,7 +37,7 @@ func TestFirstAdminFromASecretCannotBeReplayed(t *testing.T) {
 		}
 	}
 
-	first := startProc(t, "authd-first", binary(t, "authd"), merge(env, secret(root, firstPW)))
+	first := startProc(t, "authd-first", binary(t, "authd"), apptest.Merge(env, secret(root, firstPW)))
 	at := tokensOf(t, c.login(t, first.URL, root, firstPW), "login as the bootstrapped admin").access
 	want(t, c.do(t, "GET", first.URL+"/admin/users", at, nil), http.StatusOK, "admin API as the bootstrapped admin")
 	mallory := c.signup(t, first.URL, "mallory@example.org", "mallory's own password")
@@ -44,15 +45,15 @@ func TestFirstAdminFromASecretCannotBeReplayed(t *testing.T) {
 	stop(first)
 
 	// The same Secret at every restart, then one with another password: no change.
-	again := startProc(t, "authd-again", binary(t, "authd"), merge(env, secret(root, firstPW)))
+	again := startProc(t, "authd-again", binary(t, "authd"), apptest.Merge(env, secret(root, firstPW)))
 	stop(again)
-	replay := startProc(t, "authd-replay", binary(t, "authd"), merge(env, secret(root, "another password, replayed")))
+	replay := startProc(t, "authd-replay", binary(t, "authd"), apptest.Merge(env, secret(root, "another password, replayed")))
 	want(t, c.login(t, replay.URL, root, "another password, replayed"), http.StatusUnauthorized, "login with the replayed Secret's password")
 	tokensOf(t, c.login(t, replay.URL, root, firstPW), "login with the first password after the replay")
 	stop(replay)
 
 	// A Secret naming someone else's account, without their password: authd refuses to start.
-	out, err := runCmd(t, binary(t, "authd"), merge(env, secret("mallory@example.org", "a guess at mallory's password")), "authd")
+	out, err := runCmd(t, binary(t, "authd"), apptest.Merge(env, secret("mallory@example.org", "a guess at mallory's password")), "authd")
 	if err == nil || !strings.Contains(out, "KEYGATE_ADMIN_EMAIL") || !strings.Contains(out, "not promoting") {
 		t.Errorf("authd with a Secret naming another account: %v, want a refusal naming KEYGATE_ADMIN_EMAIL:\n%s", err, tail(out, 10))
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/keygate/keygate/test/apptest"
 	"github.com/keygate/keygate/test/containers"
 )
 
@@ -100,18 +101,18 @@ func startDBTopology(t *testing.T, db *database) *dbTopology {
 	t.Helper()
 	tp := &dbTopology{db: db, redis: containers.StartRedis(t, containers.WithAOF()), c: newClient(32)}
 	tp.lb = newBalancer(t)
-	tp.env = merge(authEnv(), redisEnv(tp.redis), db.env, map[string]string{
+	tp.env = apptest.Merge(authEnv(), redisEnv(tp.redis), db.env, map[string]string{
 		"KEYGATE_ISSUER":        tp.lb.URL,
 		"KEYGATE_JWKS_MAX_AGE":  jwksMaxAge.String(),
 		"KEYGATE_REFRESH_GRACE": refreshGrace.String(),
 	})
-	migrate := merge(tp.env, map[string]string{"KEYGATE_MIGRATE": "1"})
+	migrate := apptest.Merge(tp.env, map[string]string{"KEYGATE_MIGRATE": "1"})
 	tp.a = spawn(t, "authd-a", binary(t, "authd"), migrate)
 	tp.b = spawn(t, "authd-b", binary(t, "authd"), migrate)
 	tp.a.waitServing(t)
 	tp.b.waitServing(t)
 	tp.lb.set(t, tp.a, tp.b)
-	tp.orders = startProc(t, "ordersd", binary(t, "ordersd"), merge(redisEnv(tp.redis), map[string]string{
+	tp.orders = startProc(t, "ordersd", binary(t, "ordersd"), apptest.Merge(redisEnv(tp.redis), map[string]string{
 		"PORT": "0", "KEYGATE_ISSUER": tp.lb.URL,
 	}))
 	tp.c.waitReady(t, 60*time.Second, tp.a.URL, tp.b.URL, tp.orders.URL)
@@ -165,7 +166,7 @@ func testDatabase(t *testing.T, tp *dbTopology) {
 		out := tp.ctl(t, "keygatectl", "keys", "rotate")
 		t.Logf("keygatectl keys rotate:\n%s", strings.TrimSpace(out))
 		var ja, jb jwks
-		took := eventually(t, 5*time.Second, "both replicas publish one more key, the same JWKS", func() bool {
+		took := apptest.Eventually(t, 5*time.Second, "both replicas publish one more key, the same JWKS", func() bool {
 			ja, jb = c.jwks(t, a), c.jwks(t, b)
 			return len(ja.kids) == len(before.kids)+1 && slices.Equal(ja.kids, jb.kids)
 		})
@@ -179,7 +180,7 @@ func testDatabase(t *testing.T, tp *dbTopology) {
 		if !slices.Contains(ja.kids, oldKid) {
 			t.Errorf("the JWKS after rotation %v no longer lists the signing key %s", ja.kids, oldKid)
 		}
-		eventually(t, 5*time.Second, "ordersd refetches the JWKS on the key-change event", func() bool {
+		apptest.Eventually(t, 5*time.Second, "ordersd refetches the JWKS on the key-change event", func() bool {
 			return c.metric(t, orders, "keygate_jwks_fetches_total", `trigger="push"`) > pushes
 		})
 		// The new key is published ahead of signing: tokens issued now still carry the old kid.
@@ -210,7 +211,7 @@ func testDatabase(t *testing.T, tp *dbTopology) {
 		if got := c.refresh(t, b, p.refresh); got.status != http.StatusBadRequest || got.code() != "invalid_grant" {
 			t.Errorf("reuse of a rotated refresh token on B: %s, want 400 invalid_grant", got)
 		}
-		eventually(t, time.Second, "ordersd refuses the session's tokens after reuse", func() bool {
+		apptest.Eventually(t, time.Second, "ordersd refuses the session's tokens after reuse", func() bool {
 			return c.orders(t, orders, r.access).status == http.StatusUnauthorized
 		})
 	})
@@ -263,7 +264,7 @@ func testDatabase(t *testing.T, tp *dbTopology) {
 		for _, p := range []*proc{tp.a, tp.b, tp.orders} {
 			p.running(t)
 		}
-		took := eventually(t, 60*time.Second, "login answers 200 on both replicas after the database is back", func() bool {
+		took := apptest.Eventually(t, 60*time.Second, "login answers 200 on both replicas after the database is back", func() bool {
 			for _, p := range []*proc{tp.a, tp.b} {
 				r := c.login(t, p.URL, "dora@example.com", password)
 				if r.status == http.StatusOK {
@@ -300,7 +301,7 @@ func testDatabase(t *testing.T, tp *dbTopology) {
 		lead := max(2*jwksMaxAge, time.Minute)
 		t.Logf("waiting %v for the rotated key to sign", time.Until(rotated.Add(lead)).Round(time.Second))
 		var got tokens
-		eventually(t, time.Until(rotated.Add(lead+20*time.Second)), "tokens are signed by the rotated key", func() bool {
+		apptest.Eventually(t, time.Until(rotated.Add(lead+20*time.Second)), "tokens are signed by the rotated key", func() bool {
 			got = tokensOf(t, c.refresh(t, tp.lb.URL, session.refresh), "refresh")
 			session = got
 			if kidOf(t, got.access) == newKid {
@@ -364,7 +365,7 @@ func databaseURL(flavor string, parts map[string]string) map[string]string {
 // serves.
 func testMigrations(t *testing.T, tp *dbTopology) {
 	// Its own Redis database: this authd's key ring is not the replicas'.
-	env := merge(tp.env, databaseURL(tp.db.flavor, tp.db.fresh(t)), map[string]string{"REDIS_DB": "1"})
+	env := apptest.Merge(tp.env, databaseURL(tp.db.flavor, tp.db.fresh(t)), map[string]string{"REDIS_DB": "1"})
 	for _, k := range []string{"DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME"} {
 		delete(env, k)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/adapters/argon2"
+	"github.com/keygate/keygate/test/apptest"
 	"github.com/keygate/keygate/test/containers"
 )
 
@@ -37,7 +38,7 @@ func figureProfiles(withDatabases bool) []profile {
 	ps := []profile{
 		{"memory", func(*testing.T) map[string]string { return map[string]string{"KEYGATE_DEV": "1"} }},
 		{"redis (dev users)", func(t *testing.T) map[string]string {
-			return merge(redis(t), map[string]string{"KEYGATE_DEV": "1"})
+			return apptest.Merge(redis(t), map[string]string{"KEYGATE_DEV": "1"})
 		}},
 	}
 	if !withDatabases {
@@ -46,7 +47,7 @@ func figureProfiles(withDatabases bool) []profile {
 	for _, f := range flavors {
 		ps = append(ps, profile{"redis + " + f.name, func(t *testing.T) map[string]string {
 			db := f.start(t)
-			return merge(redis(t), db.env, db.direct(t), map[string]string{"KEYGATE_MIGRATE": "1"})
+			return apptest.Merge(redis(t), db.env, db.direct(t), map[string]string{"KEYGATE_MIGRATE": "1"})
 		}})
 	}
 	return ps
@@ -101,7 +102,7 @@ func startFigureAuthd(t *testing.T, p profile, extra map[string]string) (*proc, 
 	if !*figures {
 		t.Skip("measures figures; run with -figures")
 	}
-	a := startProc(t, "authd", binary(t, "authd"), merge(authEnv(), p.env(t), map[string]string{"KEYGATE_LOG_LEVEL": "info"}, extra))
+	a := startProc(t, "authd", binary(t, "authd"), apptest.Merge(authEnv(), p.env(t), map[string]string{"KEYGATE_LOG_LEVEL": "info"}, extra))
 	c := newClient(128)
 	c.waitReady(t, 60*time.Second, a.URL)
 	return a, c

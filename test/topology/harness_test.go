@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -37,42 +36,18 @@ var (
 	kek           = base64.StdEncoding.EncodeToString([]byte("topology-test-kek-32-bytes-long!"))
 )
 
-// buildDir holds the binaries, built once per test process.
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-)
+// bins are the binaries the topologies run, built once per test process.
+var bins = apptest.NewBinaries("authd", "ordersd", "keygatectl", "guardd")
 
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
-	if buildDir != "" {
-		_ = os.RemoveAll(buildDir)
-	}
+	bins.Remove()
 	os.Exit(code)
 }
 
-// binary returns the path of the named binary (authd, ordersd, keygatectl or guardd),
-// building the four on first use.
-func binary(t *testing.T, name string) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		if buildDir, buildErr = os.MkdirTemp("", "keygate-topology-"); buildErr != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", buildDir+string(filepath.Separator),
-			"./apps/authd", "./apps/ordersd", "./apps/keygatectl", "./apps/guardd")
-		cmd.Dir = filepath.Join("..", "..")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(buildDir, name)
-}
+// binary returns the path of the named binary (authd, ordersd, keygatectl or guardd).
+func binary(t *testing.T, name string) string { return bins.Path(t, name) }
 
 // tail returns the last n lines of s.
 func tail(s string, n int) string {
@@ -215,17 +190,6 @@ func runCmd(t *testing.T, bin string, env map[string]string, args ...string) (st
 	return string(out), err
 }
 
-// merge returns the union of the maps, later ones winning.
-func merge(ms ...map[string]string) map[string]string {
-	out := map[string]string{}
-	for _, m := range ms {
-		for k, v := range m {
-			out[k] = v
-		}
-	}
-	return out
-}
-
 // authEnv is what every authd of a topology gets: port 0, the shared secrets, limits that
 // the tests do not trip unless they mean to.
 func authEnv() map[string]string {
@@ -287,20 +251,6 @@ func (b *balancer) set(t *testing.T, procs ...*proc) {
 		us = append(us, u)
 	}
 	b.backends.Store(&us)
-}
-
-// eventually polls cond until it holds or within passes, and returns how long it took.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	deadline := start.Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return time.Since(start)
 }
 
 // reply is one HTTP answer, read whole.
@@ -474,7 +424,7 @@ type check struct {
 func (c *client) waitReady(t *testing.T, within time.Duration, bases ...string) {
 	t.Helper()
 	for _, base := range bases {
-		eventually(t, within, base+"/ready answers 200 ok", func() bool {
+		apptest.Eventually(t, within, base+"/ready answers 200 ok", func() bool {
 			code, status, _ := c.ready(t, base)
 			return code == http.StatusOK && status == "ok"
 		})

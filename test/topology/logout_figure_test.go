@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/test/apptest"
 	"github.com/keygate/keygate/test/containers"
 )
 
@@ -51,7 +52,7 @@ func TestFigureLogout(t *testing.T) {
 			primary := containers.StartRedis(t, everysec)
 			host, port, _ := net.SplitHostPort(primary.ContainerAddr)
 			replica := containers.StartRedis(t, everysec, containers.WithRedisArgs("--replicaof", host, port))
-			eventually(t, 30*time.Second, "the replica's link to the primary is up", func() bool {
+			apptest.Eventually(t, 30*time.Second, "the replica's link to the primary is up", func() bool {
 				return strings.Contains(replica.CLI(t, "INFO", "replication"), "master_link_status:up")
 			})
 			return primary.ContainerAddr, map[string]string{"REDIS_REVOKE_REPLICAS": "1"}
@@ -60,8 +61,8 @@ func TestFigureLogout(t *testing.T) {
 		t.Run(d.name, func(t *testing.T) {
 			addr, extra := d.start(t)
 			redis := map[string]string{"REDIS_ADDR": addr}
-			auth := startProc(t, "authd", binary(t, "authd"), merge(authEnv(), redis, map[string]string{"KEYGATE_DEV": "1"}, extra))
-			svc := merge(redis, map[string]string{"PORT": "0", "KEYGATE_ISSUER": auth.Issuer})
+			auth := startProc(t, "authd", binary(t, "authd"), apptest.Merge(authEnv(), redis, map[string]string{"KEYGATE_DEV": "1"}, extra))
+			svc := apptest.Merge(redis, map[string]string{"PORT": "0", "KEYGATE_ISSUER": auth.Issuer})
 			verifiers := []*proc{
 				startProc(t, "ordersd-1", binary(t, "ordersd"), svc),
 				startProc(t, "ordersd-2", binary(t, "ordersd"), svc),

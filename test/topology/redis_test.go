@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/test/apptest"
 	"github.com/keygate/keygate/test/containers"
 )
 
@@ -26,12 +27,12 @@ func startRedisTopology(t *testing.T) *redisTopology {
 	t.Helper()
 	// AOF, as the seed prescribes: what Redis acknowledged survives its restart.
 	tp := &redisTopology{redis: containers.StartRedis(t, containers.WithAOF()), c: newClient(16)}
-	tp.auth = startProc(t, "authd", binary(t, "authd"), merge(authEnv(), redisEnv(tp.redis), map[string]string{
+	tp.auth = startProc(t, "authd", binary(t, "authd"), apptest.Merge(authEnv(), redisEnv(tp.redis), map[string]string{
 		"KEYGATE_DEV": "1",
 	}))
-	svc := merge(redisEnv(tp.redis), map[string]string{"PORT": "0", "KEYGATE_ISSUER": tp.auth.Issuer})
+	svc := apptest.Merge(redisEnv(tp.redis), map[string]string{"PORT": "0", "KEYGATE_ISSUER": tp.auth.Issuer})
 	tp.open = startProc(t, "ordersd", binary(t, "ordersd"), svc)
-	tp.closed = startProc(t, "ordersd-fail-closed", binary(t, "ordersd"), merge(svc, map[string]string{
+	tp.closed = startProc(t, "ordersd-fail-closed", binary(t, "ordersd"), apptest.Merge(svc, map[string]string{
 		"KEYGATE_FAIL_CLOSED_AFTER": failClosed.String(),
 	}))
 	tp.c.waitReady(t, 30*time.Second, tp.auth.URL, tp.open.URL, tp.closed.URL)
@@ -52,7 +53,7 @@ func TestRedisOutage(t *testing.T) {
 	gone := tokensOf(t, c.login(t, auth, "alice@example.com", password), "second login")
 	want(t, c.do(t, "POST", auth+"/logout", gone.access, nil), http.StatusNoContent, "logout")
 	for _, s := range services {
-		eventually(t, time.Second, s.name+" refuses the logged-out token", func() bool {
+		apptest.Eventually(t, time.Second, s.name+" refuses the logged-out token", func() bool {
 			return c.orders(t, s.URL, gone.access).status == http.StatusUnauthorized
 		})
 		want(t, c.orders(t, s.URL, kept.access), http.StatusOK, s.name+" with a valid token")
@@ -99,7 +100,7 @@ func TestRedisOutage(t *testing.T) {
 				t.Errorf("%s: keygate_revocation_feed_connected %v during the outage, want 0", s.name, got)
 			}
 			// The gauge is updated when the feed polls the store (every 5s), not when scraped.
-			eventually(t, 15*time.Second, s.name+" reports a growing staleness", func() bool {
+			apptest.Eventually(t, 15*time.Second, s.name+" reports a growing staleness", func() bool {
 				return c.metric(t, s.URL, "keygate_revocation_staleness_seconds") >= float64(failClosed/time.Second)
 			})
 			t.Logf("%s: keygate_revocation_staleness_seconds >= %v %v after the stop", s.name, failClosed,
@@ -128,7 +129,7 @@ func TestRedisOutage(t *testing.T) {
 	t.Run("recovery without a restart", func(t *testing.T) {
 		// The refresh token whose rotation failed during the outage is still good.
 		var again tokens
-		took := eventually(t, 30*time.Second, "refresh answers 200 after Redis is back", func() bool {
+		took := apptest.Eventually(t, 30*time.Second, "refresh answers 200 after Redis is back", func() bool {
 			r := c.refresh(t, auth, kept.refresh)
 			switch r.status {
 			case http.StatusOK:
@@ -152,7 +153,7 @@ func TestRedisOutage(t *testing.T) {
 		want(t, c.do(t, "POST", auth+"/logout", fresh.access, nil), http.StatusNoContent, "logout after recovery")
 		start := time.Now()
 		for _, s := range services {
-			eventually(t, 500*time.Millisecond, s.name+" refuses a token logged out after recovery", func() bool {
+			apptest.Eventually(t, 500*time.Millisecond, s.name+" refuses a token logged out after recovery", func() bool {
 				return c.orders(t, s.URL, fresh.access).status == http.StatusUnauthorized
 			})
 		}
@@ -171,7 +172,7 @@ func TestRedisOutage(t *testing.T) {
 func TestRateLimitAcrossReplicas(t *testing.T) {
 	const limit, brake = 4, 6
 	r := containers.StartRedis(t)
-	env := merge(authEnv(), redisEnv(r), map[string]string{
+	env := apptest.Merge(authEnv(), redisEnv(r), map[string]string{
 		"KEYGATE_DEV":                    "1",
 		"KEYGATE_TRUSTED_PROXIES":        "127.0.0.1/32,::1/128",
 		"KEYGATE_LOGIN_FAILURES_CLIENT":  strconv.Itoa(limit) + "/1h",
@@ -256,10 +257,10 @@ func (c *client) loginFrom(t *testing.T, base, ip, email, password string) reply
 func TestRedisPause(t *testing.T) {
 	const grace = time.Second
 	r := containers.StartRedis(t)
-	auth := startProc(t, "authd", binary(t, "authd"), merge(authEnv(), redisEnv(r), map[string]string{
+	auth := startProc(t, "authd", binary(t, "authd"), apptest.Merge(authEnv(), redisEnv(r), map[string]string{
 		"KEYGATE_DEV": "1", "KEYGATE_REFRESH_GRACE": grace.String(),
 	}))
-	orders := startProc(t, "ordersd", binary(t, "ordersd"), merge(redisEnv(r), map[string]string{
+	orders := startProc(t, "ordersd", binary(t, "ordersd"), apptest.Merge(redisEnv(r), map[string]string{
 		"PORT": "0", "KEYGATE_ISSUER": auth.Issuer,
 	}))
 	c := newClient(4)
@@ -287,7 +288,7 @@ func TestRedisPause(t *testing.T) {
 	paused = false
 
 	var next tokens
-	took := eventually(t, 30*time.Second, "refresh with the same token answers after Redis resumes", func() bool {
+	took := apptest.Eventually(t, 30*time.Second, "refresh with the same token answers after Redis resumes", func() bool {
 		got := c.refresh(t, auth.URL, tok.refresh)
 		switch got.status {
 		case http.StatusServiceUnavailable:

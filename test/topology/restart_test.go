@@ -30,10 +30,10 @@ func TestRestartedVerifierRefusesRevokedTokens(t *testing.T) {
 	)
 	redis := containers.StartRedis(t)
 	c := newClient(16)
-	auth := startProc(t, "authd", binary(t, "authd"), merge(authEnv(), redisEnv(redis), map[string]string{"KEYGATE_DEV": "1"}))
+	auth := startProc(t, "authd", binary(t, "authd"), apptest.Merge(authEnv(), redisEnv(redis), map[string]string{"KEYGATE_DEV": "1"}))
 	port := freePort(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	env := merge(redisEnv(redis), map[string]string{"PORT": strconv.Itoa(port), "KEYGATE_ISSUER": auth.Issuer,
+	env := apptest.Merge(redisEnv(redis), map[string]string{"PORT": strconv.Itoa(port), "KEYGATE_ISSUER": auth.Issuer,
 		"KEYGATE_ADMIN_ADDR": "127.0.0.1:0"})
 	bin := binary(t, "ordersd")
 
@@ -91,7 +91,7 @@ func TestRestartedVerifierRefusesRevokedTokens(t *testing.T) {
 		time.Sleep(150 * time.Millisecond) // the replay runs against the serving verifier too
 		p.kill(t)
 		p = startKillable(t, bin, env)
-		servedAgain = append(servedAgain, eventually(t, 15*time.Second, "a valid token served after the restart", func() bool {
+		servedAgain = append(servedAgain, apptest.Eventually(t, 15*time.Second, "a valid token served after the restart", func() bool {
 			return c.orders(t, base, kept.access).status == http.StatusOK
 		}))
 	}

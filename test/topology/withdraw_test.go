@@ -11,6 +11,7 @@ import (
 
 	redisadapter "github.com/keygate/keygate/adapters/redis"
 	"github.com/keygate/keygate/core/revocation"
+	"github.com/keygate/keygate/test/apptest"
 )
 
 // withdrawTarget is one verifier of the withdrawal test and the URL it answers a bearer
@@ -49,10 +50,10 @@ func TestKeyWithdrawalUnderLoad(t *testing.T) {
 	}
 	tp := startDBTopology(t, startPostgres(t))
 	c := tp.c
-	orders2 := startProc(t, "ordersd-2", binary(t, "ordersd"), merge(redisEnv(tp.redis), map[string]string{
+	orders2 := startProc(t, "ordersd-2", binary(t, "ordersd"), apptest.Merge(redisEnv(tp.redis), map[string]string{
 		"PORT": "0", "KEYGATE_ISSUER": tp.lb.URL,
 	}))
-	guardd := startProc(t, "guardd", binary(t, "guardd"), merge(redisEnv(tp.redis), map[string]string{
+	guardd := startProc(t, "guardd", binary(t, "guardd"), apptest.Merge(redisEnv(tp.redis), map[string]string{
 		"PORT": "0", "KEYGATE_ISSUER": tp.lb.URL, "KEYGATE_AUDIENCE": "orders",
 	}))
 	c.waitReady(t, 60*time.Second, orders2.URL, guardd.URL)
@@ -84,7 +85,7 @@ func TestKeyWithdrawalUnderLoad(t *testing.T) {
 		if kidOf(t, next) == leaked {
 			t.Fatalf("round %d: tokens still signed by the retired key %s", round, leaked)
 		}
-		eventually(t, 10*time.Second, "every verifier accepts both tokens", func() bool { return accepts(cur) && accepts(next) })
+		apptest.Eventually(t, 10*time.Second, "every verifier accepts both tokens", func() bool { return accepts(cur) && accepts(next) })
 
 		// The load: per verifier one client per token, each on its own connection, without
 		// pause, until stop.

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -269,13 +268,6 @@ func (s *stack) waitReady(t *testing.T, url string) {
 			t.Fatalf("%s not 200 within 30s", url)
 		}
 	}
-}
-
-// percentile returns the p-quantile of sorted ds.
-func percentile(ds []time.Duration, p float64) time.Duration {
-	ds = slices.Clone(ds)
-	slices.Sort(ds)
-	return ds[min(len(ds)-1, int(float64(len(ds))*p))]
 }
 
 func writeFile(t *testing.T, path, body string) {

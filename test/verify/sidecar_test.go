@@ -18,6 +18,7 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
 
+	"github.com/keygate/keygate/test/apptest"
 	"github.com/keygate/keygate/test/containers"
 )
 
@@ -190,8 +191,8 @@ func TestPythonServiceBehindNginxAndGuardd(t *testing.T) {
 		if t.Failed() {
 			return
 		}
-		g50, g99 := percentile(viaGuardd, 0.5), percentile(viaGuardd, 0.99)
-		o50, o99 := percentile(viaOrders, 0.5), percentile(viaOrders, 0.99)
+		g50, g99 := apptest.Percentile(viaGuardd, 0.5), apptest.Percentile(viaGuardd, 0.99)
+		o50, o99 := apptest.Percentile(viaOrders, 0.5), apptest.Percentile(viaOrders, 0.99)
 		t.Logf("logout answered -> refused, %d logouts: guardd via nginx p50 %v p99 %v; ordersd p50 %v p99 %v",
 			n, g50.Round(10*time.Microsecond), g99.Round(10*time.Microsecond), o50.Round(10*time.Microsecond), o99.Round(10*time.Microsecond))
 		// The same feed and the same Redis: guardd's bound is ordersd's, plus one more hop.
@@ -211,7 +212,7 @@ func TestPythonServiceBehindNginxAndGuardd(t *testing.T) {
 				}
 				ds = append(ds, time.Since(start))
 			}
-			return percentile(ds, 0.5)
+			return apptest.Percentile(ds, 0.5)
 		}
 		t.Logf("p50 of 300 sequential requests: ordersd (in-process middleware) %v; guardd /verify alone %v; python direct %v; nginx+guardd+python %v",
 			measure(ordersURL+"/api/orders", tok), measure(guarddURL+"/verify", tok), measure(pyURL+"/api/x", ""), measure(nginx+"/api/x", tok))
