@@ -41,6 +41,7 @@ const (
 	NameHTTPRequestDuration     = "http_request_duration_seconds"
 	NameHTTPRequestsInFlight    = "http_requests_in_flight"
 	NameBuildInfo               = "keygate_build_info"
+	NameMailFailures            = "keygate_mail_failures_total"
 )
 
 // MetricNames lists every metric name Metrics exports (the Go and process collectors' aside),
@@ -66,6 +67,7 @@ var MetricNames = []string{
 	NameHTTPRequestDuration,
 	NameHTTPRequestsInFlight,
 	NameBuildInfo,
+	NameMailFailures,
 }
 
 // Dependency names used as the value of keygate_dependency_up's dependency label.
@@ -74,6 +76,16 @@ const (
 	DependencyDatabase = "database"
 	DependencyJWKS     = "jwks"
 )
+
+// MailFailures registers keygate_mail_failures_total on reg, reading count: authd's account
+// e-mails (reset, verification, notices) sent in the background that the mail server did not
+// take.
+func MailFailures(reg *prometheus.Registry, count func() uint64) error {
+	return reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: NameMailFailures,
+		Help: "Account e-mails (reset, verification, notices) that the mail server did not take.",
+	}, func() float64 { return float64(count()) }))
+}
 
 // Metrics is the Prometheus implementation of ports.Metrics, plus the HTTP and dependency
 // metrics the apps record directly. It is safe for concurrent use.

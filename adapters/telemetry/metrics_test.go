@@ -205,6 +205,9 @@ func TestMetricNamesIsExactlyWhatTheRegistryExports(t *testing.T) {
 	m.SetDependency("redis", true)
 	h := m.Middleware(http.NotFoundHandler())
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/x", nil))
+	if err := telemetry.MailFailures(reg, func() uint64 { return 0 }); err != nil {
+		t.Fatal(err)
+	}
 
 	families, err := reg.Gather()
 	if err != nil {

@@ -221,3 +221,40 @@ func TestAdminForceResetOverHTTP(t *testing.T) {
 		t.Errorf("force reset of an unknown user = %d %s, want 404", st, b)
 	}
 }
+
+// TestMailFailuresCounted: an account e-mail the mail server never takes (here: nothing
+// listens at KEYGATE_SMTP_ADDR), the registration's verification mail and a reset mail, is counted on the admin listener's keygate_mail_failures_total,
+// and the reset request still answers its usual 202.
+func TestMailFailuresCounted(t *testing.T) {
+	base, admin, _ := startAdmin(t, map[string]string{"PORT": "0", "KEYGATE_DEV": "1", "KEYGATE_REGISTRATION_MODE": "open",
+		"KEYGATE_SMTP_ADDR": apptest.ClosedAddr(t), "KEYGATE_SMTP_FROM": "keygate@example.com", "KEYGATE_SMTP_TLS": "none"})
+	counter := regexp.MustCompile(`(?m)^keygate_mail_failures_total (\S+)$`)
+	failures := func() string {
+		_, b, _ := call(t, "GET", admin+"/metrics", "", nil)
+		if m := counter.FindSubmatch(b); m != nil {
+			return string(m[1])
+		}
+		return "absent"
+	}
+	if got := failures(); got != "0" {
+		t.Fatalf("keygate_mail_failures_total before any mail = %s, want 0", got)
+	}
+	if st, b, _ := call(t, "POST", base+"/register", "", map[string]string{"email": "fay@example.com", "password": "correct horse battery"}); st != http.StatusCreated {
+		t.Fatalf("register = %d %s, want 201", st, b)
+	}
+	waitFor := func(want, what string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for failures() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("keygate_mail_failures_total = %s 10 s after %s to an unreachable server, want %s", failures(), what, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("1", "the registration's verification mail")
+	if st, b, _ := call(t, "POST", base+"/password/reset", "", map[string]string{"email": "fay@example.com"}); st != http.StatusAccepted {
+		t.Fatalf("reset request = %d %s, want 202", st, b)
+	}
+	waitFor("2", "a reset mail")
+}

@@ -218,11 +218,16 @@ func readiness(ring *keyring.Ring, g *guard.Guard, deps stores.Dependencies) []h
 	return append(checks, stores.DependencyChecks(deps)...)
 }
 
-// NewAdminHandler builds authd's admin listener: the registry's metrics and the detailed
-// readiness report (dependency names, addresses, errors), for the monitoring network only.
-func NewAdminHandler(ring *keyring.Ring, g *guard.Guard, reg *prometheus.Registry, log *slog.Logger,
-	deps stores.Dependencies) AdminHandler {
-	return httpapi.NewAdminRouter(log, telemetry.Handler(reg), readiness(ring, g, deps))
+// NewAdminHandler builds authd's admin listener: the registry's metrics (with
+// keygate_mail_failures_total, the account e-mails that failed in the background) and the
+// detailed readiness report (dependency names, addresses, errors), for the monitoring network
+// only.
+func NewAdminHandler(ring *keyring.Ring, svc *auth.Service, g *guard.Guard, reg *prometheus.Registry, log *slog.Logger,
+	deps stores.Dependencies) (AdminHandler, error) {
+	if err := telemetry.MailFailures(reg, svc.MailFailures); err != nil {
+		return nil, fmt.Errorf("authd: metrics: %w", err)
+	}
+	return httpapi.NewAdminRouter(log, telemetry.Handler(reg), readiness(ring, g, deps)), nil
 }
 
 // NewHandler builds authd's public HTTP API (docs/architecture.md). /ready answers 503 while

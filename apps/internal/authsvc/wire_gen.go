@@ -88,7 +88,10 @@ func Assemble(st *stores.Stores, cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	adminHandler := NewAdminHandler(ring, guard, registry, log, dependencies)
+	adminHandler, err := NewAdminHandler(ring, service, guard, registry, log, dependencies)
+	if err != nil {
+		return nil, err
+	}
 	app := NewApp(ring, service, guard, feed, relay, handler, adminHandler, log, cfg, dependencies, metrics)
 	return app, nil
 }
