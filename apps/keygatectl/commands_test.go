@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -24,11 +25,21 @@ import (
 // (e-mail -> password, registered through the service).
 func memoryCLI(t *testing.T, users ...string) (cli, *tool) {
 	t.Helper()
+	return memoryCLIMailing(t, nil, users...)
+}
+
+// memoryCLIMailing is memoryCLI whose dev-mode account e-mails are printed to mails (nil: the
+// default console).
+func memoryCLIMailing(t *testing.T, mails io.Writer, users ...string) (cli, *tool) {
+	t.Helper()
 	cfg, err := authsvc.Load(getenv(map[string]string{"KEYGATE_DEV": "1"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Listened(8080)
+	if mails != nil {
+		cfg.MailConsole = mails
+	}
 	st, cleanup, err := stores.Open(t.Context(), cfg.Config, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

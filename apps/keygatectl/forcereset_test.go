@@ -2,15 +2,11 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"log/slog"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/keygate/keygate/apps/internal/authsvc"
-	"github.com/keygate/keygate/apps/internal/stores"
 	"github.com/keygate/keygate/core/auth"
 )
 
@@ -18,26 +14,8 @@ import (
 // logging in (403 password_reset_required at the API), and the reset link mailed to them (dev
 // mode prints it) sets a new one.
 func TestUsersForceReset(t *testing.T) {
-	cfg, err := authsvc.Load(getenv(map[string]string{"KEYGATE_DEV": "1"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Listened(8080)
 	var mails bytes.Buffer
-	cfg.MailConsole = &mails
-	st, cleanup, err := stores.Open(t.Context(), cfg.Config, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cleanup)
-	tl, err := assembleTool(st, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tl.ring.Init(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	c := cli{open: func(context.Context, func(string) string, bool) (*tool, func(), error) { return tl, func() {}, nil }}
+	c, tl := memoryCLIMailing(t, &mails)
 	client := auth.Client{IP: "192.0.2.1"}
 	if _, err := tl.svc.Register(t.Context(), "hana@example.com", "correct horse battery", "", client); err != nil {
 		t.Fatal(err)
