@@ -94,7 +94,7 @@ func startStack(t *testing.T, env map[string]string) *devStack {
 		time.Sleep(10 * time.Millisecond)
 	}
 	for _, base := range []string{s.auth, s.orders, s.payments} {
-		eventually(t, 15*time.Second, base+"/ready answers 200", func() bool {
+		apptest.Eventually(t, 15*time.Second, base+"/ready answers 200", func() bool {
 			resp, err := s.http.Get(base + "/ready")
 			if err != nil {
 				return false
@@ -107,18 +107,6 @@ func startStack(t *testing.T, env map[string]string) *devStack {
 }
 
 func defaultClient() *http.Client { return &http.Client{Timeout: 10 * time.Second} }
-
-// eventually polls cond every few milliseconds until it holds or within passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // reply is one HTTP answer, read whole.
 type reply struct {
@@ -234,7 +222,7 @@ func (s *devStack) ordersStatus(t *testing.T, at string) int {
 // microservice within milliseconds, pushed over the bus, not at the next poll.
 func (s *devStack) refusedSoon(t *testing.T, at, why string) {
 	t.Helper()
-	eventually(t, 500*time.Millisecond, "orders refuses the token after "+why, func() bool {
+	apptest.Eventually(t, 500*time.Millisecond, "orders refuses the token after "+why, func() bool {
 		return s.ordersStatus(t, at) == http.StatusUnauthorized
 	})
 }

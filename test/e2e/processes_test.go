@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/test/apptest"
 )
 
 var servingLine = regexp.MustCompile(`"msg":"(\w+): serving","addr":"[^"]*:(\d+)"`)
@@ -75,7 +77,7 @@ func TestSeparateProcesses(t *testing.T) {
 	s := &devStack{auth: "http://localhost:" + authPort, orders: "http://localhost:" + ordersPort,
 		payments: "http://localhost:" + paymentsPort, http: defaultClient()}
 	for _, base := range []string{s.auth, s.orders, s.payments} {
-		eventually(t, 15*time.Second, base+"/ready answers 200", func() bool {
+		apptest.Eventually(t, 15*time.Second, base+"/ready answers 200", func() bool {
 			resp, err := s.http.Get(base + "/ready")
 			if err != nil {
 				return false

@@ -68,7 +68,7 @@ func startNode(t *testing.T, s *devStack, credential string) *nodeServer {
 	case <-time.After(15 * time.Second):
 		t.Fatalf("node resource server did not start within 15s:\n%s", stderr)
 	}
-	eventually(t, 10*time.Second, "the node resource server loads the revocation set", func() bool {
+	apptest.Eventually(t, 10*time.Second, "the node resource server loads the revocation set", func() bool {
 		return n.feed(t, s)["synced"] == true
 	})
 	return &n
@@ -239,7 +239,7 @@ func TestNodeFollowsRevocationFeed(t *testing.T) {
 		}
 
 		want(t, s.call(t, "POST", n.url+"/_feed/reconnect", "", nil), 200, "reconnect")
-		eventually(t, 5*time.Second, "the node server reconnects", func() bool {
+		apptest.Eventually(t, 5*time.Second, "the node server reconnects", func() bool {
 			return n.feed(t, s)["connects"].(float64) > before["connects"].(float64)
 		})
 		for i, at := range append(slices.Clone(doomed), all.access, revokedOne.access) {
