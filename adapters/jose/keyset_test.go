@@ -382,7 +382,9 @@ func TestKeysChangedEventRefreshesKeySet(t *testing.T) {
 	defer cancel()
 	wg.Go(func() { _ = f.ks.Run(runCtx) })
 	wg.Go(func() { _ = f.feed.Run(runCtx) })
-	eventually(t, "keys and feed ready", func() bool { return f.ks.Ready() && f.feed.Ready() })
+	// Connected, not Ready: Ready stays true from newFixture's load, before this Run has
+	// subscribed, and an event published then reaches no one.
+	eventually(t, "keys ready and feed subscribed", func() bool { return f.ks.Ready() && f.feed.Status().Connected })
 
 	f.srv.set(func(s *jwksServer) { s.keys = []key.Key{old, rotated} })
 	if _, err := f.ks.PublicKey(t.Context(), rotated.ID, false); !errors.Is(err, token.ErrUnknownKid) {

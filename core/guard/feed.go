@@ -160,6 +160,7 @@ func (f *Feed) Run(ctx context.Context) error {
 	defer func() {
 		wg.Wait()
 		f.keysWG.Wait()
+		f.connected.Store(false) // no one listens any more: /ready must not say connected
 		f.running.Store(false)
 	}()
 	wg.Go(func() { f.subscribe(ctx, r.subEvents) })

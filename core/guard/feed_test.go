@@ -468,3 +468,27 @@ func TestFeedReportsStalenessWhileTheStoreHangs(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A feed whose Run has ended hears nothing: its status must not say connected, or a verifier's
+// /ready would report a live push path that no longer exists.
+func TestFeedStoppedIsNotConnected(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store, bus := newStore(wallClock{}), newBus()
+		f := NewFeed(store, bus, nil, wallClock{}, newMetrics(), feedCfg)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- f.Run(ctx) }()
+		if err := f.WaitSynced(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if !f.Status().Connected {
+			t.Fatal("a running, subscribed feed says it is not connected")
+		}
+		cancel()
+		<-done
+		if f.Status().Connected {
+			t.Error("Status().Connected = true after Run ended, want false")
+		}
+	})
+}
