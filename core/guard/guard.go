@@ -145,6 +145,18 @@ func (g *Guard) authenticate(ctx context.Context, raw string, now time.Time) (to
 		}
 		g.metrics.TokenCache(false)
 	}
+	return g.verify(ctx, raw, now)
+}
+
+// verify is the full path of authenticate: decoding, the key, the signature, the checks and
+// admission into the cache. It is a function of its own so that its frame (about 1.9 KB of
+// decoding buffers) is not taken by every cache hit: the hit path's stack is 2.3 KB instead
+// of 4 KB, which keeps a server goroutine within the stack the garbage collector shrinks it
+// back to.
+//
+//go:noinline
+func (g *Guard) verify(ctx context.Context, raw string, now time.Time) (token.Claims, error) {
+	var c token.Claims
 	hs, ps, ss, err := segments(raw)
 	if err != nil {
 		return c, err
