@@ -18,7 +18,7 @@ type SessionStore interface {
 	// fn returned on the session as stored. Concurrent Updates of one session are
 	// serialised: each fn sees the result of the previous (fn may be called more than once,
 	// so it must have no side effects). ErrNotFound if none. seen, when not nil, is the
-	// session as the caller last read it (Get): a store may start from it and write in one
+	// session as the caller last read or stored it: a store may start from it and write in one
 	// round trip when the stored session is still exactly seen, reading it again only when
 	// it is not; nil means read first.
 	Update(ctx context.Context, sid string, seen *session.Session, fn func(*session.Session) error) (session.Session, error)

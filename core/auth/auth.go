@@ -117,6 +117,10 @@ type Config struct {
 	LoginBrake     Limit
 	BrakeDelay     time.Duration // default 1s; negative: no wait
 	HeartbeatEvery time.Duration // default 2s
+	// RefreshHints is how many sessions this replica remembers as it last stored them, so
+	// that their next refresh skips reading the session (see hints); default
+	// DefaultRefreshHints, negative: none.
+	RefreshHints int
 
 	// Account e-mails (with a Mailer).
 	PublicURL    string           // base of the links in account e-mails (no trailing slash); default Issuer
@@ -145,6 +149,7 @@ type Service struct {
 	d     Deps
 	cfg   Config
 	codec *session.Codec
+	hints *hints
 
 	publishFailures atomic.Uint64
 	auditFailures   atomic.Uint64
@@ -279,8 +284,8 @@ func New(d Deps, cfg Config) (*Service, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	return &Service{d: d, cfg: cfg, codec: codec, mailSlots: make(chan struct{}, maxMailsInFlight),
-		mailErrs: make(chan error, 16)}, nil
+	return &Service{d: d, cfg: cfg, codec: codec, hints: newHints(cfg.RefreshHints),
+		mailSlots: make(chan struct{}, maxMailsInFlight), mailErrs: make(chan error, 16)}, nil
 }
 
 // Config returns the effective configuration (defaults filled in, secrets removed).

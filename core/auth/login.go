@@ -246,6 +246,7 @@ func (s *Service) login(ctx context.Context, email, password string, c Client) (
 	if err != nil {
 		return fail(err)
 	}
+	s.hints.put(sess)
 	s.rehash(ctx, cur, password)
 	s.audit(ctx, audit.Event{At: now, Action: audit.ActionLoginSuccess, UserID: u.ID, ActorID: u.ID,
 		RemoteIP: c.IP, Detail: "session " + sess.ID})
@@ -389,23 +390,35 @@ func (s *Service) Refresh(ctx context.Context, rt session.RefreshToken, c Client
 	// Everything that can fail for want of a store is read before the session rotates: a
 	// refresh answered 503 must leave the session as it was, so the client's retry after the
 	// outage still holds the current token (not one rotated away, which would be reuse).
-	cur, err := s.d.Sessions.Get(ctx, sid)
-	switch {
-	case errors.Is(err, ports.ErrNotFound):
-		return TokenPair{}, ErrInvalidGrant
-	case err != nil:
-		return TokenPair{}, unavailable("refresh: read session", err)
+	// The session as this replica last stored it stands in for the read when it can; only a
+	// session read from the store may refuse (see hints).
+	cur, hinted := s.hints.get(sid)
+	if !hinted {
+		if cur, err = s.readSession(ctx, sid); err != nil {
+			return TokenPair{}, err
+		}
 	}
 	// A dry run of the rotation on a copy: theft is detected even while the user store is down.
 	probe := cur
 	if _, err := probe.Rotate(gen, now, s.cfg.Session); err != nil {
-		return TokenPair{}, s.refreshRefused(ctx, sid, cur.UserID, gen, now, c, err)
+		if hinted { // another replica may have moved the session on: ask the store
+			if cur, err = s.readSession(ctx, sid); err != nil {
+				return TokenPair{}, err
+			}
+			probe = cur
+			_, err = probe.Rotate(gen, now, s.cfg.Session)
+		}
+		if err != nil {
+			s.hints.drop(sid)
+			return TokenPair{}, s.refreshRefused(ctx, sid, cur.UserID, gen, now, c, err)
+		}
 	}
 	u, err := s.d.Users.ByID(ctx, cur.UserID)
 	if err != nil && !errors.Is(err, ports.ErrNotFound) {
 		return TokenPair{}, unavailable("refresh: find user", err)
 	}
 	if err != nil || u.Disabled {
+		s.hints.drop(sid)
 		if err := s.revokeSession(ctx, sid, now); err != nil {
 			return TokenPair{}, err
 		}
@@ -424,10 +437,30 @@ func (s *Service) Refresh(ctx context.Context, rt session.RefreshToken, c Client
 		return err
 	})
 	if err != nil {
-		// The session changed between the read and the rotation (a racing refresh, a logout).
+		// The session changed between the read and the rotation (a racing refresh, a logout),
+		// and fn refused it as stored.
+		s.hints.drop(sid)
 		return TokenPair{}, s.refreshRefused(ctx, sid, cur.UserID, gen, now, c, err)
 	}
+	if sess.UserID != cur.UserID { // not done by any use case; never issue for the wrong user
+		s.hints.drop(sid)
+		return TokenPair{}, ErrInvalidGrant
+	}
+	s.hints.put(sess)
 	return s.issue(ctx, u, sess, now)
+}
+
+// readSession reads session sid for a refresh: gone is an invalid grant.
+func (s *Service) readSession(ctx context.Context, sid string) (session.Session, error) {
+	cur, err := s.d.Sessions.Get(ctx, sid)
+	switch {
+	case errors.Is(err, ports.ErrNotFound):
+		s.hints.drop(sid)
+		return session.Session{}, ErrInvalidGrant
+	case err != nil:
+		return session.Session{}, unavailable("refresh: read session", err)
+	}
+	return cur, nil
 }
 
 // refreshRefused turns a failed rotation into the answer: reuse revokes the whole session

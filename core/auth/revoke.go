@@ -43,6 +43,7 @@ func (s *Service) revoke(ctx context.Context, e revocation.Entry) error {
 // verifiers hear of it after one round trip, and the refresh token stops working before the
 // call returns.
 func (s *Service) revokeSession(ctx context.Context, sid string, now time.Time) error {
+	s.hints.drop(sid)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
 	defer cancel()
 	if err := s.revoke(ctx, revocation.Entry{Kind: revocation.KindSession, Key: sid,
@@ -117,8 +118,12 @@ func (s *Service) sweepSessions(ctx context.Context, userID string, sw sweep) er
 	case sw.none:
 		return nil
 	case sw.keep == "":
-		if _, err := s.d.Sessions.DeleteByUser(ctx, userID); err != nil {
+		sids, err := s.d.Sessions.DeleteByUser(ctx, userID)
+		if err != nil {
 			return unavailable("revoke user: delete sessions", err)
+		}
+		for _, sid := range sids {
+			s.hints.drop(sid)
 		}
 		return nil
 	}
@@ -130,6 +135,7 @@ func (s *Service) sweepSessions(ctx context.Context, userID string, sw sweep) er
 		if ss.ID == sw.keep {
 			continue
 		}
+		s.hints.drop(ss.ID)
 		if err := s.d.Sessions.Delete(ctx, ss.ID); err != nil && !errors.Is(err, ports.ErrNotFound) {
 			return unavailable("revoke user: delete session", err)
 		}

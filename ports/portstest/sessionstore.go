@@ -158,9 +158,9 @@ func testSessionUpdate(t *testing.T, st ports.SessionStore) {
 	}
 }
 
-// testSessionUpdateSeen: an Update given the session as read applies fn to it; given a stale
-// one, fn runs on the session as stored, and an error fn returns on the stale one is not the
-// answer.
+// testSessionUpdateSeen: an Update given the session as read (or as last stored) applies fn
+// to it; given a stale one, fn runs on the session as stored, and an error fn returns on the
+// stale one is not the answer.
 func testSessionUpdateSeen(t *testing.T, st ports.SessionStore) {
 	s := newSession("u1")
 	createSessions(t, st, s)
@@ -192,6 +192,24 @@ func testSessionUpdateSeen(t *testing.T, st ports.SessionStore) {
 	must(t, "Update that refuses the stale session only", err)
 	if got.Generation != 4 {
 		t.Errorf("generation %d, want 4", got.Generation)
+	}
+	// The session as given to Create, or as an Update returned it, is the session as stored:
+	// fn runs once, on it (a store that compares it with what it holds finds them equal).
+	stored := newSession("u1")
+	createSessions(t, st, stored)
+	for i := range 2 {
+		calls := 0
+		next, err := st.Update(t.Context(), stored.ID, &stored, func(s *session.Session) error {
+			calls++
+			s.Generation++
+			s.RotatedAt = Now()
+			return nil
+		})
+		must(t, "Update from the session as stored", err)
+		if calls != 1 || next.Generation != uint64(i+2) {
+			t.Errorf("Update %d from the session as stored: fn ran %d times, generation %d; want once, %d", i+1, calls, next.Generation, i+2)
+		}
+		stored = next
 	}
 	must(t, "Delete", st.Delete(t.Context(), s.ID))
 	if _, err := st.Update(t.Context(), s.ID, &seen, func(*session.Session) error { return nil }); !errors.Is(err, ports.ErrNotFound) {
