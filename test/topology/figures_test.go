@@ -78,22 +78,56 @@ func cpuOf(t *testing.T, authd *proc) func() (authdCPU, redisCPU time.Duration) 
 	}
 }
 
-// procCPU reads utime + stime of pid from /proc/<pid>/stat (clock ticks of 10 ms).
+// procCPU reads utime + stime of pid from /proc/<pid>/stat.
 func procCPU(t *testing.T, pid int) time.Duration {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f, err := procStat(pid)
 	if err != nil {
 		t.Fatalf("cpu time of %d: %v", pid, err)
 	}
-	// The fields after the command name (in parentheses, which may hold spaces): state is
-	// field 3, utime 14 and stime 15.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		t.Fatalf("cpu time of %d: %q", pid, b)
+	d, err := statCPU(f, statUtime, statStime)
+	if err != nil {
+		t.Fatalf("cpu time of %d: %v", pid, err)
 	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond
+	return d
+}
+
+// Indexes in procStat's fields: the parent's pid (field 4 of /proc/<pid>/stat), utime (14),
+// stime (15), and the CPU time of the children the process has waited for, cutime (16) and
+// cstime (17).
+const (
+	statPpid   = 1
+	statUtime  = 11
+	statStime  = 12
+	statCutime = 13
+	statCstime = 14
+)
+
+// procStat returns the fields of /proc/<pid>/stat after the command name (in parentheses,
+// which may hold spaces), from the state (field 3) on.
+func procStat(pid int) ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) <= statCstime {
+		return nil, fmt.Errorf("short /proc/%d/stat: %q", pid, b)
+	}
+	return f, nil
+}
+
+// statCPU sums the fields of f at the indexes, clock ticks of 10 ms.
+func statCPU(f []string, indexes ...int) (time.Duration, error) {
+	var ticks int64
+	for _, i := range indexes {
+		n, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("field %d of stat: %w", i+3, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
 }
 
 // startFigureAuthd starts one authd of profile p and waits until it is ready.
@@ -193,43 +227,63 @@ func TestFigureRefresh(t *testing.T) {
 	for _, p := range figureProfiles(true) {
 		t.Run(p.name, func(t *testing.T) {
 			a, c := startFigureAuthd(t, p, nil)
-			const password = "correct horse battery"
-			want(t, c.register(t, a.URL, "bench@example.com", password), http.StatusCreated, "register")
 			levels := []int{1, 4, 16, 64}
-			chains := make([]string, slices.Max(levels))
-			for i := range chains {
-				chains[i] = tokensOf(t, c.login(t, a.URL, "bench@example.com", password), "login").refresh
-			}
-			cpu := cpuOf(t, a)
+			chains := refreshChains(t, c, a.URL, slices.Max(levels))
 			for _, n := range levels {
-				var done atomic.Int64
-				authd0, redis0 := cpu()
-				s := load(n, 5*time.Second, func(w int) bool {
-					r := c.refresh(t, a.URL, chains[w])
-					if r.status != http.StatusOK {
-						return false
-					}
-					var body struct {
-						RefreshToken string `json:"refresh_token"`
-					}
-					if json.Unmarshal(r.body, &body) != nil || body.RefreshToken == "" {
-						return false
-					}
-					chains[w] = body.RefreshToken
-					done.Add(1)
-					return true
-				})
-				authd1, redis1 := cpu()
-				per := func(d time.Duration) time.Duration {
-					return (d / time.Duration(max(done.Load(), 1))).Round(time.Microsecond)
-				}
-				report(t, "refresh, %s, %d clients: %v; CPU per refresh: authd %v, redis %v", p.name, n, s, per(authd1-authd0), per(redis1-redis0))
+				s, authdCPU, redisCPU := measureRefresh(t, a, c, chains[:n], 5*time.Second)
+				report(t, "refresh, %s, %d clients: %v; CPU per refresh: authd %v, redis %v", p.name, n, s, authdCPU, redisCPU)
 				if s.errors > 0 {
 					t.Errorf("%d refreshes failed", s.errors)
 				}
 			}
 		})
 	}
+}
+
+// refreshChains registers a user on the authd at base and logs it in n times: n sessions,
+// each the start of a chain of refreshes.
+func refreshChains(t *testing.T, c *client, base string, n int) []string {
+	t.Helper()
+	const password = "correct horse battery"
+	want(t, c.register(t, base, "bench@example.com", password), http.StatusCreated, "register")
+	chains := make([]string, n)
+	for i := range chains {
+		chains[i] = tokensOf(t, c.login(t, base, "bench@example.com", password), "login").refresh
+	}
+	return chains
+}
+
+// measureRefresh runs one client per chain for d (see load), each refreshing its chain on
+// authd a and keeping the new refresh token in chains. It returns the load's stats and the CPU
+// time authd and redis-server (in a Redis profile; see cpuOf) used over the run, warm-up
+// included, per refresh that succeeded in it.
+func measureRefresh(t *testing.T, a *proc, c *client, chains []string, d time.Duration) (s stats, authdCPU, redisCPU time.Duration) {
+	t.Helper()
+	cpu := cpuOf(t, a)
+	var done atomic.Int64
+	authd0, redis0 := cpu()
+	s = load(len(chains), d, func(w int) bool {
+		r := c.refresh(t, a.URL, chains[w])
+		if r.status != http.StatusOK {
+			return false
+		}
+		var body struct {
+			RefreshToken string `json:"refresh_token"`
+		}
+		if json.Unmarshal(r.body, &body) != nil || body.RefreshToken == "" {
+			return false
+		}
+		chains[w] = body.RefreshToken
+		done.Add(1)
+		return true
+	})
+	authd1, redis1 := cpu()
+	return s, perRefresh(authd1-authd0, done.Load()), perRefresh(redis1-redis0, done.Load())
+}
+
+// perRefresh divides the CPU time d among n refreshes.
+func perRefresh(d time.Duration, n int64) time.Duration {
+	return (d / time.Duration(max(n, 1))).Round(time.Microsecond)
 }
 
 // TestFigureLatency measures register and login latency over HTTP, one request at a time, on

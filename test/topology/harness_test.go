@@ -106,10 +106,10 @@ func startProc(t *testing.T, name, bin string, env map[string]string) *proc {
 	return p
 }
 
-// spawn starts the binary as startProc does, without waiting.
-func spawn(t *testing.T, name, bin string, env map[string]string) *proc {
+// spawn starts the binary as startProc does, with args, without waiting.
+func spawn(t *testing.T, name, bin string, env map[string]string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, cmd: exec.Command(bin), out: &apptest.Output{}, exited: make(chan struct{})}
+	p := &proc{name: name, cmd: exec.Command(bin, args...), out: &apptest.Output{}, exited: make(chan struct{})}
 	p.cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	for k, v := range env {
 		p.cmd.Env = append(p.cmd.Env, k+"="+v)
