@@ -94,10 +94,12 @@ return 1
 
 // updateSeenLua is updateLua against the session's content instead of its version: it writes
 // only if every field of the stored session equals the caller's expectation, and otherwise
-// returns the session as stored, so the caller's retry needs no read.
+// returns the session as stored, so the caller's retry needs no read. With same = "1" (the
+// user and the expiry are those of the expectation, as in a refresh) the fields are
+// overwritten in place: the key's expiry and the user's index are already right.
 // KEYS: session, old user index, new user index. ARGV: 2n, n expected field/value pairs,
-// expiry ms, sid, new field/value pairs. Returns {1} written, {-1} gone, or {0, field, value,
-// ...} changed.
+// expiry ms, sid, same, new field/value pairs. Returns {1} written, {-1} gone, or {0, field,
+// value, ...} changed.
 const updateSeenLua = extendLua + `
 local cur = redis.call('HGETALL', KEYS[1])
 if #cur == 0 then return {-1} end
@@ -111,8 +113,13 @@ for i = 2, n, 2 do
   end
 end
 local exp, sid = ARGV[n + 2], ARGV[n + 3]
+local v = tostring(tonumber(m['v'] or '0') + 1)
+if ARGV[n + 4] == '1' then
+  redis.call('HSET', KEYS[1], 'v', v, unpack(ARGV, n + 5))
+  return {1}
+end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'v', tostring(tonumber(m['v'] or '0') + 1), unpack(ARGV, n + 4))
+redis.call('HSET', KEYS[1], 'v', v, unpack(ARGV, n + 5))
 redis.call('PEXPIREAT', KEYS[1], exp)
 if KEYS[2] ~= KEYS[3] then redis.call('SREM', KEYS[2], sid) end
 redis.call('SADD', KEYS[3], sid)
@@ -297,10 +304,14 @@ func (st *SessionStore) Update(ctx context.Context, sid string, seen *session.Se
 // the session as stored; ErrNotFound when there is none.
 func (st *SessionStore) updateSeen(ctx context.Context, sid string, seen, next session.Session) (map[string]string, bool, error) {
 	want := sessionFields(seen)
-	args := make([]any, 0, 4+len(want)*2)
+	args := make([]any, 0, 5+len(want)*2)
 	args = append(args, len(want))
 	args = append(args, want...)
-	args = append(args, ceilMillis(next.ExpiresAt), sid)
+	same := "0"
+	if next.UserID == seen.UserID && next.ExpiresAt.Equal(seen.ExpiresAt) {
+		same = "1"
+	}
+	args = append(args, ceilMillis(next.ExpiresAt), sid, same)
 	args = append(args, sessionFields(next)...)
 	raw, err := updateSeenScript.Run(ctx, st.client, []string{st.keys.session(sid),
 		st.keys.userSessions(seen.UserID), st.keys.userSessions(next.UserID)}, args...).Slice()

@@ -133,19 +133,26 @@ func (r Ring) sorted() Ring {
 // Signing returns the key that signs at now: the highest slot that has activated and is not
 // retired. If every activated key is retired, the earliest pending key signs early (an
 // emergency retirement must not stop the service).
+//
+// It runs for every token signed, so it searches without sorting a copy.
 func (r Ring) Signing(now time.Time) (Key, error) {
-	s := r.sorted()
-	for i := len(s) - 1; i >= 0; i-- {
-		if !s[i].ActivatesAt.After(now) && !retired(s[i], now) {
-			return s[i], nil
+	best := -1 // the highest slot signing
+	for i := range r {
+		if !r[i].ActivatesAt.After(now) && !retired(r[i], now) && (best < 0 || r[i].Seq > r[best].Seq) {
+			best = i
 		}
 	}
-	for _, k := range s {
-		if !retired(k, now) {
-			return k, nil
+	if best < 0 { // the earliest not retired
+		for i := range r {
+			if !retired(r[i], now) && (best < 0 || r[i].Seq < r[best].Seq) {
+				best = i
+			}
 		}
 	}
-	return Key{}, ErrNoSigning
+	if best < 0 {
+		return Key{}, ErrNoSigning
+	}
+	return r[best], nil
 }
 
 func retired(k Key, now time.Time) bool { return !k.RetiredAt.IsZero() && !k.RetiredAt.After(now) }

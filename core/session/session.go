@@ -8,9 +8,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"hash"
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -104,7 +106,10 @@ type RefreshToken string
 func (RefreshToken) LogValue() slog.Value { return slog.StringValue("[redacted]") }
 
 // Codec makes and checks refresh tokens under a secret shared by every auth replica.
-type Codec struct{ secret []byte }
+type Codec struct {
+	secret []byte
+	macs   sync.Pool // hash.Hash: HMAC-SHA256 under secret, reset on return
+}
 
 // ErrWeakSecret: the refresh secret is shorter than 32 bytes.
 var ErrWeakSecret = errors.New("session: refresh secret must be at least 32 bytes")
@@ -114,7 +119,9 @@ func NewCodec(secret []byte) (*Codec, error) {
 	if len(secret) < 32 {
 		return nil, ErrWeakSecret
 	}
-	return &Codec{secret: append([]byte(nil), secret...)}, nil
+	c := &Codec{secret: append([]byte(nil), secret...)}
+	c.macs.New = func() any { return hmac.New(sha256.New, c.secret) }
+	return c, nil
 }
 
 const prefix = "kgr1"
@@ -126,9 +133,14 @@ func (c *Codec) Token(sid string, gen uint64) RefreshToken {
 }
 
 func (c *Codec) mac(body string) string {
-	m := hmac.New(sha256.New, c.secret)
+	// A pooled HMAC: a new one hashes the key's two pads, a reset one starts from them.
+	m := c.macs.Get().(hash.Hash)
 	m.Write([]byte(body))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	var sum [sha256.Size]byte
+	out := base64.RawURLEncoding.EncodeToString(m.Sum(sum[:0]))
+	m.Reset()
+	c.macs.Put(m)
+	return out
 }
 
 // Parse checks t and returns its session id and generation, or ErrInvalidToken.

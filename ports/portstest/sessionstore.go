@@ -211,6 +211,26 @@ func testSessionUpdateSeen(t *testing.T, st ports.SessionStore) {
 		}
 		stored = next
 	}
+	// From the session as stored, a move to another user and a later expiry.
+	moved, err := st.Update(t.Context(), stored.ID, &stored, func(s *session.Session) error {
+		s.UserID = "u2"
+		s.ExpiresAt = s.ExpiresAt.Add(time.Hour)
+		return nil
+	})
+	must(t, "Update from seen that moves the session", err)
+	if d := diff(moved, getSession(t, st, stored.ID)); d != "" {
+		t.Errorf("Get after a move from seen (-want +got):\n%s", d)
+	}
+	if got, _ := st.ListByUser(t.Context(), "u2"); len(got) != 1 || got[0].ID != stored.ID {
+		t.Errorf("ListByUser(u2) after a move from seen = %v, want the moved session", got)
+	}
+	u1, err := st.ListByUser(t.Context(), "u1")
+	must(t, "ListByUser", err)
+	for _, o := range u1 {
+		if o.ID == stored.ID {
+			t.Errorf("the moved session is still listed for u1")
+		}
+	}
 	must(t, "Delete", st.Delete(t.Context(), s.ID))
 	if _, err := st.Update(t.Context(), s.ID, &seen, func(*session.Session) error { return nil }); !errors.Is(err, ports.ErrNotFound) {
 		t.Errorf("Update from seen of a deleted session = %v, want ErrNotFound", err)
