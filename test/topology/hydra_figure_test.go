@@ -49,8 +49,10 @@ const howToBuildHydra = "set " + EnvHydraBin + " to an Ory Hydra v2.3.0 binary; 
 // Each side runs in a subtest of its own, so the other's processes and containers are gone
 // while it is measured. It reports each line (req/s, p50, p99) with the server CPU per refresh
 // (Hydra and every process of PostgreSQL's container; authd and redis-server), then keygate's
-// rate over each of Hydra's and the p99s. A refresh refused while the chains are set up, or
-// any failed request under load on either side, fails the test and no ratio is reported.
+// rate over each of Hydra's, the p99s and the CPU per refresh (which varies less than the
+// rates on a shared machine: the two sides are measured one after the other). A refresh
+// refused while the chains are set up, or any failed request under load on either side, fails
+// the test and no ratio is reported.
 //
 // The binary is Hydra v2.3.0 built from its module source (without ldflags, so `hydra version`
 // says "master"); see howToBuildHydra.
@@ -75,7 +77,13 @@ func TestFigureRefreshVsHydra(t *testing.T) {
 		{"confidential client, offline_access", "client_secret_post", "offline_access"},
 		{"public client, offline_access", "none", "offline_access"},
 	}
-	hydra := make([]stats, len(kinds))
+	// side is one line of the figure: the load's stats and the server CPU per refresh (the
+	// server's and its store's).
+	type side struct {
+		stats
+		cpu time.Duration
+	}
+	hydra := make([]side, len(kinds))
 	t.Run("hydra", func(t *testing.T) {
 		h := startHydra(t, bin)
 		c := newClient(128)
@@ -94,10 +102,10 @@ func TestFigureRefreshVsHydra(t *testing.T) {
 			if s.errors > 0 {
 				t.Errorf("%s: %d hydra refreshes failed", kind.name, s.errors)
 			}
-			hydra[k] = s
+			hydra[k] = side{s, hydraCPU + pgCPU}
 		}
 	})
-	var keygate stats
+	var keygate side
 	t.Run("keygate", func(t *testing.T) {
 		i := slices.IndexFunc(figureProfiles(false), func(p profile) bool { return p.name == "redis (dev users)" })
 		if i < 0 {
@@ -111,17 +119,17 @@ func TestFigureRefreshVsHydra(t *testing.T) {
 		if s.errors > 0 {
 			t.Errorf("%d keygate refreshes failed", s.errors)
 		}
-		keygate = s
+		keygate = side{s, authdCPU + redisCPU}
 	})
-	if t.Failed() || keygate.n == 0 || slices.ContainsFunc(hydra, func(s stats) bool { return s.n == 0 }) {
+	if t.Failed() || keygate.n == 0 || slices.ContainsFunc(hydra, func(s side) bool { return s.n == 0 }) {
 		t.Fatal("no ratio: a side failed or measured nothing")
 	}
 	ms := func(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
 	for k, kind := range kinds {
 		h := hydra[k]
-		report(t, "refresh, %d clients, keygate / hydra %s: rate x%.1f (%.0f/s vs %.0f/s); p50 %v vs %v; p99 %v vs %v (hydra's x%.1f)",
+		report(t, "refresh, %d clients, keygate / hydra %s: rate x%.1f (%.0f/s vs %.0f/s); p50 %v vs %v; p99 %v vs %v (hydra's x%.1f); server CPU per refresh %v vs %v (hydra's x%.1f)",
 			clients, kind.name, keygate.rate/h.rate, keygate.rate, h.rate, ms(keygate.p50), ms(h.p50), ms(keygate.p99), ms(h.p99),
-			float64(h.p99)/float64(max(keygate.p99, 1)))
+			float64(h.p99)/float64(max(keygate.p99, 1)), keygate.cpu, h.cpu, float64(h.cpu)/float64(max(keygate.cpu, 1)))
 	}
 }
 
