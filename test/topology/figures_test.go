@@ -259,11 +259,17 @@ func refreshChains(t *testing.T, c *client, base string, n int) []string {
 // included, per refresh that succeeded in it.
 func measureRefresh(t *testing.T, a *proc, c *client, chains []string, d time.Duration) (s stats, authdCPU, redisCPU time.Duration) {
 	t.Helper()
-	cpu := cpuOf(t, a)
+	return measureChains(chains, d, cpuOf(t, a), func(rt string) reply { return c.refresh(t, a.URL, rt) })
+}
+
+// measureChains runs one client per chain for d (see load), each sending refresh with its
+// chain's token and keeping the refresh_token of a 200 answer. It returns the load's stats
+// and the CPU time of the two processes cpu reads, over the run, per refresh that succeeded.
+func measureChains(chains []string, d time.Duration, cpu func() (time.Duration, time.Duration), refresh func(rt string) reply) (s stats, cpuA, cpuB time.Duration) {
 	var done atomic.Int64
-	authd0, redis0 := cpu()
+	a0, b0 := cpu()
 	s = load(len(chains), d, func(w int) bool {
-		r := c.refresh(t, a.URL, chains[w])
+		r := refresh(chains[w])
 		if r.status != http.StatusOK {
 			return false
 		}
@@ -277,8 +283,8 @@ func measureRefresh(t *testing.T, a *proc, c *client, chains []string, d time.Du
 		done.Add(1)
 		return true
 	})
-	authd1, redis1 := cpu()
-	return s, perRefresh(authd1-authd0, done.Load()), perRefresh(redis1-redis0, done.Load())
+	a1, b1 := cpu()
+	return s, perRefresh(a1-a0, done.Load()), perRefresh(b1-b0, done.Load())
 }
 
 // perRefresh divides the CPU time d among n refreshes.

@@ -347,7 +347,7 @@ func (h *hydraServer) refresh(t *testing.T, c *client, cl hydraClient, rt string
 	}))
 }
 
-// measureRefresh is measureRefresh of figures_test.go for Hydra: one client per chain for d,
+// measureRefresh is measureRefresh of figures_test.go for Hydra (measureChains): one client per chain for d,
 // each refreshing its chain; the CPU per refresh is that of the hydra process and of every
 // process of the PostgreSQL container (the postmaster and its backends).
 func (h *hydraServer) measureRefresh(t *testing.T, c *client, cl hydraClient, chains []string, d time.Duration) (s stats, hydraCPU, pgCPU time.Duration) {
@@ -359,25 +359,7 @@ func (h *hydraServer) measureRefresh(t *testing.T, c *client, cl hydraClient, ch
 	cpu := func() (time.Duration, time.Duration) {
 		return procCPU(t, h.proc.cmd.Process.Pid), treeCPU(t, st.Pid)
 	}
-	var done atomic.Int64
-	hydra0, pg0 := cpu()
-	s = load(len(chains), d, func(w int) bool {
-		r := h.refresh(t, c, cl, chains[w])
-		if r.status != http.StatusOK {
-			return false
-		}
-		var body struct {
-			RefreshToken string `json:"refresh_token"`
-		}
-		if json.Unmarshal(r.body, &body) != nil || body.RefreshToken == "" {
-			return false
-		}
-		chains[w] = body.RefreshToken
-		done.Add(1)
-		return true
-	})
-	hydra1, pg1 := cpu()
-	return s, perRefresh(hydra1-hydra0, done.Load()), perRefresh(pg1-pg0, done.Load())
+	return measureChains(chains, d, cpu, func(rt string) reply { return h.refresh(t, c, cl, rt) })
 }
 
 // treeCPU returns the CPU time used so far by pid and all its descendants, those that have
