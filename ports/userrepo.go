@@ -22,6 +22,8 @@ type UserRepo interface {
 	Update(ctx context.Context, id string, fn func(*identity.User) error) (identity.User, error)
 	// List returns up to limit users with an ID greater than after, ordered by ID.
 	List(ctx context.Context, after string, limit int) ([]identity.User, error)
+	// CountRole returns how many users that are not disabled hold role (exactly, as stored).
+	CountRole(ctx context.Context, role string) (int, error)
 	// Link maps (provider, subject) to a user; ErrConflict if that pair is mapped already,
 	// ErrNotFound if the user does not exist.
 	Link(ctx context.Context, l identity.Link) error

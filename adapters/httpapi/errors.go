@@ -93,6 +93,7 @@ var errorTable = []mapping{
 	{auth.ErrInvalidGrant, http.StatusBadRequest, "invalid_grant", "Bad Request", invalidGrantDetail, ""},
 	{auth.ErrForbidden, http.StatusForbidden, "forbidden", "Forbidden", "You may not do this.", ""},
 	{auth.ErrEmailTaken, http.StatusConflict, "email_taken", "Conflict", "This e-mail address is already registered.", ""},
+	{auth.ErrLastAdmin, http.StatusConflict, "last_admin", "Conflict", "This is the only enabled admin: grant the admin role to another user first.", ""},
 	{auth.ErrWrongPassword, http.StatusForbidden, "wrong_password", "Forbidden", "The current password is wrong.", ""},
 	{auth.ErrInvalidLink, http.StatusBadRequest, "invalid_link", "Bad Request", invalidLinkDetail, ""},
 	{auth.ErrMailDisabled, http.StatusNotFound, "mail_disabled", "Not Found", "This server sends no e-mail (KEYGATE_SMTP_ADDR is not set): password reset and address verification are off.", ""},

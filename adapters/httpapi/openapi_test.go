@@ -134,6 +134,7 @@ var openAPISetups = map[string]openAPISetup{
 	"taken":       {err: auth.ErrEmailTaken},
 	"notfound":    {err: ports.ErrNotFound},
 	"conflict":    {err: ports.ErrConflict},
+	"lastadmin":   {err: auth.ErrLastAdmin},
 	"noverifiers": {noVerifiers: true},
 
 	"verifymode":    {mode: auth.RegisterVerify},
@@ -288,6 +289,7 @@ func openAPICases() []openAPICase {
 		{setup: "ok", op: "GET /admin/users/{id}/audit", path: "/admin/users/u1/audit", headers: asAdmin, status: 200},
 		{setup: "ok", op: "POST /admin/users/{id}/disable", path: "/admin/users/u1/disable", headers: asAdmin, status: 204},
 		{setup: "notfound", op: "POST /admin/users/{id}/disable", path: "/admin/users/u9/disable", headers: asAdmin, status: 404},
+		{setup: "lastadmin", op: "POST /admin/users/{id}/disable", path: "/admin/users/u1/disable", headers: asAdmin, status: 409},
 		{setup: "ok", op: "POST /admin/users/{id}/revoke", path: "/admin/users/u1/revoke", headers: asAdmin, status: 204},
 		{setup: "notfound", op: "POST /admin/users/{id}/revoke", path: "/admin/users/u9/revoke", headers: asAdmin, status: 404},
 		{setup: "ok", op: "POST /admin/users/{id}/enable", path: "/admin/users/u1/enable", headers: asAdmin, status: 204},
@@ -298,6 +300,7 @@ func openAPICases() []openAPICase {
 		{setup: "ok", op: "DELETE /admin/users/{id}/roles/{role}", path: "/admin/users/u1/roles/admin", headers: asAdmin, status: 204},
 		{setup: "ok", op: "DELETE /admin/users/{id}/roles/{role}", path: "/admin/users/u1/roles/a%20b", headers: asAdmin, status: 400},
 		{setup: "notfound", op: "DELETE /admin/users/{id}/roles/{role}", path: "/admin/users/u9/roles/admin", headers: asAdmin, status: 404},
+		{setup: "lastadmin", op: "DELETE /admin/users/{id}/roles/{role}", path: "/admin/users/u1/roles/admin", headers: asAdmin, status: 409},
 	}
 	pw := func(current, next string) string {
 		return `{"current_password":"` + current + `","new_password":"` + next + `"}`

@@ -120,6 +120,19 @@ func (r *UserRepo) List(ctx context.Context, after string, limit int) ([]identit
 	return out, nil
 }
 
+// CountRole returns how many users that are not disabled hold role.
+func (r *UserRepo) CountRole(ctx context.Context, role string) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, u := range r.byID {
+		if !u.Disabled && slices.Contains(u.Roles, role) {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // Link maps (provider, subject) to a user; ErrConflict if the pair is mapped already,
 // ErrNotFound if the user does not exist.
 func (r *UserRepo) Link(ctx context.Context, l identity.Link) error {

@@ -140,6 +140,13 @@ func (r *UserRepo) List(ctx context.Context, after string, limit int) ([]identit
 	return out, wrap("list users", rows.Err())
 }
 
+// CountRole implements ports.UserRepo.
+func (r *UserRepo) CountRole(ctx context.Context, role string) (int, error) {
+	var n int
+	err := r.st.queryRow(ctx, `SELECT COUNT(*) FROM users WHERE NOT disabled AND JSON_CONTAINS(roles, JSON_QUOTE(?))`, role).Scan(&n)
+	return n, wrap("count role", err)
+}
+
 // Link implements ports.UserRepo.
 func (r *UserRepo) Link(ctx context.Context, l identity.Link) error {
 	_, err := r.st.exec(ctx, `INSERT INTO oauth_links (provider, subject, user_id, created_at) VALUES (?, ?, ?, ?)`,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -138,6 +139,16 @@ func (r *UserRepo) List(ctx context.Context, after string, limit int) ([]identit
 		out = append(out, u)
 	}
 	return out, wrap("list users", rows.Err())
+}
+
+// CountRole implements ports.UserRepo.
+func (r *UserRepo) CountRole(ctx context.Context, role string) (int, error) {
+	if strings.IndexByte(role, 0) >= 0 || !utf8.ValidString(role) {
+		return 0, nil // text holds neither: no stored role is this
+	}
+	var n int
+	err := r.pool.QueryRow(ctx, `SELECT count(*) FROM users WHERE NOT disabled AND $1 = ANY(roles)`, role).Scan(&n)
+	return n, wrap("count role", err)
 }
 
 // Link implements ports.UserRepo.

@@ -100,3 +100,27 @@ func TestUsersEnableGrantRevokeRole(t *testing.T) {
 		}
 	}
 }
+
+// TestTheLastAdminStays: keygatectl refuses, with a message that says why and how out, to
+// disable the only enabled admin or take their admin role; after a grant to another user it
+// may.
+func TestTheLastAdminStays(t *testing.T) {
+	c, tl := memoryCLI(t, "ops@example.com")
+	if err := tl.svc.BootstrapAdmin(t.Context(), "root@example.com", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"users", "disable", "root@example.com"},
+		{"users", "revoke-role", "root@example.com", "admin"},
+	} {
+		out, err := ctl(t, c, args...)
+		if err == nil || !strings.Contains(out+err.Error(), "last admin") {
+			t.Errorf("keygatectl %s: %v, %q; want a refusal naming the last admin", strings.Join(args, " "), err, out)
+		}
+	}
+	mustCtl(t, c, "users", "grant", "ops@example.com", "admin")
+	mustCtl(t, c, "users", "revoke-role", "root@example.com", "admin")
+	if _, err := ctl(t, c, "users", "disable", "ops@example.com"); err == nil {
+		t.Error("keygatectl disabled the admin who had become the last")
+	}
+}

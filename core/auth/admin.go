@@ -84,10 +84,13 @@ func (s *Service) ListUsers(ctx context.Context, p token.Claims, after string, l
 }
 
 // DisableUser (admin) disables a user and revokes all their sessions and tokens. The user can
-// no longer log in or refresh. ErrForbidden without the admin role; an unknown user wraps
-// ports.ErrNotFound.
+// no longer log in or refresh. ErrForbidden without the admin role; ErrLastAdmin for the only
+// enabled admin; an unknown user wraps ports.ErrNotFound.
 func (s *Service) DisableUser(ctx context.Context, p token.Claims, userID string, c Client) error {
 	if err := requireAdmin(p); err != nil {
+		return err
+	}
+	if err := s.keepAnAdmin(ctx, "disable user", userID); err != nil {
 		return err
 	}
 	_, err := s.d.Users.Update(ctx, userID, func(u *identity.User) error {
@@ -109,6 +112,30 @@ func (s *Service) DisableUser(ctx context.Context, p token.Claims, userID string
 	}
 	s.audit(ctx, audit.Event{At: now, Action: audit.ActionUserDisabled, UserID: userID, ActorID: p.Subject,
 		RemoteIP: c.IP})
+	return nil
+}
+
+// keepAnAdmin returns ErrLastAdmin if userID is the only enabled admin, before an action that
+// would disable them or take their admin role: a deployment must keep someone able to
+// administer it. Two admins demoting each other at the same instant can both pass (the check
+// reads, then the action writes); keygatectl users grant restores an admin.
+func (s *Service) keepAnAdmin(ctx context.Context, op, userID string) error {
+	u, err := s.d.Users.ByID(ctx, userID)
+	switch {
+	case errors.Is(err, ports.ErrNotFound):
+		return nil // the action itself reports it
+	case err != nil:
+		return unavailable(op, err)
+	case u.Disabled || !u.HasRole(identity.RoleAdmin):
+		return nil
+	}
+	n, err := s.d.Users.CountRole(ctx, identity.RoleAdmin)
+	if err != nil {
+		return unavailable(op, err)
+	}
+	if n <= 1 {
+		return fmt.Errorf("%w (user %s)", ErrLastAdmin, userID)
+	}
 	return nil
 }
 

@@ -33,6 +33,9 @@ var (
 	ErrInvalidCredentials = errors.New("auth: invalid e-mail or password")
 	ErrInvalidGrant       = errors.New("auth: invalid refresh token")
 	ErrForbidden          = errors.New("auth: forbidden")
+	// ErrLastAdmin: the change would leave no enabled user with the admin role (disabling
+	// the last admin, or taking the role from them). Grant it to another user first.
+	ErrLastAdmin = errors.New("auth: the last admin cannot be disabled or lose the admin role")
 	ErrEmailTaken         = errors.New("auth: e-mail already registered")
 	// ErrInvalidLink: the token of a reset or verification link is unknown, malformed,
 	// expired, used already, or void since the account changed.

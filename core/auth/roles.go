@@ -90,14 +90,19 @@ func (s *Service) GrantRole(ctx context.Context, p token.Claims, userID, role st
 // roles the user has now. Like LogoutAll it returns once the revocation's not-before has
 // passed (at most one second). For a role not held the tokens are revoked all the same: a
 // retry after a revocation that failed (ErrUnavailable) completes it. A bad role name wraps
-// identity.ErrInvalidRole. ErrForbidden without the admin role; an unknown user wraps
-// ports.ErrNotFound.
+// identity.ErrInvalidRole. ErrForbidden without the admin role; ErrLastAdmin when it would take
+// the admin role from the only enabled admin; an unknown user wraps ports.ErrNotFound.
 func (s *Service) RevokeRole(ctx context.Context, p token.Claims, userID, role string, c Client) error {
 	if err := requireAdmin(p); err != nil {
 		return err
 	}
 	if err := identity.CheckRole(role); err != nil {
 		return fmt.Errorf("auth: revoke role: %w", err)
+	}
+	if role == identity.RoleAdmin {
+		if err := s.keepAnAdmin(ctx, "revoke role", userID); err != nil {
+			return err
+		}
 	}
 	changed, err := s.updateUser(ctx, "revoke role", userID, func(u *identity.User) error {
 		if !u.HasRole(role) {

@@ -11,6 +11,7 @@ import (
 	"github.com/keygate/keygate/core/identity"
 	"github.com/keygate/keygate/core/token"
 	"github.com/keygate/keygate/ports"
+	"github.com/keygate/keygate/ports/portstest"
 )
 
 func TestRoleAdminRequiresTheAdminRole(t *testing.T) {
@@ -139,5 +140,48 @@ func TestRoleNamesAreChecked(t *testing.T) {
 	}
 	if err := e.svc.RevokeRole(t.Context(), e.adminClaims, "nobody", "auditor", client); !errors.Is(err, ports.ErrNotFound) {
 		t.Errorf("unknown user: %v", err)
+	}
+}
+
+// The only enabled admin can neither be disabled nor lose the admin role, by anyone (itself
+// included); once another admin exists, either can.
+func TestTheLastAdminStays(t *testing.T) {
+	e := newAdminEnv(t)
+	root := e.admin.ID
+	if err := e.svc.RevokeRole(t.Context(), e.adminClaims, root, identity.RoleAdmin, client); !errors.Is(err, ErrLastAdmin) {
+		t.Fatalf("revoking admin from the only admin: %v, want ErrLastAdmin", err)
+	}
+	if err := e.svc.DisableUser(t.Context(), e.adminClaims, root, client); !errors.Is(err, ErrLastAdmin) {
+		t.Fatalf("disabling the only admin: %v, want ErrLastAdmin", err)
+	}
+	if u, _ := e.users.ByID(t.Context(), root); u.Disabled || !u.HasRole(identity.RoleAdmin) {
+		t.Fatalf("the only admin after refused demotions: disabled %v, roles %v", u.Disabled, u.Roles)
+	}
+	e.claims(t, e.login(t, "root@example.org").AccessToken) // nothing was revoked either
+
+	// Other roles and other users are not held back.
+	if err := e.svc.RevokeRole(t.Context(), e.adminClaims, root, "billing", client); err != nil {
+		t.Errorf("revoking a role the admin does not hold: %v", err)
+	}
+	if err := e.svc.DisableUser(t.Context(), e.adminClaims, e.bob.ID, client); err != nil {
+		t.Errorf("disabling a user who is not an admin: %v", err)
+	}
+
+	// A second admin: now either may go, and then the other is the last again.
+	if err := e.svc.GrantRole(t.Context(), e.adminClaims, e.alice.ID, identity.RoleAdmin, client); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.RevokeRole(t.Context(), e.adminClaims, root, identity.RoleAdmin, client); err != nil {
+		t.Fatalf("revoking admin from one of two admins: %v", err)
+	}
+	aliceAdmin := e.claims(t, e.login(t, "alice@example.org").AccessToken)
+	if err := e.svc.DisableUser(t.Context(), aliceAdmin, e.alice.ID, client); !errors.Is(err, ErrLastAdmin) {
+		t.Errorf("disabling the admin who is the last again: %v, want ErrLastAdmin", err)
+	}
+
+	// Counting needs the user store: down, the demotion is unavailable, not allowed.
+	down := e.service(t, func(d *Deps) { d.Users = portstest.UnavailableUserRepo{} })
+	if err := down.RevokeRole(t.Context(), aliceAdmin, e.alice.ID, identity.RoleAdmin, client); !errors.Is(err, ports.ErrUnavailable) {
+		t.Errorf("revoking admin with the user store down: %v, want ErrUnavailable", err)
 	}
 }

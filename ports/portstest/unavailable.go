@@ -117,6 +117,9 @@ func (UnavailableUserRepo) List(context.Context, string, int) ([]identity.User, 
 	return nil, errDown
 }
 
+// CountRole returns ports.ErrUnavailable.
+func (UnavailableUserRepo) CountRole(context.Context, string) (int, error) { return 0, errDown }
+
 // Link returns ports.ErrUnavailable.
 func (UnavailableUserRepo) Link(context.Context, identity.Link) error { return errDown }
 

@@ -29,6 +29,7 @@ func RunUserRepo(t *testing.T, open func(t *testing.T) ports.UserRepo) {
 	t.Run("UpdateFailureWritesNothing", func(t *testing.T) { testUserUpdateFails(t, open(t)) })
 	t.Run("UpdatesAreSerialised", func(t *testing.T) { testUserUpdatesSerialised(t, open(t)) })
 	t.Run("List", func(t *testing.T) { testUserList(t, open(t)) })
+	t.Run("CountRole", func(t *testing.T) { testUserCountRole(t, open(t)) })
 	t.Run("Links", func(t *testing.T) { testUserLinks(t, open(t)) })
 	t.Run("OddBytes", func(t *testing.T) { testUserOddBytes(t, open(t)) })
 }
@@ -321,6 +322,37 @@ func testUserUpdatesSerialised(t *testing.T, r ports.UserRepo) {
 	}
 	if got := userByID(t, r, u.ID).Name; len(got) != ok {
 		t.Errorf("name after %d successful racing Updates has %d x, want %d: an update was lost", ok, len(got), ok)
+	}
+}
+
+// testUserCountRole: only users that are not disabled count, a role matches exactly (not a
+// prefix, not another case), and a change is counted at once.
+func testUserCountRole(t *testing.T, r ports.UserRepo) {
+	count := func(role string) int {
+		t.Helper()
+		n, err := r.CountRole(t.Context(), role)
+		must(t, "CountRole "+role, err)
+		return n
+	}
+	if n := count(identity.RoleAdmin); n != 0 {
+		t.Fatalf("CountRole(admin) of an empty store = %d", n)
+	}
+	a, b, c := newUser("a@example.org"), newUser("b@example.org"), newUser("c@example.org")
+	c.Disabled = true
+	plain := newUser("d@example.org")
+	plain.Roles = []string{"administrator", "Admin", "billing"}
+	createUsers(t, r, a, b, c, plain)
+	for role, want := range map[string]int{identity.RoleAdmin: 2, "user": 2, "billing": 1, "adm": 0, "ADMIN": 0, "nobody": 0, "admin\x00": 0, "\xff": 0} {
+		if n := count(role); n != want {
+			t.Errorf("CountRole(%q) = %d, want %d", role, n, want)
+		}
+	}
+	_, err := r.Update(t.Context(), a.ID, func(u *identity.User) error { u.Roles = []string{"user"}; return nil })
+	must(t, "Update", err)
+	_, err = r.Update(t.Context(), c.ID, func(u *identity.User) error { u.Disabled = false; return nil })
+	must(t, "Update", err)
+	if n := count(identity.RoleAdmin); n != 2 {
+		t.Errorf("CountRole(admin) after one admin lost the role and a disabled one came back = %d, want 2", n)
 	}
 }
 

@@ -105,6 +105,19 @@ func TestAdminRolesAndEnable(t *testing.T) {
 		t.Errorf("dave's roles = %v, want [auditor]", me["roles"])
 	}
 
+	// The bootstrap admin is the only admin again: it can be neither disabled nor demoted.
+	rootID := want(t, s.call(t, "GET", s.auth+"/me", admin.access, nil), 200, "the admin's /me").str(t, "id")
+	for _, p := range []struct{ method, path string }{
+		{"POST", s.auth + "/admin/users/" + rootID + "/disable"},
+		{"DELETE", s.auth + "/admin/users/" + rootID + "/roles/admin"},
+	} {
+		r := want(t, s.call(t, p.method, p.path, admin.access, nil), 409, p.method+" "+p.path+" of the last admin")
+		if got := r.json(t)["code"]; got != "last_admin" {
+			t.Errorf("%s %s of the last admin: code %v, want last_admin", p.method, p.path, got)
+		}
+	}
+	want(t, s.call(t, "GET", s.auth+"/admin/users", admin.access, nil), 200, "the last admin, still admin")
+
 	// Disable, then re-enable: the old tokens stay refused, a new login works.
 	want(t, s.call(t, "POST", users+"/disable", admin.access, nil), 204, "disable")
 	want(t, s.call(t, "POST", s.auth+"/login", "", credentials("dave@example.com", "correct horse battery")), 401, "login while disabled")
