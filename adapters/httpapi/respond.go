@@ -195,8 +195,9 @@ func (e *invalidError) Unwrap() error { return errBadRequest }
 // FeedCheck is the readiness check of a verifier's revocation set. It only reports the state
 // the guard itself acts on (guard.Guard.Readiness), so readiness and Authenticate can never
 // disagree: failing while the guard refuses every token (the set never loaded, or staler than
-// its fail-closed bound), Degraded while the feed is disconnected and tokens are checked
-// against the last-known set, nil when ok.
+// its fail-closed bound), Degraded while the feed is disconnected or the set is going stale
+// (the store, or the replica it reads, has not confirmed it for three polls) and tokens are
+// checked against the last-known set, nil when ok.
 func FeedCheck(g interface{ Readiness() guard.Readiness }) Check {
 	return Check{Name: "revocation_feed", Fn: func(context.Context) error {
 		r := g.Readiness()
@@ -204,7 +205,7 @@ func FeedCheck(g interface{ Readiness() guard.Readiness }) Check {
 		case guard.StateOK:
 			return nil
 		case guard.StateDegraded:
-			return Degraded(fmt.Errorf("revocation feed disconnected; serving from the last-known set, stale for %v",
+			return Degraded(fmt.Errorf("revocation feed disconnected or its store silent; serving from the last-known set, stale for %v",
 				r.Staleness.Round(time.Second)))
 		case guard.StateNotLoaded:
 			return errors.New("revocation set not loaded yet: refusing tokens")

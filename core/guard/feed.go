@@ -131,6 +131,10 @@ func (f *Feed) staleness(now time.Time) (time.Duration, bool) {
 	return max(now.Sub(f.created)-time.Duration(c-1), 0), true
 }
 
+// goingStale is the staleness past which a connected feed is degraded: three polls that did
+// not find the set current (heartbeats come more often).
+func (f *Feed) goingStale() time.Duration { return 3 * f.cfg.Poll }
+
 // markCurrent records now as an offset from created: with a real clock both carry Go's
 // monotonic reading, so stepping the wall clock back cannot make a dead feed look fresh.
 func (f *Feed) markCurrent(now time.Time) { f.current.Store(int64(now.Sub(f.created)) + 1) }

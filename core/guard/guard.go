@@ -294,8 +294,10 @@ const (
 	// StateStale: the set is staler than Config.FailClosedAfter; every token is refused with
 	// token.ErrRevocationUnavailable.
 	StateStale State = "stale"
-	// StateDegraded: the feed is disconnected (or the set is going stale) and tokens are
-	// checked against the last-known set (fail open, or within the fail-closed bound).
+	// StateDegraded: the feed is disconnected, or the set is going stale (not known current
+	// for three poll intervals: the store does not answer, or it is a replica cut off from
+	// its primary), and tokens are checked against the last-known set (fail open, or within
+	// the fail-closed bound).
 	StateDegraded State = "degraded"
 	// StateOK: the set is loaded and the feed connected.
 	StateOK State = "ok"
@@ -322,7 +324,7 @@ func (g *Guard) readiness(now time.Time) Readiness {
 		r.State = StateNotLoaded
 	case g.cfg.FailClosedAfter > 0 && stale > g.cfg.FailClosedAfter:
 		r.State = StateStale
-	case !g.feed.connected.Load():
+	case !g.feed.connected.Load() || stale > g.feed.goingStale():
 		r.State = StateDegraded
 	default:
 		r.State = StateOK

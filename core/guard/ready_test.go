@@ -125,6 +125,19 @@ func TestReadinessIsWhatAuthenticateDoes(t *testing.T) {
 		time.Sleep(time.Minute)
 		synctest.Wait()
 		check("loaded and connected", StateOK)
+		// Connected, but the store does not answer (or is a replica cut off from its primary,
+		// whose Seq fails): within three polls it is still ok, past them degraded.
+		store.setDown(true)
+		time.Sleep(2 * feedCfg.Poll)
+		synctest.Wait()
+		check("connected, the store silent for two polls", StateOK)
+		time.Sleep(2 * feedCfg.Poll)
+		synctest.Wait()
+		check("connected, the store silent for four polls", StateDegraded)
+		store.setDown(false)
+		time.Sleep(2 * feedCfg.Poll)
+		synctest.Wait()
+		check("the store back", StateOK)
 		bus.kick(true) // the feed's connection drops; the store still answers polls
 		time.Sleep(time.Minute)
 		synctest.Wait()

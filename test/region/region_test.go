@@ -218,7 +218,7 @@ func TestTwoRegions(t *testing.T) {
 
 		tp.wan.set(lv.delay, 1) // cut
 		cutAt := time.Now()
-		var refusedAt, staleAt, notReadyAt time.Duration
+		var refusedAt, staleAt, notReadyAt, degradedAt time.Duration
 		loggedOut := 0
 		loginB := false
 		for time.Since(cutAt) < cut {
@@ -244,6 +244,13 @@ func TestTwoRegions(t *testing.T) {
 			if code, _ := c.ready(t, tp.closedB.Admin); code == http.StatusServiceUnavailable && notReadyAt == 0 {
 				notReadyAt = since
 			}
+			// The fail-open one stays ready but, its set going stale, says it is degraded.
+			switch code, status := c.ready(t, tp.ordersB.Admin); {
+			case code != http.StatusOK:
+				t.Fatalf("fail-open verifier in B answered /ready %d %v into the cut, want 200", code, since)
+			case status == "degraded" && degradedAt == 0:
+				degradedAt = since
+			}
 			if !loginB && since > cut/2 {
 				// B's authd cannot reach its primary stores: a login answers 503, not 401.
 				r := c.do(t, "POST", tp.authB.URL+"/login", "", credentials("alice@example.com"))
@@ -254,11 +261,16 @@ func TestTwoRegions(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		t.Logf("cut %v: the fail-open verifier in B reported a staleness >= %v after %v; the fail-closed one (bound %v) refused tokens after %v and was not ready after %v",
-			cut, failClosed, staleAt.Round(100*time.Millisecond), failClosed, refusedAt.Round(100*time.Millisecond), notReadyAt.Round(100*time.Millisecond))
-		if staleAt == 0 || refusedAt == 0 || notReadyAt == 0 {
-			t.Errorf("during a %v cut region B never showed it: staleness >= %v at %v, fail-closed refusal at %v, not ready at %v (0: never)",
-				cut, failClosed, staleAt, refusedAt, notReadyAt)
+		if degradedAt == 0 { // an iteration can take seconds (B's login waits on its primary)
+			if code, status := c.ready(t, tp.ordersB.Admin); code == http.StatusOK && status == "degraded" {
+				degradedAt = time.Since(cutAt)
+			}
+		}
+		t.Logf("cut %v: the fail-open verifier in B reported a staleness >= %v after %v and /ready degraded after %v; the fail-closed one (bound %v) refused tokens after %v and was not ready after %v",
+			cut, failClosed, staleAt.Round(100*time.Millisecond), degradedAt.Round(100*time.Millisecond), failClosed, refusedAt.Round(100*time.Millisecond), notReadyAt.Round(100*time.Millisecond))
+		if staleAt == 0 || refusedAt == 0 || notReadyAt == 0 || degradedAt == 0 {
+			t.Errorf("during a %v cut region B never showed it: staleness >= %v at %v, fail-open degraded at %v, fail-closed refusal at %v, not ready at %v (0: never)",
+				cut, failClosed, staleAt, degradedAt, refusedAt, notReadyAt)
 		}
 		// What B could not know yet: the logouts made during the cut (the exposure a fail-open
 		// verifier accepts, bounded by the cut and the access-token lifetime).
