@@ -199,6 +199,10 @@ func loadMail(r *env.Reader, getenv func(string) string, c *Config) {
 			env.CheckHTTPS(r, "KEYGATE_PUBLIC_URL", u, c.Dev)
 		}
 		c.Auth.PublicURL = u
+	} else if c.SMTP != nil {
+		c.Warnings = append(c.Warnings, "KEYGATE_SMTP_ADDR is set without KEYGATE_PUBLIC_URL: the links in account e-mails "+
+			"open the issuer (/password/reset?token=..., /email/verify?token=...), where authd serves no page; "+
+			"set KEYGATE_PUBLIC_URL to the front end that serves them")
 	}
 	c.Auth.ResetTTL = r.Duration("KEYGATE_RESET_TTL", auth.DefaultResetTTL, time.Minute, 24*time.Hour)
 	c.Auth.VerifyTTL = r.Duration("KEYGATE_VERIFY_TTL", auth.DefaultVerifyTTL, time.Minute, 30*24*time.Hour)

@@ -330,3 +330,23 @@ func TestConfigLogsNoDatabaseSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestMailLinksWithoutAPublicURLWarn: with mail on and no KEYGATE_PUBLIC_URL the links open
+// the issuer, where authd serves no page: said once at start; with it, nothing is said.
+func TestMailLinksWithoutAPublicURLWarn(t *testing.T) {
+	base := map[string]string{"KEYGATE_DEV": "1", "KEYGATE_SMTP_ADDR": "127.0.0.1:2525", "KEYGATE_SMTP_FROM": "no-reply@example.com", "KEYGATE_SMTP_TLS": "none"}
+	c, err := Load(getenv(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(c.Warnings, "\n"), "without KEYGATE_PUBLIC_URL") {
+		t.Errorf("no warning about the links' base: %q", c.Warnings)
+	}
+	base["KEYGATE_PUBLIC_URL"] = "https://app.example.com"
+	if c, err = Load(getenv(base)); err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.Join(c.Warnings, "\n"); strings.Contains(w, "KEYGATE_PUBLIC_URL") {
+		t.Errorf("a warning with KEYGATE_PUBLIC_URL set: %q", w)
+	}
+}
