@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 )
@@ -21,7 +20,7 @@ func TestMailComponent(t *testing.T) {
 		b        *Built
 		wantMail bool
 	}{{"prod", prod, false}, {"prod with the mail component", mail, true}} {
-		d := deployment(t, tt.b, "authd")
+		d := named(t, tt.b.Deployments, "Deployment", "authd")
 		var fromSecret, fromConfig bool
 		for _, e := range d.Spec.Template.Spec.Containers[0].EnvFrom {
 			if e.SecretRef != nil && e.SecretRef.Name == "keygate-smtp" {
@@ -36,7 +35,7 @@ func TestMailComponent(t *testing.T) {
 				tt.name, fromSecret, tt.wantMail, fromConfig)
 		}
 		var smtp []networkingv1.NetworkPolicyEgressRule
-		for _, r := range policy(t, tt.b, "authd").Spec.Egress {
+		for _, r := range named(t, tt.b.NetworkPolicies, "NetworkPolicy", "authd").Spec.Egress {
 			if len(r.To) == 0 {
 				smtp = append(smtp, r)
 			}
@@ -48,7 +47,7 @@ func TestMailComponent(t *testing.T) {
 			t.Errorf("%s: authd's egress rules to anywhere %v, want one: TCP 587 and 465", tt.name, smtp)
 		}
 	}
-	if got, want := len(policy(t, mail, "authd").Spec.Egress), len(policy(t, prod, "authd").Spec.Egress)+1; got != want {
+	if got, want := len(named(t, mail.NetworkPolicies, "NetworkPolicy", "authd").Spec.Egress), len(named(t, prod.NetworkPolicies, "NetworkPolicy", "authd").Spec.Egress)+1; got != want {
 		t.Errorf("authd has %d egress rules with mail, want %d (prod's and the SMTP one)", got, want)
 	}
 	if len(mail.Deployments) != len(prod.Deployments) || len(mail.NetworkPolicies) != len(prod.NetworkPolicies) {
@@ -70,26 +69,16 @@ func sameTCPPorts(ps []networkingv1.NetworkPolicyPort, want ...int) bool {
 	return slices.Equal(got, want)
 }
 
-// deployment returns the Deployment name of b, failing t if there is none.
-func deployment(t *testing.T, b *Built, name string) *appsv1.Deployment {
+// named returns the object called name among objs (of kind, for the failure), failing t if
+// there is none.
+func named[T interface{ GetName() string }](t *testing.T, objs []T, kind, name string) T {
 	t.Helper()
-	for _, d := range b.Deployments {
-		if d.Name == name {
-			return d
+	for _, o := range objs {
+		if o.GetName() == name {
+			return o
 		}
 	}
-	t.Fatalf("no Deployment %s", name)
-	return nil
-}
-
-// policy returns the NetworkPolicy name of b, failing t if there is none.
-func policy(t *testing.T, b *Built, name string) *networkingv1.NetworkPolicy {
-	t.Helper()
-	for _, p := range b.NetworkPolicies {
-		if p.Name == name {
-			return p
-		}
-	}
-	t.Fatalf("no NetworkPolicy %s", name)
-	return nil
+	t.Fatalf("no %s %s", kind, name)
+	var none T
+	return none
 }
