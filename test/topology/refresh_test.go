@@ -15,7 +15,8 @@ import (
 // replica has rotated the session since. As a user sees it, every refresh of the current token
 // succeeds, on whichever replica; and a replay of a rotated token past the grace window, sent
 // to the replica whose stale memory still shows it as current, is caught as theft all the
-// same: 400 invalid_grant, and the session's current token stops working too.
+// same: 400 invalid_grant, and the session's current token stops working too. A client's own
+// concurrent refreshes of one token over both replicas all get one successor.
 func TestRefreshHoppingReplicas(t *testing.T) {
 	tp := startDBTopology(t, startPostgres(t))
 	c := tp.c
@@ -46,6 +47,36 @@ func TestRefreshHoppingReplicas(t *testing.T) {
 	wg.Wait()
 	for _, f := range failures {
 		t.Error(f)
+	}
+
+	// A client's own concurrent refreshes of one token (tabs, retries), spread over both
+	// replicas, each of which remembers the session: one successor for all, and it lives.
+	tok := tokensOf(t, c.login(t, tp.a.URL, "hops@example.com", password), "login").refresh
+	tok = tokensOf(t, c.refresh(t, tp.b.URL, tok), "refresh on B").refresh // both replicas hold a hint now
+	const racers = 16
+	replies := make([]reply, racers)
+	start := make(chan struct{})
+	for i := range racers {
+		wg.Go(func() {
+			<-start
+			replies[i] = c.refresh(t, replicas[i%2].URL, tok)
+		})
+	}
+	close(start)
+	wg.Wait()
+	successors := map[string]int{}
+	for i, r := range replies {
+		if r.status != http.StatusOK {
+			t.Errorf("racing refresh %d on %s: %s, want 200 (a retry within the grace window)", i, replicas[i%2].name, r)
+			continue
+		}
+		successors[r.str(t, "refresh_token")]++
+	}
+	if len(successors) != 1 {
+		t.Fatalf("%d distinct successors of one token %v, want one", len(successors), successors)
+	}
+	for next := range successors {
+		want(t, c.refresh(t, tp.a.URL, next), http.StatusOK, "the one successor refreshes")
 	}
 
 	// Theft past a stale hint: A stored generation 1, B rotated it to 2, the grace window
