@@ -35,8 +35,8 @@ var (
 	ErrForbidden          = errors.New("auth: forbidden")
 	// ErrLastAdmin: the change would leave no enabled user with the admin role (disabling
 	// the last admin, or taking the role from them). Grant it to another user first.
-	ErrLastAdmin = errors.New("auth: the last admin cannot be disabled or lose the admin role")
-	ErrEmailTaken         = errors.New("auth: e-mail already registered")
+	ErrLastAdmin  = errors.New("auth: the last admin cannot be disabled or lose the admin role")
+	ErrEmailTaken = errors.New("auth: e-mail already registered")
 	// ErrInvalidLink: the token of a reset or verification link is unknown, malformed,
 	// expired, used already, or void since the account changed.
 	ErrInvalidLink = errors.New("auth: invalid, expired or used link")
