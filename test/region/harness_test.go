@@ -298,14 +298,10 @@ func (w *wan) relay(from, to *os.File) {
 
 // proc is one keygate binary running in a region's namespace.
 type proc struct {
-	name   string
-	URL    string // from this host, over the region's host link
-	Local  string // from inside the region: http://127.0.0.1:<port>
-	Admin  string // where /metrics and the detailed /ready are: the admin listener if it logs one, else URL
-	cmd    *exec.Cmd
-	out    *apptest.Output
-	exited chan struct{}
-	err    error
+	*apptest.Process
+	URL   string // from this host, over the region's host link
+	Local string // from inside the region: http://127.0.0.1:<port>
+	Admin string // where /metrics and the detailed /ready are: the admin listener if it logs one, else URL
 }
 
 var (
@@ -318,61 +314,28 @@ var (
 // when the test ends, and killed with this process if that dies first.
 func start(t *testing.T, pid int, host, name, bin string, env map[string]string) *proc {
 	t.Helper()
-	p := &proc{name: name, out: &apptest.Output{}, exited: make(chan struct{})}
-	p.cmd = exec.Command("nsenter", "-t", strconv.Itoa(pid), "-n", "--", bin)
-	p.cmd.Env = []string{"PATH=/usr/bin:/bin"}
-	for k, v := range env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
-	}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-			if p.err != nil {
-				t.Errorf("%s after SIGTERM: %v, want a clean exit\n%s", name, p.err, tail(p.out.String(), 20))
-			}
-		case <-time.After(20 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-			t.Errorf("%s did not stop within 20s of SIGTERM", name)
-		}
-		if t.Failed() {
-			t.Logf("%s output (last 30 lines):\n%s", name, tail(p.out.String(), 30))
-		}
-	})
+	cmd := exec.Command("nsenter", "-t", strconv.Itoa(pid), "-n", "--", bin)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	p := &proc{Process: apptest.Start(t, name, cmd, env)}
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		if m := servingLine.FindStringSubmatch(p.out.String()); m != nil {
+		if m := servingLine.FindStringSubmatch(p.Out.String()); m != nil {
 			p.URL, p.Local = "http://"+host+":"+m[2], "http://127.0.0.1:"+m[2]
 			p.Admin = p.URL
-			if a := adminAttr.FindStringSubmatch(p.out.String()); a != nil {
+			if a := adminAttr.FindStringSubmatch(p.Out.String()); a != nil {
 				p.Admin = "http://" + host + ":" + a[1]
 			}
 			return p
 		}
 		select {
-		case <-p.exited:
-			t.Fatalf("%s exited before serving: %v\n%s", name, p.err, tail(p.out.String(), 30))
+		case <-p.Exited():
+			t.Fatalf("%s exited before serving: %v\n%s", name, p.Err(), apptest.Tail(p.Out.String(), 30))
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s logged no serving line within 2m:\n%s", name, tail(p.out.String(), 30))
+			t.Fatalf("%s logged no serving line within 2m:\n%s", name, apptest.Tail(p.Out.String(), 30))
 		}
 	}
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // client drives the regions over HTTP.

@@ -84,7 +84,7 @@ func startTopology(t *testing.T) *topology {
 	tp.closedB = start(t, pidB, insideB, "ordersd-b-fail-closed", binary(t, "ordersd"), apptest.Merge(verifier(tp.authB),
 		map[string]string{"KEYGATE_FAIL_CLOSED_AFTER": failClosed.String()}))
 	for _, p := range tp.all() {
-		apptest.Eventually(t, time.Minute, p.name+" /ready answers 200 ok", func() bool {
+		apptest.Eventually(t, time.Minute, p.Name+" /ready answers 200 ok", func() bool {
 			code, status := tp.c.ready(t, p.Admin)
 			return code == http.StatusOK && status == "ok"
 		})

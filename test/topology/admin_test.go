@@ -29,11 +29,11 @@ func TestFirstAdminFromASecretCannotBeReplayed(t *testing.T) {
 	}
 	stop := func(p *proc) {
 		t.Helper()
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		_ = p.Cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-p.exited:
+		case <-p.Exited():
 		case <-time.After(20 * time.Second):
-			t.Fatalf("%s did not stop", p.name)
+			t.Fatalf("%s did not stop", p.Name)
 		}
 	}
 
@@ -55,7 +55,7 @@ func TestFirstAdminFromASecretCannotBeReplayed(t *testing.T) {
 	// A Secret naming someone else's account, without their password: authd refuses to start.
 	out, err := runCmd(t, binary(t, "authd"), apptest.Merge(env, secret("mallory@example.org", "a guess at mallory's password")), "authd")
 	if err == nil || !strings.Contains(out, "KEYGATE_ADMIN_EMAIL") || !strings.Contains(out, "not promoting") {
-		t.Errorf("authd with a Secret naming another account: %v, want a refusal naming KEYGATE_ADMIN_EMAIL:\n%s", err, tail(out, 10))
+		t.Errorf("authd with a Secret naming another account: %v, want a refusal naming KEYGATE_ADMIN_EMAIL:\n%s", err, apptest.Tail(out, 10))
 	}
 	plain := startProc(t, "authd-plain", binary(t, "authd"), env)
 	mt := tokensOf(t, c.login(t, plain.URL, "mallory@example.org", "mallory's own password"), "login as mallory").access

@@ -251,9 +251,9 @@ func testDatabase(t *testing.T, tp *dbTopology) {
 		tp.db.stop(t)
 		want(t, c.orders(t, orders, u.access), http.StatusOK, "ordersd with the database down")
 		for _, p := range []*proc{tp.a, tp.b} {
-			wantUnavailable(t, c.login(t, p.URL, "dora@example.com", password), p.name+": login with the database down")
-			wantUnavailable(t, c.register(t, p.URL, "newcomer@example.com", password), p.name+": register with the database down")
-			c.wantDegraded(t, p.URL, p.name+" with the database down", "database", "mysql", "mariadb", "postgres")
+			wantUnavailable(t, c.login(t, p.URL, "dora@example.com", password), p.Name+": login with the database down")
+			wantUnavailable(t, c.register(t, p.URL, "newcomer@example.com", password), p.Name+": register with the database down")
+			c.wantDegraded(t, p.URL, p.Name+" with the database down", "database", "mysql", "mariadb", "postgres")
 		}
 		// A refresh now cannot finish (the user is read from the database): 503, and the
 		// client keeps its token and retries later.
@@ -271,7 +271,7 @@ func testDatabase(t *testing.T, tp *dbTopology) {
 					continue
 				}
 				if r.status != http.StatusServiceUnavailable {
-					t.Fatalf("%s: login after the database is back: %s, want 200 (or 503 until reconnected)", p.name, r)
+					t.Fatalf("%s: login after the database is back: %s, want 200 (or 503 until reconnected)", p.Name, r)
 				}
 				return false
 			}
@@ -371,7 +371,7 @@ func testMigrations(t *testing.T, tp *dbTopology) {
 	}
 	out, err := runCmd(t, binary(t, "authd"), env, "authd")
 	if err == nil || !strings.Contains(out, "migrat") {
-		t.Errorf("authd on an empty database without KEYGATE_MIGRATE: %v, want it to stop saying to migrate; output:\n%s", err, tail(out, 10))
+		t.Errorf("authd on an empty database without KEYGATE_MIGRATE: %v, want it to stop saying to migrate; output:\n%s", err, apptest.Tail(out, 10))
 	}
 	for i := range 2 {
 		out, err := runCmd(t, binary(t, "keygatectl"), env, "keygatectl", "migrate")

@@ -70,7 +70,7 @@ func cpuOf(t *testing.T, authd *proc) func() (authdCPU, redisCPU time.Duration) 
 		redisPid = st.Pid
 	}
 	return func() (time.Duration, time.Duration) {
-		a := procCPU(t, authd.cmd.Process.Pid)
+		a := procCPU(t, authd.Cmd.Process.Pid)
 		if redisPid == 0 {
 			return a, 0
 		}

@@ -19,7 +19,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -49,21 +48,11 @@ func TestMain(m *testing.M) {
 // binary returns the path of the named binary (authd, ordersd, keygatectl or guardd).
 func binary(t *testing.T, name string) string { return bins.Path(t, name) }
 
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
 // proc is one running binary.
 type proc struct {
-	name   string
+	*apptest.Process
 	URL    string // http://127.0.0.1:<port>
 	Issuer string // the issuer its serving line names (authd), or ""
-	cmd    *exec.Cmd
-	out    *apptest.Output
-	exited chan struct{}
-	err    error // after exited is closed
 }
 
 var (
@@ -109,45 +98,16 @@ func startProc(t *testing.T, name, bin string, env map[string]string) *proc {
 // spawn starts the binary as startProc does, with args, without waiting.
 func spawn(t *testing.T, name, bin string, env map[string]string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, cmd: exec.Command(bin, args...), out: &apptest.Output{}, exited: make(chan struct{})}
-	p.cmd.Env = []string{"PATH=/usr/bin:/bin"}
-	for k, v := range env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
-	}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-			if p.err != nil {
-				t.Errorf("%s after SIGTERM: %v, want a clean exit\n%s", name, p.err, tail(p.out.String(), 20))
-			}
-		case <-time.After(20 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-			t.Errorf("%s did not stop within 20s of SIGTERM", name)
-		}
-		if t.Failed() {
-			t.Logf("%s output (last 30 lines):\n%s", name, tail(p.out.String(), 30))
-		}
-	})
-	return p
+	return &proc{Process: apptest.Start(t, name, exec.Command(bin, args...), env)}
 }
 
 // waitServing waits until p logs that it serves, and sets its URL and Issuer.
 func (p *proc) waitServing(t *testing.T) {
 	t.Helper()
-	name := p.name
+	name := p.Name
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if m := servingLine.FindStringSubmatch(p.out.String()); m != nil {
+		if m := servingLine.FindStringSubmatch(p.Out.String()); m != nil {
 			p.URL = served(m[0])
 			if im := issuerAttr.FindStringSubmatch(m[0]); im != nil {
 				p.Issuer = im[1]
@@ -155,12 +115,12 @@ func (p *proc) waitServing(t *testing.T) {
 			return
 		}
 		select {
-		case <-p.exited:
-			t.Fatalf("%s exited before serving: %v\n%s", name, p.err, tail(p.out.String(), 30))
+		case <-p.Exited():
+			t.Fatalf("%s exited before serving: %v\n%s", name, p.Err(), apptest.Tail(p.Out.String(), 30))
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s logged no serving line within 60s:\n%s", name, tail(p.out.String(), 30))
+			t.Fatalf("%s logged no serving line within 60s:\n%s", name, apptest.Tail(p.Out.String(), 30))
 		}
 	}
 }
@@ -169,8 +129,8 @@ func (p *proc) waitServing(t *testing.T) {
 func (p *proc) running(t *testing.T) {
 	t.Helper()
 	select {
-	case <-p.exited:
-		t.Fatalf("%s exited (%v); it must ride out the outage\n%s", p.name, p.err, tail(p.out.String(), 30))
+	case <-p.Exited():
+		t.Fatalf("%s exited (%v); it must ride out the outage\n%s", p.Name, p.Err(), apptest.Tail(p.Out.String(), 30))
 	default:
 	}
 }

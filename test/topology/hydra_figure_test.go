@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/test/apptest"
 	"github.com/keygate/keygate/test/containers"
 )
 
@@ -203,19 +204,19 @@ func startHydra(t *testing.T, bin string) *hydraServer {
 	}
 
 	if out, err := runCmd(t, bin, env, "hydra", "migrate", "sql", "up", "-e", "--yes", "-c", cfg); err != nil {
-		t.Fatalf("hydra migrate sql up: %v\n%s", err, tail(out, 30))
+		t.Fatalf("hydra migrate sql up: %v\n%s", err, apptest.Tail(out, 30))
 	}
 	h.proc = spawn(t, "hydra", bin, env, "serve", "all", "--dev", "--sqa-opt-out", "-c", cfg)
 	c := newClient(1)
 	deadline := time.Now().Add(60 * time.Second)
 	for c.do(t, "GET", h.admin+"/health/ready", "", nil).status != http.StatusOK {
 		select {
-		case <-h.proc.exited:
-			t.Fatalf("hydra serve exited before it was ready: %v\n%s", h.proc.err, tail(h.proc.out.String(), 30))
+		case <-h.proc.Exited():
+			t.Fatalf("hydra serve exited before it was ready: %v\n%s", h.proc.Err(), apptest.Tail(h.proc.Out.String(), 30))
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("hydra serve: admin %s/health/ready not 200 within 60s\n%s", h.admin, tail(h.proc.out.String(), 30))
+			t.Fatalf("hydra serve: admin %s/health/ready not 200 within 60s\n%s", h.admin, apptest.Tail(h.proc.Out.String(), 30))
 		}
 	}
 	return h
@@ -357,7 +358,7 @@ func (h *hydraServer) measureRefresh(t *testing.T, c *client, cl hydraClient, ch
 		t.Fatalf("postgres container state: %v", err)
 	}
 	cpu := func() (time.Duration, time.Duration) {
-		return procCPU(t, h.proc.cmd.Process.Pid), treeCPU(t, st.Pid)
+		return procCPU(t, h.proc.Cmd.Process.Pid), treeCPU(t, st.Pid)
 	}
 	return measureChains(chains, d, cpu, func(rt string) reply { return h.refresh(t, c, cl, rt) })
 }

@@ -107,7 +107,7 @@ func measureLogouts(t *testing.T, c *client, auth *proc, verifiers []*proc, n in
 	for i, tok := range tokens {
 		for j, v := range verifiers {
 			t0 := time.Now()
-			want(t, vc[j].orders(t, v.URL, tok), http.StatusOK, fmt.Sprintf("%s before logout %d", v.name, i))
+			want(t, vc[j].orders(t, v.URL, tok), http.StatusOK, fmt.Sprintf("%s before logout %d", v.Name, i))
 			poll = append(poll, time.Since(t0))
 		}
 		// Each verifier is polled from just before the logout is sent until it answers 401;
@@ -126,7 +126,7 @@ func measureLogouts(t *testing.T, c *client, auth *proc, verifiers []*proc, n in
 					}
 					if r.status != http.StatusOK || time.Now().After(deadline) || stop.Load() {
 						if !stop.Load() {
-							t.Errorf("%s, logout %d: %v while waiting for a 401", v.name, i, r)
+							t.Errorf("%s, logout %d: %v while waiting for a 401", v.Name, i, r)
 						}
 						return
 					}

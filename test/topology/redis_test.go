@@ -53,10 +53,10 @@ func TestRedisOutage(t *testing.T) {
 	gone := tokensOf(t, c.login(t, auth, "alice@example.com", password), "second login")
 	want(t, c.do(t, "POST", auth+"/logout", gone.access, nil), http.StatusNoContent, "logout")
 	for _, s := range services {
-		apptest.Eventually(t, time.Second, s.name+" refuses the logged-out token", func() bool {
+		apptest.Eventually(t, time.Second, s.Name+" refuses the logged-out token", func() bool {
 			return c.orders(t, s.URL, gone.access).status == http.StatusUnauthorized
 		})
-		want(t, c.orders(t, s.URL, kept.access), http.StatusOK, s.name+" with a valid token")
+		want(t, c.orders(t, s.URL, kept.access), http.StatusOK, s.Name+" with a valid token")
 	}
 
 	tp.redis.Stop(t, 5*time.Second)
@@ -97,13 +97,13 @@ func TestRedisOutage(t *testing.T) {
 		c.wantDegraded(t, tp.open.URL, "fail-open ordersd with Redis down", "revocation", "redis")
 		for _, s := range services {
 			if got := c.metric(t, s.URL, "keygate_revocation_feed_connected"); got != 0 {
-				t.Errorf("%s: keygate_revocation_feed_connected %v during the outage, want 0", s.name, got)
+				t.Errorf("%s: keygate_revocation_feed_connected %v during the outage, want 0", s.Name, got)
 			}
 			// The gauge is updated when the feed polls the store (every 5s), not when scraped.
-			apptest.Eventually(t, 15*time.Second, s.name+" reports a growing staleness", func() bool {
+			apptest.Eventually(t, 15*time.Second, s.Name+" reports a growing staleness", func() bool {
 				return c.metric(t, s.URL, "keygate_revocation_staleness_seconds") >= float64(failClosed/time.Second)
 			})
-			t.Logf("%s: keygate_revocation_staleness_seconds >= %v %v after the stop", s.name, failClosed,
+			t.Logf("%s: keygate_revocation_staleness_seconds >= %v %v after the stop", s.Name, failClosed,
 				time.Since(down).Round(100*time.Millisecond))
 		}
 	})
@@ -146,14 +146,14 @@ func TestRedisOutage(t *testing.T) {
 		c.waitReady(t, 30*time.Second, auth, tp.open.URL, tp.closed.URL)
 		t.Logf("every service ready %v after Redis answered PING", time.Since(up).Round(10*time.Millisecond))
 		for _, s := range services {
-			want(t, c.orders(t, s.URL, again.access), http.StatusOK, s.name+" after recovery, refreshed token")
-			want(t, c.orders(t, s.URL, gone.access), http.StatusUnauthorized, s.name+" after recovery, token revoked before the outage")
+			want(t, c.orders(t, s.URL, again.access), http.StatusOK, s.Name+" after recovery, refreshed token")
+			want(t, c.orders(t, s.URL, gone.access), http.StatusUnauthorized, s.Name+" after recovery, token revoked before the outage")
 		}
 		// A revocation made now reaches both microservices within milliseconds, pushed.
 		want(t, c.do(t, "POST", auth+"/logout", fresh.access, nil), http.StatusNoContent, "logout after recovery")
 		start := time.Now()
 		for _, s := range services {
-			apptest.Eventually(t, 500*time.Millisecond, s.name+" refuses a token logged out after recovery", func() bool {
+			apptest.Eventually(t, 500*time.Millisecond, s.Name+" refuses a token logged out after recovery", func() bool {
 				return c.orders(t, s.URL, fresh.access).status == http.StatusUnauthorized
 			})
 		}
@@ -188,12 +188,12 @@ func TestRateLimitAcrossReplicas(t *testing.T) {
 	const victim, password = "victim@example.com", "correct horse battery"
 	const attacker, second, owner = "198.51.100.1", "198.51.100.2", "203.0.113.20"
 	for _, p := range replicas { // users are in each replica's memory (no database here)
-		want(t, c.register(t, p.URL, victim, password), http.StatusCreated, "register the victim on "+p.name)
+		want(t, c.register(t, p.URL, victim, password), http.StatusCreated, "register the victim on "+p.Name)
 	}
 	for i := range limit {
 		p := replicas[i%2]
 		want(t, c.loginFrom(t, p.URL, attacker, victim, fmt.Sprintf("wrong password %d", i)), http.StatusUnauthorized,
-			fmt.Sprintf("failed login %d of %d on %s", i+1, limit, p.name))
+			fmt.Sprintf("failed login %d of %d on %s", i+1, limit, p.Name))
 	}
 	for i, p := range []*proc{a, b, b, a} {
 		pw := fmt.Sprintf("wrong password again %d", i)
@@ -202,28 +202,28 @@ func TestRateLimitAcrossReplicas(t *testing.T) {
 		}
 		r := c.loginFrom(t, p.URL, attacker, victim, pw)
 		if r.status != http.StatusTooManyRequests {
-			t.Fatalf("login %d past the shared limit of %d on %s: %s, want 429", limit+i+1, limit, p.name, r)
+			t.Fatalf("login %d past the shared limit of %d on %s: %s, want 429", limit+i+1, limit, p.Name, r)
 		}
 		ra, err := strconv.Atoi(r.header.Get("Retry-After"))
 		if err != nil || ra < 1 || ra > 3600 {
-			t.Errorf("%s: 429 with Retry-After %q, want 1..3600 seconds", p.name, r.header.Get("Retry-After"))
+			t.Errorf("%s: 429 with Retry-After %q, want 1..3600 seconds", p.Name, r.header.Get("Retry-After"))
 		}
 	}
 	for _, p := range replicas {
-		want(t, c.loginFrom(t, p.URL, owner, victim, password), http.StatusOK, "the owner from another client on "+p.name)
+		want(t, c.loginFrom(t, p.URL, owner, victim, password), http.StatusOK, "the owner from another client on "+p.Name)
 		want(t, c.loginFrom(t, p.URL, attacker, "bystander@example.com", "wrong password"), http.StatusUnauthorized,
-			"another account from the locked client on "+p.name)
+			"another account from the locked client on "+p.Name)
 	}
 
 	// Failures from a second client, one per replica: six for the account, the brake is on.
 	for i, p := range replicas {
 		want(t, c.loginFrom(t, p.URL, second, victim, fmt.Sprintf("second client %d", i)), http.StatusUnauthorized,
-			"second client's failed login on "+p.name)
+			"second client's failed login on "+p.Name)
 	}
 	for _, p := range replicas {
 		want(t, c.loginFrom(t, p.URL, second, victim, password), http.StatusTooManyRequests,
-			"a client that failed, brake on, on "+p.name)
-		want(t, c.loginFrom(t, p.URL, owner, victim, password), http.StatusOK, "the owner, brake on, on "+p.name)
+			"a client that failed, brake on, on "+p.Name)
+		want(t, c.loginFrom(t, p.URL, owner, victim, password), http.StatusOK, "the owner, brake on, on "+p.Name)
 	}
 }
 

@@ -36,7 +36,7 @@ func TestRefreshHoppingReplicas(t *testing.T) {
 				r := c.refresh(t, p.URL, rt)
 				if r.status != http.StatusOK {
 					mu.Lock()
-					failures = append(failures, fmt.Sprintf("chain %d, refresh %d on %s: %s", i, hop+1, p.name, r))
+					failures = append(failures, fmt.Sprintf("chain %d, refresh %d on %s: %s", i, hop+1, p.Name, r))
 					mu.Unlock()
 					return
 				}
@@ -67,7 +67,7 @@ func TestRefreshHoppingReplicas(t *testing.T) {
 	successors := map[string]int{}
 	for i, r := range replies {
 		if r.status != http.StatusOK {
-			t.Errorf("racing refresh %d on %s: %s, want 200 (a retry within the grace window)", i, replicas[i%2].name, r)
+			t.Errorf("racing refresh %d on %s: %s, want 200 (a retry within the grace window)", i, replicas[i%2].Name, r)
 			continue
 		}
 		successors[r.str(t, "refresh_token")]++

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -89,7 +88,7 @@ func TestRestartedVerifierRefusesRevokedTokens(t *testing.T) {
 	var servedAgain []time.Duration
 	for range restarts {
 		time.Sleep(150 * time.Millisecond) // the replay runs against the serving verifier too
-		p.kill(t)
+		p.Kill(t)
 		p = startKillable(t, bin, env)
 		servedAgain = append(servedAgain, apptest.Eventually(t, 15*time.Second, "a valid token served after the restart", func() bool {
 			return c.orders(t, base, kept.access).status == http.StatusOK
@@ -114,57 +113,25 @@ func TestRestartedVerifierRefusesRevokedTokens(t *testing.T) {
 	}
 }
 
-// killable is an ordersd that the test kills with SIGKILL; its cleanup kills it too.
-type killable struct {
-	cmd    *exec.Cmd
-	out    *apptest.Output
-	exited chan struct{}
-}
-
-// startKillable runs bin with exactly env (plus PATH) and returns once it logs that it
-// serves.
-func startKillable(t *testing.T, bin string, env map[string]string) *killable {
+// startKillable runs bin (ordersd) with exactly env (plus PATH) and returns once it logs that
+// it serves. The test kills it with SIGKILL (Kill); so does its cleanup.
+func startKillable(t *testing.T, bin string, env map[string]string) *apptest.Process {
 	t.Helper()
-	k := &killable{cmd: exec.Command(bin), out: &apptest.Output{}, exited: make(chan struct{})}
-	k.cmd.Env = []string{"PATH=/usr/bin:/bin"}
-	for name, v := range env {
-		k.cmd.Env = append(k.cmd.Env, name+"="+v)
-	}
-	k.cmd.Stdout, k.cmd.Stderr = k.out, k.out
-	if err := k.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = k.cmd.Wait(); close(k.exited) }()
-	t.Cleanup(func() {
-		k.kill(t)
-		if t.Failed() {
-			t.Logf("ordersd output (last 20 lines):\n%s", tail(k.out.String(), 20))
-		}
-	})
+	p := apptest.Start(t, "ordersd", exec.Command(bin), env)
+	t.Cleanup(func() { p.Kill(t) }) // before Start's own cleanup, which then expects no clean exit
 	deadline := time.Now().Add(60 * time.Second)
-	for !servingLine.MatchString(k.out.String()) {
+	for !servingLine.MatchString(p.Out.String()) {
 		select {
-		case <-k.exited:
-			t.Fatalf("ordersd exited before serving:\n%s", tail(k.out.String(), 20))
+		case <-p.Exited():
+			t.Fatalf("ordersd exited before serving:\n%s", apptest.Tail(p.Out.String(), 20))
 		case <-time.After(5 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ordersd logged no serving line within 60s:\n%s", tail(k.out.String(), 20))
+			t.Fatalf("ordersd logged no serving line within 60s:\n%s", apptest.Tail(p.Out.String(), 20))
 		}
 	}
-	served(k.out.String()) // its admin listener is new at each start
-	return k
-}
-
-// kill sends SIGKILL and waits for the process to be gone (its port free again).
-func (k *killable) kill(t *testing.T) {
-	t.Helper()
-	_ = k.cmd.Process.Signal(syscall.SIGKILL)
-	select {
-	case <-k.exited:
-	case <-time.After(10 * time.Second):
-		t.Fatal("ordersd still running 10s after SIGKILL")
-	}
+	served(p.Out.String()) // its admin listener is new at each start
+	return p
 }
 
 // freePort returns a port that was free a moment ago, for a process restarted on the same
