@@ -3,7 +3,9 @@ package auth
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -164,5 +166,32 @@ func TestHintsAreBounded(t *testing.T) {
 	off.put(session.Session{ID: "x"})
 	if _, ok := off.get("x"); ok {
 		t.Error("disabled hints remembered a session")
+	}
+}
+
+// BenchmarkRefreshHintsMemory fills the default number of hints with sessions whose user agent
+// is as long as one is kept (256 bytes) and reports the live heap they take, in total and per
+// hint: the memory Config.RefreshHints bounds.
+//
+//	go test -run '^$' -bench RefreshHintsMemory -benchtime 1x ./core/auth/
+func BenchmarkRefreshHintsMemory(b *testing.B) {
+	for b.Loop() {
+		var m0, m1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m0)
+		h := newHints(0)
+		now := time.Now()
+		for range DefaultRefreshHints {
+			s := session.New(identity.NewID(), identity.NewID(), DefaultClientID, now, session.Policy{IdleTTL: time.Hour, MaxTTL: time.Hour})
+			s.UserAgent = strings.Repeat("x", 256)
+			s.RemoteIP = "2001:db8::1234:5678"
+			h.put(s)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		live := float64(m1.HeapAlloc - m0.HeapAlloc)
+		b.ReportMetric(live/(1<<20), "MiB")
+		b.ReportMetric(live/float64(len(h.m)), "B/hint")
+		runtime.KeepAlive(h)
 	}
 }
