@@ -14,6 +14,8 @@ import (
 
 // core is what every profile shares: the clock, metrics, the remote key set, the feed and
 // the guard. A profile adds the revocation store, the bus and the dependencies it watches.
+//
+//lint:ignore U1000 used by the injectors of wire.go (build tag wireinject), which staticcheck does not read
 var core = wire.NewSet(
 	stores.Clock,
 	newRegistry,
