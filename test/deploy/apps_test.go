@@ -80,7 +80,8 @@ func TestAppImagesServeWhatTheManifestsProbe(t *testing.T) {
 						hc.CapDrop = []string{"ALL"}
 						hc.SecurityOpt = []string{"no-new-privileges:true"}
 					},
-					WaitingFor: wait.ForListeningPort(port).WithStartupTimeout(time.Minute),
+					// Docker's port forward accepts before the app listens: wait for an answer.
+					WaitingFor: wait.ForHTTP(c.LivenessProbe.HTTPGet.Path).WithPort(port).WithStartupTimeout(time.Minute),
 				},
 				Started: true,
 			})
